@@ -1,0 +1,188 @@
+"""Command-line options: every option of the published Neural Sculpting CLI, same names and defaults.
+
+`parse_config(argv)` returns one `argparse.Namespace` (the config) that is passed down unchanged to
+`run/<experiment>.run(config)`. This module imports only the standard library so that `--help` and
+`--dry_run` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+EXPERIMENTS = (
+    "train",
+    "prune",
+    "prune_edges",
+    "module_detection",
+    "generate_task",
+    "sculpt",
+    "summarize",
+)
+TASKS = ("boolean", "digits", "mnist", "mnist_10way")
+UNIT_METRICS = (
+    "activation_gradient_product",
+    "activation_sum_gradient_product",
+    "average_activation_weight_magnitude",
+)
+UNIT_NORMS = ("mean_std", "mean", "std", "sum_scores", "prev_num_units", "None", "num_units")
+UNIT_SCALES = ("global", "local", "local_global", "None")
+UNIT_SCHEDULES = ("linear", "lth", "exponential", "cosine", "cubic", "None")
+EDGE_SCHEDULES = ("linear", "lth", "exp", "cosine", "cubic", "None")
+
+
+class ConfigError(ValueError):
+    """Bad user input. main.py prints the message on one line and exits with code 2."""
+
+
+def str2bool(text: str) -> bool:
+    """Parse True/False/1/0 (and yes/no) properly; the published code used type=bool, so "False" was true."""
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "y", "t"):
+        return True
+    if value in ("false", "0", "no", "n", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True/False/1/0, got {text!r}")
+
+
+def optional_float(text: str) -> float | None:
+    return None if str(text) == "None" else float(text)
+
+
+def optional_int(text: str) -> int | None:
+    return None if str(text) == "None" else int(text)
+
+
+def feature_direction(text: str) -> str:
+    """Accept the published spelling "incomming" and normalise it to "incoming"."""
+    value = str(text).strip().lower()
+    if value == "incomming":
+        return "incoming"
+    if value not in ("outgoing", "incoming", "bidirectional"):
+        raise argparse.ArgumentTypeError(
+            f"invalid choice {text!r} (choose from outgoing, incoming/incomming, bidirectional)"
+        )
+    return value
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports bad options as a ConfigError (one line, exit 2) instead of usage + exit."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise ConfigError(f"{message} (see python3 main.py --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _OneLineErrorParser(
+        prog="main.py",
+        description="sculpt: train, prune (units, then edges), detect and score modules in neural networks.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = p.add_argument
+    g = p.add_argument_group("experiment and task")
+    g.add_argument("--experiment", choices=EXPERIMENTS, default="train", help="what to run")
+    g.add_argument("--task", choices=TASKS, default="boolean", help="task family")
+    g.add_argument("--modularity", type=int, nargs="+", default=[4, 2, 4], help="task structure")
+    g.add_argument("--dataset_path", default="./datasets/exemplar/", help="folder of truth-table JSON files")
+    g.add_argument("--result_path", default="./results/exemplar/unit_edge/", help="root of run directories")
+    g.add_argument("--dataset_noise", type=str2bool, default=True, help="N(0, 0.1^2) input noise in training")
+    g.add_argument("--mnist_path", default="./datasets/mnist/", help="folder with MNIST IDX files (gz or raw)")
+    g.add_argument("--graph", default=None, help="function-graph JSON file (generate_task / boolean task)")
+
+    g = p.add_argument_group("model and training")
+    g.add_argument("--model", choices=("MLP",), default="MLP")
+    g.add_argument("--arch", type=int, nargs="+", default=[4, 24, 4], help="layer widths, inputs to outputs")
+    g.add_argument("--hidden_layer_activation", choices=("relu", "sigmoid", "ste"), default="relu")
+    g.add_argument("--optimizer", choices=("sgd", "adam", "momentum", "rms"), default="adam")
+    g.add_argument("--loss", choices=("CE", "MSE", "BCE"), default="BCE")
+    g.add_argument("--batch_size", type=int, default=8)
+    g.add_argument("--epochs", type=int, default=15)
+    g.add_argument("--lr", type=float, default=0.05)
+    g.add_argument("--bn", type=str2bool, default=False, help="batch norm after hidden layers")
+    g.add_argument("--weight_decay", type=float, default=1e-4)
+    g.add_argument("--dropout", type=optional_float, default=None, help="dropout probability on hidden units")
+    g.add_argument("--scheduler", choices=("exp", "cosine"), default="exp")
+    g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
+
+    g = p.add_argument_group("pruning")
+    g.add_argument("--prune_acc_threshold", type=float, default=100.0, help="accept a step at this test acc %%")
+    g.add_argument("--prune_units", type=int, choices=(0, 1), default=0, help="1: unit pruning, 0: edges")
+    g.add_argument("--unit_pruning_metric", choices=UNIT_METRICS, default="activation_gradient_product")
+    g.add_argument("--unit_pruning_metric_normalized", type=int, default=1)
+    g.add_argument("--unit_pruning_norm", choices=UNIT_NORMS, default="None")
+    g.add_argument("--unit_pruning_scale", choices=UNIT_SCALES, default="global")
+    g.add_argument("--unit_pruning_schedule", choices=UNIT_SCHEDULES, default="linear")
+    g.add_argument("--unit_pruning_gradient", type=optional_float, nargs="+", default=None)
+    g.add_argument("--unit_pruning_iterations", type=optional_int, default=None)
+    g.add_argument("--pruning_schedule", choices=EDGE_SCHEDULES, default="linear")
+    g.add_argument("--pruning_gradient", type=float, nargs="+", default=[2.5, 2.0, 1.5, 1.0, 0.5])
+    g.add_argument("--which_unit_pruning_gradient", type=int, default=0)
+    g.add_argument("--pruning_iterations", type=optional_int, default=None)
+    g.add_argument("--prune_perc", type=optional_float, default=None)
+
+    g = p.add_argument_group("module detection")
+    g.add_argument("--visualization_path", default="./visualizations/exemplar/")
+    g.add_argument("--checkpoint", default=None, help="network file (our checkpoint or published .npz)")
+    g.add_argument("--feature_direction", type=feature_direction, default="outgoing")
+    g.add_argument("--feature_weighted", type=str2bool, default=False)
+    g.add_argument("--feature_step_size", type=int, default=2)
+    g.add_argument("--clusterability_step_size", type=int, default=2)
+    g.add_argument("--hp", type=int, default=0)
+    g.add_argument("--clusterability_criterion", choices=("compare_expected",), default="compare_expected")
+    g.add_argument("--clustering_linkage", choices=("complete", "average", "single", "ward"), default="average")
+    g.add_argument("--clustering_distance_measure", choices=("cosine", "jaccard", "euclidean"), default="cosine")
+    g.add_argument(
+        "--stopping_criteria",
+        choices=("ch-index", "silhouette", "db-index", "modularity-metric"),
+        default="modularity-metric",
+    )
+    g.add_argument("--cluster_merging_threshold", type=float, default=0.9)
+    g.add_argument("--mm_threshold", type=float, default=0.2)
+
+    g = p.add_argument_group("running")
+    g.add_argument("--gpu", type=int, default=0, help="1: use CUDA when available")
+    g.add_argument("--workers", type=int, default=4, help="accepted for compatibility; data stays on device")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--dry_run", action="store_true", help="print the resolved config as JSON and exit")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument("--force", action="store_true", help="redo finished runs instead of reusing them")
+    add("--summary_path", default=None, help="summarize: where summary.csv goes (default: --result_path)")
+    return p
+
+
+def parse_config(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse argv into the config namespace and check values that argparse cannot.
+
+    Raises ConfigError with a one-line message on bad input.
+    """
+    config = build_parser().parse_args(argv)
+    validate(config)
+    return config
+
+
+def validate(config: argparse.Namespace) -> None:
+    """Checks that need no file: positive sizes, a sane arch. Raises ConfigError."""
+    if config.epochs <= 0:
+        raise ConfigError(f"--epochs must be positive, got {config.epochs}")
+    if config.lr <= 0:
+        raise ConfigError(f"--lr must be positive, got {config.lr}")
+    if config.batch_size <= 0:
+        raise ConfigError(f"--batch_size must be positive, got {config.batch_size}")
+    if len(config.arch) < 2 or any(w <= 0 for w in config.arch):
+        raise ConfigError(f"--arch needs at least two positive widths (inputs ... outputs), got {config.arch}")
+    if any(m <= 0 for m in config.modularity):
+        raise ConfigError(f"--modularity values must be positive, got {config.modularity}")
+    if config.dropout is not None and not 0.0 <= config.dropout < 1.0:
+        raise ConfigError(f"--dropout must be in [0, 1), got {config.dropout}")
+    if not 0.0 <= config.prune_acc_threshold <= 100.0:
+        raise ConfigError(f"--prune_acc_threshold is a percentage in [0, 100], got {config.prune_acc_threshold}")
+    if any(g <= 0 for g in config.pruning_gradient):
+        raise ConfigError(f"--pruning_gradient steps must be positive, got {config.pruning_gradient}")
+    if config.unit_pruning_gradient is not None and any(
+        g is not None and g <= 0 for g in config.unit_pruning_gradient
+    ):
+        raise ConfigError(f"--unit_pruning_gradient steps must be positive, got {config.unit_pruning_gradient}")
+    for name in ("feature_step_size", "clusterability_step_size"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"--{name} must be positive, got {getattr(config, name)}")
+    if not 0.0 < config.cluster_merging_threshold <= 1.0:
+        raise ConfigError(f"--cluster_merging_threshold must be in (0, 1], got {config.cluster_merging_threshold}")
