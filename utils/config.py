@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dataset_noise", type=str2bool, default=True, help="N(0, 0.1^2) input noise in training")
     g.add_argument("--mnist_path", default="./datasets/mnist/", help="folder with MNIST IDX files (gz or raw)")
     g.add_argument("--graph", default=None, help="function-graph JSON file (generate_task / boolean task)")
+    g.add_argument(
+        "--table_repeats",
+        type=int,
+        default=2,
+        help="boolean tasks: an epoch draws every truth-table row this many times, each with fresh noise",
+    )
+    g.add_argument(
+        "--images_per_pair", type=optional_int, default=None, help="digit tasks: images per digit pair"
+    )
 
     g = p.add_argument_group("model and training")
     g.add_argument("--model", choices=("MLP",), default="MLP")
@@ -163,6 +172,10 @@ def validate(config: argparse.Namespace) -> None:
     """Checks that need no file: positive sizes, a sane arch. Raises ConfigError."""
     if config.epochs <= 0:
         raise ConfigError(f"--epochs must be positive, got {config.epochs}")
+    if config.table_repeats <= 0:
+        raise ConfigError(f"--table_repeats must be positive, got {config.table_repeats}")
+    if config.images_per_pair is not None and config.images_per_pair <= 1:
+        raise ConfigError(f"--images_per_pair must be at least 2 (train and test), got {config.images_per_pair}")
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
     if config.batch_size <= 0:

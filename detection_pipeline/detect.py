@@ -1,0 +1,232 @@
+"""End-to-end module detection (DESIGN §7): condense, features, per-layer clustering and tests, merge.
+
+    modules = detect_modules(masks, options, weights=None)
+
+masks[i] is the (arch[i+1], arch[i]) 0/1 mask of layer i (torch Linear layout); `options` is the config
+namespace (or any object with the detection option attributes; missing ones take the CLI defaults).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detection_pipeline import clustering
+from detection_pipeline.features import reachability
+from detection_pipeline.graph import LayeredGraph, NoPathError
+from detection_pipeline.merge import merge_layers
+from detection_pipeline.separability import TestOutcome, compare_expected
+from utils.config import ConfigError
+
+__all__ = ["DetectionOptions", "LayerResult", "Modules", "NoPathError", "detect_modules"]
+
+
+@dataclass
+class DetectionOptions:
+    """The detection options with the published CLI defaults (see utils/config.py)."""
+
+    feature_direction: str = "outgoing"
+    feature_weighted: bool = False
+    feature_step_size: int = 2
+    clusterability_step_size: int = 2
+    clustering_linkage: str = "average"
+    clustering_distance_measure: str = "cosine"
+    stopping_criteria: str = "modularity-metric"
+    mm_threshold: float = 0.2
+    cluster_merging_threshold: float = 0.9
+    clusterability_criterion: str = "compare_expected"
+
+    @classmethod
+    def from_any(cls, options) -> DetectionOptions:
+        """Read the fields from any object (argparse namespace, dataclass), defaulting missing ones."""
+        values = {name: getattr(options, name, default) for name, default in cls().__dict__.items()}
+        out = cls(**values)
+        out.feature_direction = str(out.feature_direction).lower()
+        if out.feature_direction == "incomming":  # the published spelling
+            out.feature_direction = "incoming"
+        out.validate()
+        return out
+
+    def validate(self) -> None:
+        """Raise ConfigError for values detection cannot use."""
+        if self.feature_direction not in ("outgoing", "incoming", "bidirectional"):
+            raise ConfigError(
+                f"--feature_direction {self.feature_direction!r} is unknown; "
+                "choose from outgoing, incoming (or incomming), bidirectional"
+            )
+        clustering.check_options(
+            self.clustering_linkage, self.clustering_distance_measure, self.stopping_criteria
+        )
+        if self.clusterability_criterion != "compare_expected":
+            raise ConfigError(
+                f"--clusterability_criterion {self.clusterability_criterion!r} is unknown; use compare_expected"
+            )
+        for name in ("feature_step_size", "clusterability_step_size"):
+            if int(getattr(self, name)) <= 0:
+                raise ConfigError(f"--{name} must be a positive integer, got {getattr(self, name)}")
+
+
+@dataclass
+class LayerResult:
+    """Clustering of one non-output layer (over its alive units).
+
+    k: clusters used; metric_k: the stopping criterion's pick (None when the layer has < 3 units);
+    metric_score: its score; scores: score per k in 2..n-1 (lower is better; ch/silhouette negated);
+    tests: separability outcome when the tests were consulted; labels: (n_alive,) cluster per alive unit.
+    """
+
+    layer: int
+    n_units: int
+    k: int
+    metric_k: int | None
+    metric_score: float
+    scores: np.ndarray
+    tests: TestOutcome | None
+    labels: np.ndarray
+
+    def to_json(self) -> dict:
+        return {
+            "layer": self.layer,
+            "n_units": self.n_units,
+            "k": self.k,
+            "metric_k": self.metric_k,
+            "metric_score": self.metric_score if math.isfinite(self.metric_score) else None,
+            "scores": {str(k + 2): float(s) for k, s in enumerate(self.scores)},
+            "tests": None if self.tests is None else self.tests.to_json(),
+            "labels": [int(x) for x in self.labels],
+        }
+
+
+@dataclass
+class Modules:
+    """Detected modules.
+
+    arch: layer widths; condensed_arch: alive units per layer; alive: bool (arch[l],) per layer;
+    partition: int (sum(arch),) module id per unit, layers inputs→outputs, -1 for dropped units, ids
+    0..M-1 in order of first appearance; layers: LayerResult per non-output layer; n_modules: M.
+    """
+
+    arch: list[int]
+    condensed_arch: list[int]
+    alive: list[np.ndarray]
+    partition: np.ndarray
+    layers: list[LayerResult] = field(default_factory=list)
+    n_modules: int = 0
+
+    def by_layer(self) -> list[np.ndarray]:
+        """The partition split per layer: (arch[l],) arrays."""
+        return np.split(self.partition, np.cumsum(self.arch)[:-1])
+
+    def module_units(self) -> list[dict[int, list[int]]]:
+        """For each module id: {layer: [unit indices within that layer]} (layers where it has units)."""
+        out: list[dict[int, list[int]]] = [{} for _ in range(self.n_modules)]
+        for layer, ids in enumerate(self.by_layer()):
+            for unit in np.flatnonzero(ids >= 0):
+                out[int(ids[unit])].setdefault(layer, []).append(int(unit))
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "arch": [int(a) for a in self.arch],
+            "condensed_arch": [int(a) for a in self.condensed_arch],
+            "n_modules": int(self.n_modules),
+            "partition": [int(x) for x in self.partition],
+            "dropped": [np.flatnonzero(~a).tolist() for a in self.alive],
+            "modules": [
+                {"id": m, "units": {str(layer): units for layer, units in per_layer.items()}}
+                for m, per_layer in enumerate(self.module_units())
+            ],
+            "layers": [layer.to_json() for layer in self.layers],
+        }
+
+
+def _cluster_layer(graph: LayeredGraph, layer: int, opts: DetectionOptions) -> LayerResult:
+    """Features, k by the stopping criterion, the separability tests when they apply, final labels."""
+    metric, linkage = opts.clustering_distance_measure, opts.clustering_linkage
+    feats = reachability(
+        graph, layer, int(opts.feature_step_size), opts.feature_direction, bool(opts.feature_weighted)
+    )
+    if metric in ("cosine", "jaccard") or not opts.feature_weighted:
+        feats.matrix = feats.binary()
+    x = feats.matrix
+    n = x.shape[0]
+    if n == 1:
+        return LayerResult(layer, 1, 1, None, float("inf"), np.zeros(0), None, np.zeros(1, dtype=np.int64))
+
+    distances = None
+    if not (linkage == "single" and metric in ("euclidean", "jaccard")):
+        distances = clustering.condensed_distances(x, metric)
+    tree = clustering.linkage_tree(x, metric, linkage, distances)
+    if distances is None:
+        distances = clustering.condensed_distances(x, metric)
+    scores = clustering.criterion_scores(opts.stopping_criteria, x, tree, distances)
+    choice = clustering.best_k(scores)
+
+    k = choice.k if choice.k is not None else n
+    consult = choice.k is None or choice.k in (2, n - 1)
+    if opts.stopping_criteria == "modularity-metric":
+        # mm_threshold is on the modularity metric's scale; other criteria only consult at the edges
+        consult = consult or choice.score > -float(opts.mm_threshold)
+    tests = None
+    if consult:
+        restricted = feats.restricted(int(opts.clusterability_step_size))
+        same = restricted.matrix.shape[1] == x.shape[1]
+        tests = compare_expected(
+            feats.binary(),
+            tree,
+            restricted.matrix,
+            restricted.matrix.shape[1],
+            metric,
+            linkage,
+            restricted_tree=tree if same else None,
+        )
+        if tests.k is not None:
+            k = tests.k
+    labels = clustering.cut(tree, k)
+    return LayerResult(layer, n, int(k), choice.k, choice.score, scores, tests, labels)
+
+
+def _relabel_first_appearance(partition: np.ndarray) -> tuple[np.ndarray, int]:
+    """Module ids 0..M-1 in order of first appearance, -1 kept."""
+    out = np.full_like(partition, -1)
+    kept = partition >= 0
+    if kept.any():
+        uniq, first, inverse = np.unique(partition[kept], return_index=True, return_inverse=True)
+        rank = np.empty(len(uniq), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
+        out[kept] = rank[inverse]
+        return out, len(uniq)
+    return out, 0
+
+
+def detect_modules(masks, options, weights=None) -> Modules:
+    """Detect modules in a masked layered network.
+
+    masks: list of 0/1 arrays, masks[i] of shape (arch[i+1], arch[i]); weights: same shapes, used only when
+    options.feature_weighted. Raises NoPathError (a ConfigError) when no input reaches an output, and
+    ConfigError for bad shapes or options.
+    """
+    opts = DetectionOptions.from_any(options)
+    graph = LayeredGraph.from_masks(masks, weights if opts.feature_weighted else None)
+    if opts.feature_weighted and weights is None:
+        raise ConfigError("--feature_weighted needs the network's weights; pass weights=... with the masks")
+    condensed, alive = graph.condense()
+    layers = [_cluster_layer(condensed, layer, opts) for layer in range(condensed.depth)]
+    per_layer = merge_layers(
+        condensed.blocks, [r.labels for r in layers], float(opts.cluster_merging_threshold)
+    )
+    partition = np.full(sum(graph.arch), -1, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(graph.arch)[:-1]])
+    for layer, ids in enumerate(per_layer):
+        partition[offsets[layer] + np.flatnonzero(alive[layer])] = ids
+    partition, n_modules = _relabel_first_appearance(partition)
+    return Modules(
+        arch=list(graph.arch),
+        condensed_arch=[int(a.sum()) for a in alive],
+        alive=alive,
+        partition=partition,
+        layers=layers,
+        n_modules=n_modules,
+    )

@@ -1,0 +1,558 @@
+"""Layered picture of a pruned network and its modules.
+
+One row per layer (inputs at the bottom, outputs at the top). In every row the kept units are grouped by
+module, each group sits in a shaded rounded box in its module's colour, and the surviving edges are drawn
+between kept units. Dropped units (partition -1) are not drawn; each row's label says how many survive.
+
+Array conventions (shared with `export.py`):
+- `arch`: layer widths, inputs first; `masks[l]`/`weights[l]`: shape (arch[l+1], arch[l]), torch Linear
+  layout (row = unit in layer l+1, column = unit in layer l);
+- `partition`: int array of shape (sum(arch),), module id per unit layer by layer, -1 = dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from dataclasses import dataclass
+
+import numpy as np
+
+from detection_pipeline.export import LayerEdges, kept_layer_edges, split_partition
+from utils.atomic_io import atomic_path
+
+# Rows narrower than this many slots are spread as if they had this many, so that a 3-unit output row
+# is not squeezed into the middle of a 700-unit-wide picture.
+_MIN_ROW_SLOTS = 8
+_SWEEPS = 6  # barycentre passes (alternating up/down); more rarely helps
+_CROSSING_COUNT_MAX_EDGES = 3000  # above this, skip crossing counts and keep the last sweep
+_MAX_LEGEND_MODULES = 24
+_BOX_HALF_HEIGHT = 0.2  # rows are 1 data unit apart
+_CROSS_MODULE_GREY = "#8a8a8a"
+_MAX_PIXEL_WIDTH = 2400
+_LEGEND_FONTSIZE = 8.5
+_TITLE_FONTSIZE = 12
+_LEGEND_COLUMN_INCHES = 3.1  # enough for "module 12: 1234 units, layers 0–4"
+
+
+@dataclass
+class _Layout:
+    """Where every drawn unit goes.
+
+    `order[l]`: int array of kept unit indices of layer l, left to right (modules contiguous);
+    `x[l]`: float array of shape (arch[l],), x in [0, 1] of each unit, NaN for dropped units;
+    `step[l]`: distance between neighbouring units of row l (data units).
+    """
+
+    order: list[np.ndarray]
+    x: list[np.ndarray]
+    step: list[float]
+
+
+def draw_modules(
+    arch,
+    masks,
+    partition,
+    path: str | os.PathLike,
+    title: str | None = None,
+    weights=None,
+    input_labels=None,
+    output_labels=None,
+) -> None:
+    """Draw the layered network with its modules and write it to `path` as PNG (atomically).
+
+    `masks`, optional `weights`: lists of arrays of shape (arch[l+1], arch[l]); `partition`: shape
+    (sum(arch),), -1 = dropped. `title`: caller's description (task, arch, density, options); a default
+    naming arch and density is used when None. `input_labels` / `output_labels`: optional sequences of
+    arch[0] / arch[-1] strings used instead of unit indices on the input / output rows.
+    """
+    arch = [int(a) for a in arch]
+    modules = split_partition(arch, partition)
+    edges = kept_layer_edges(arch, masks, partition, weights)
+    _check_labels(input_labels, arch[0], "input_labels")
+    _check_labels(output_labels, arch[-1], "output_labels")
+
+    layout = _layout(arch, modules, edges)
+    colours = _module_colours(layout, modules)
+    handles = _legend_handles(modules, colours, edges)
+    title_lines = _title_lines(arch, masks, modules, edges, title, layout)
+    frame = _frame(arch, layout, title_lines, len(handles), input_labels, output_labels)
+
+    _draw_boxes(frame, layout, modules, colours)
+    _draw_edges(frame, layout, modules, edges, colours)
+    _draw_units(frame, layout, modules, colours)
+    _draw_row_labels(frame, arch, layout)
+    _draw_unit_labels(frame, layout, 0, input_labels, below=True)
+    _draw_unit_labels(frame, layout, len(arch) - 1, output_labels, below=False)
+    _draw_legend(frame, handles)
+    _draw_titles(frame, title_lines)
+
+    # Fixed margins instead of bbox_inches="tight": tight renders the figure twice, which doubles the
+    # cost of wide networks with tens of thousands of edges.
+    dpi = min(150.0, _MAX_PIXEL_WIDTH / frame.fig.get_figwidth())
+    with atomic_path(path) as tmp:
+        frame.fig.savefig(tmp, format="png", dpi=dpi, facecolor="white", pil_kwargs={"compress_level": 3})
+
+
+def _check_labels(labels, n: int, name: str) -> None:
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"{name} has {len(labels)} entries, the layer has {n} units")
+
+
+# ---------------------------------------------------------------------------------------------- layout
+
+
+def _layout(arch: list[int], modules: list[np.ndarray], edges: list[LayerEdges]) -> _Layout:
+    """Order units by module, then reduce edge crossings with alternating barycentre sweeps."""
+    n_layers = len(arch)
+    rank = _module_first_seen(modules)
+    order = [_initial_order(m, rank) for m in modules]
+    layout = _positions(arch, modules, order)
+    best, best_crossings = layout, _crossings(layout, edges)
+    for sweep in range(_SWEEPS):
+        upward = sweep % 2 == 0
+        layers = range(1, n_layers) if upward else range(n_layers - 2, -1, -1)
+        for layer in layers:
+            bary = _barycentres(layout, edges, layer, from_below=upward)
+            order[layer] = _sorted_row(
+                modules[layer], layout.x[layer], bary, keep_index_order=_is_io(layer, n_layers)
+            )
+            layout = _positions(arch, modules, order)
+        crossings = _crossings(layout, edges)
+        if crossings is None or crossings < best_crossings:
+            best, best_crossings = layout, crossings
+    return best
+
+
+def _is_io(layer: int, n_layers: int) -> bool:
+    return layer == 0 or layer == n_layers - 1
+
+
+def _module_first_seen(modules: list[np.ndarray]) -> dict[int, int]:
+    """Module id -> rank of its first unit scanning layers bottom-up (a stable initial module order)."""
+    rank: dict[int, int] = {}
+    for row in modules:
+        for m in row[row >= 0].tolist():
+            rank.setdefault(m, len(rank))
+    return rank
+
+
+def _initial_order(row: np.ndarray, rank: dict[int, int]) -> np.ndarray:
+    """Kept units of one row (module ids shape (n,)) grouped by module rank, by index within a module."""
+    kept = np.flatnonzero(row >= 0)
+    keys = np.array([rank[m] for m in row[kept].tolist()], dtype=int)
+    return kept[np.lexsort((kept, keys))]
+
+
+def _barycentres(layout: _Layout, edges: list[LayerEdges], layer: int, from_below: bool) -> np.ndarray:
+    """Mean x of each unit's neighbours in the row below (or above); own x where it has none. Shape (n,)."""
+    x = layout.x[layer]
+    if from_below:
+        e = edges[layer - 1]
+        own, other, other_x = e.dst, e.src, layout.x[layer - 1]
+    else:
+        e = edges[layer]
+        own, other, other_x = e.src, e.dst, layout.x[layer + 1]
+    n = x.shape[0]
+    sums = np.bincount(own, weights=other_x[other], minlength=n)
+    counts = np.bincount(own, minlength=n)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), x)
+
+
+def _sorted_row(row: np.ndarray, x: np.ndarray, bary: np.ndarray, keep_index_order: bool) -> np.ndarray:
+    """New left-to-right order of one row's kept units: modules by mean barycentre, then units within.
+
+    Input and output rows keep index order inside a module so that their labels read in sequence.
+    """
+    kept = np.flatnonzero(row >= 0)
+    if kept.size == 0:
+        return kept
+    ids, inverse = np.unique(row[kept], return_inverse=True)
+    module_bary = np.bincount(inverse, weights=bary[kept]) / np.bincount(inverse)
+    module_x = np.bincount(inverse, weights=x[kept]) / np.bincount(inverse)
+    # Ties (e.g. unconnected modules) fall back to the current position, so sweeps do not shuffle them.
+    module_rank = np.empty(ids.size, dtype=int)
+    module_rank[np.lexsort((ids, module_x, module_bary))] = np.arange(ids.size)
+    within = kept.astype(float) if keep_index_order else bary[kept]
+    return kept[np.lexsort((kept, x[kept], within, module_rank[inverse]))]
+
+
+def _positions(arch: list[int], modules: list[np.ndarray], order: list[np.ndarray]) -> _Layout:
+    """x of every unit: evenly spaced slots with a gap between modules, each row centred on 0.5."""
+    xs, steps = [], []
+    for n, row, units in zip(arch, modules, order, strict=True):
+        x = np.full(n, np.nan)
+        if units.size == 0:
+            xs.append(x)
+            steps.append(1.0)
+            continue
+        labels = row[units]
+        group = np.concatenate([[0], np.cumsum(labels[1:] != labels[:-1])])
+        gap = max(1.0, 0.03 * units.size)  # wide rows need wider gaps to show the grouping at all
+        slots = np.arange(units.size) + gap * group
+        width = slots[-1]
+        step = 1.0 / max(width, _MIN_ROW_SLOTS - 1)
+        x[units] = 0.5 + (slots - width / 2) * step
+        xs.append(x)
+        steps.append(step)
+    return _Layout(order=list(order), x=xs, step=steps)
+
+
+def _crossings(layout: _Layout, edges: list[LayerEdges]) -> int | None:
+    """Number of pairwise edge crossings (between straight edges of adjacent rows); None if too many edges."""
+    if sum(e.src.size for e in edges) > _CROSSING_COUNT_MAX_EDGES:
+        return None
+    total = 0
+    for e in edges:
+        lo = layout.x[e.layer][e.src]
+        hi = layout.x[e.layer + 1][e.dst]
+        # Two edges cross when their ends are in opposite order on the two rows.
+        total += int(np.sum(np.triu((lo[:, None] - lo[None, :]) * (hi[:, None] - hi[None, :]) < 0)))
+    return total
+
+
+# -------------------------------------------------------------------------------------------- colours
+
+
+def _module_colours(layout: _Layout, modules: list[np.ndarray]) -> dict[int, tuple]:
+    """Module id -> RGBA colour; neighbouring modules (in drawing order) get distinct palette entries."""
+    from matplotlib import colormaps
+
+    seen: list[int] = []
+    for row, units in zip(modules, layout.order, strict=True):
+        for m in row[units].tolist():
+            if m not in seen:
+                seen.append(m)
+    # The greys of tab10/tab20 are dropped: grey means "edge between different modules".
+    if len(seen) <= 9:
+        palette = [c for i, c in enumerate(colormaps["tab10"].colors) if i != 7]
+    elif len(seen) <= 18:
+        palette = [c for i, c in enumerate(colormaps["tab20"].colors) if i not in (14, 15)]
+    else:
+        cmap = colormaps["turbo"]
+        palette = [cmap(v) for v in np.linspace(0.05, 0.95, len(seen))]
+    return {m: tuple(palette[i % len(palette)])[:3] for i, m in enumerate(seen)}
+
+
+# --------------------------------------------------------------------------------------------- figure
+
+
+@dataclass
+class _Frame:
+    """The figure, its single axes, and the axes size in inches (x in [-0.03, 1.03], row l at y = l)."""
+
+    fig: object
+    ax: object
+    width_in: float
+    height_in: float
+
+    @property
+    def pts_per_x(self) -> float:
+        lo, hi = self.ax.get_xlim()
+        return self.width_in * 72 / (hi - lo)
+
+    @property
+    def aspect(self) -> float:
+        """Screen length of one x unit over that of one y unit."""
+        (x0, x1), (y0, y1) = self.ax.get_xlim(), self.ax.get_ylim()
+        return (self.width_in / (x1 - x0)) / (self.height_in / (y1 - y0))
+
+
+def _frame(arch, layout: _Layout, title_lines, n_legend, input_labels, output_labels) -> _Frame:
+    """Figure sized by the widest row and the depth (both capped), with fixed margins for the text.
+
+    A bare Agg-backed Figure rather than pyplot: no display is ever needed, no global backend is switched
+    (which would close a notebook user's open figures), and nothing has to be closed afterwards.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    widest = max((u.size for u in layout.order), default=1)
+    n_rows = len(arch)
+    ax_w = _axes_width(layout)
+    # Wide rows carry many more edges, so they get more height between rows.
+    ax_h = float(np.clip(n_rows * (1.15 + 0.45 * min(1.0, widest / 100)), 3.0, 10.0))
+    per_column = max(4, int(ax_h * 72 / (_LEGEND_FONTSIZE * 1.5)))
+    n_cols = int(np.ceil(n_legend / per_column))
+    left = 1.25  # row labels
+    right = 0.3 + _LEGEND_COLUMN_INCHES * n_cols
+    bottom = 0.25 + _label_room(layout, 0, input_labels, ax_w)
+    top = 0.3 + 0.22 * len(title_lines) + _label_room(layout, n_rows - 1, output_labels, ax_w)
+    fig_w, fig_h = left + ax_w + right, bottom + ax_h + top
+    fig = Figure(figsize=(fig_w, fig_h))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((left / fig_w, bottom / fig_h, ax_w / fig_w, ax_h / fig_h))
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.3, n_rows - 0.7)
+    ax.set_axis_off()
+    return _Frame(fig, ax, ax_w, ax_h)
+
+
+def _axes_width(layout: _Layout) -> float:
+    """Inches of the drawing area: grows with the widest kept row, capped for very wide networks."""
+    widest = max((u.size for u in layout.order), default=1)
+    return float(np.clip(0.32 * widest, 6.0, 16.0))
+
+
+def _label_style(
+    layout: _Layout, layer: int, labels, width_in: float
+) -> tuple[list[str], float, bool] | None:
+    """(texts, font size, vertical?) for the unit labels of a row, or None when the row is too crowded."""
+    units = layout.order[layer]
+    step_pts = layout.step[layer] * width_in * 72 / 1.06
+    if units.size == 0 or step_pts < 6:
+        return None  # unreadable; the row label still says how many units there are
+    texts = [str(labels[i]) if labels is not None else str(i) for i in units.tolist()]
+    fontsize = float(np.clip(0.75 * step_pts, 5.0, 9.0))
+    vertical = max(len(t) for t in texts) * fontsize * 0.62 > 0.9 * step_pts
+    return texts, fontsize, vertical
+
+
+def _label_room(layout: _Layout, layer: int, labels, width_in: float) -> float:
+    """Inches needed beside the row for its unit labels (they sit outside the axes)."""
+    style = _label_style(layout, layer, labels, width_in)
+    if style is None:
+        return 0.0
+    texts, fontsize, vertical = style
+    extent = max(len(t) for t in texts) * fontsize * 0.62 if vertical else fontsize * 1.3
+    return min(2.0, (extent + 4) / 72)
+
+
+def _draw_boxes(frame: _Frame, layout: _Layout, modules, colours) -> None:
+    """One rounded, shaded box per module per row around that module's units."""
+    from matplotlib.patches import FancyBboxPatch
+
+    aspect = frame.aspect
+    for layer, (row, units) in enumerate(zip(modules, layout.order, strict=True)):
+        if units.size == 0:
+            continue
+        x = layout.x[layer][units]
+        labels = row[units]
+        starts = np.flatnonzero(np.concatenate([[True], labels[1:] != labels[:-1]]))
+        ends = np.concatenate([starts[1:], [units.size]]) - 1
+        pad = float(np.clip(0.42 * layout.step[layer], 0.002, 0.03))
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            colour = colours[int(labels[s])]
+            x0, x1 = x[s] - pad, x[e] + pad
+            # The box style works in (x, y / aspect) space; a radius of r there is r x units wide and
+            # r * aspect y units tall, which is round on screen.
+            radius = min(0.5 * _BOX_HALF_HEIGHT / aspect, 0.5 * (x1 - x0))
+            frame.ax.add_patch(
+                FancyBboxPatch(
+                    (x0, layer - _BOX_HALF_HEIGHT),
+                    x1 - x0,
+                    2 * _BOX_HALF_HEIGHT,
+                    boxstyle=f"round,pad=0,rounding_size={radius}",
+                    mutation_aspect=aspect,
+                    facecolor=(*colour, 0.16),
+                    edgecolor=(*colour, 0.85),
+                    linewidth=1.0,
+                    zorder=0,
+                )
+            )
+
+
+def _edge_style(n_edges: int) -> tuple[float, float]:
+    """(base line width, alpha) for a layer pair with `n_edges` edges: thinner and fainter when crowded.
+
+    Chosen per layer pair so that a sparse pair (e.g. the few edges into the outputs) stays visible next to
+    a dense one.
+    """
+    base_lw = float(np.clip(1.6 / np.sqrt(max(n_edges, 1) / 40), 0.2, 1.4))
+    alpha = float(np.clip(np.sqrt(120 / max(n_edges, 1)), 0.05, 0.75))
+    return base_lw, alpha
+
+
+def _weight_reference(edges: list[LayerEdges]) -> float:
+    """|weight| that gets the full line width: the 99th percentile, so one outlier does not thin the rest."""
+    weights = [np.abs(e.weight) for e in edges if e.weight is not None and e.weight.size]
+    return float(np.percentile(np.concatenate(weights), 99)) if weights else 0.0
+
+
+def _draw_edges(frame: _Frame, layout: _Layout, modules, edges: list[LayerEdges], colours) -> None:
+    """All surviving edges as two LineCollections: grey between modules underneath, module colour within.
+
+    Segments are built as one (E, 2, 2) array per layer pair and colours as (E, 4) RGBA arrays, so tens
+    of thousands of edges stay cheap.
+    """
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import to_rgb
+
+    if not any(e.src.size for e in edges):
+        return
+    w_ref = _weight_reference(edges)
+    ids = np.array(sorted(colours), dtype=int)
+    table = np.array([colours[m] for m in ids.tolist()], dtype=float).reshape(-1, 3)
+    grey = np.array(to_rgb(_CROSS_MODULE_GREY))
+    segs, rgba, widths, same = [], [], [], []
+    for e in edges:
+        if e.src.size == 0:
+            continue
+        lo, hi = e.layer, e.layer + 1
+        x0, x1 = layout.x[lo][e.src], layout.x[hi][e.dst]
+        segs.append(
+            np.stack(
+                [np.column_stack([x0, np.full_like(x0, lo)]), np.column_stack([x1, np.full_like(x1, hi)])], 1
+            )
+        )
+        m0, m1 = modules[lo][e.src], modules[hi][e.dst]
+        inside = m0 == m1
+        base_lw, alpha = _edge_style(e.src.size)
+        colour = np.where(inside[:, None], table[np.searchsorted(ids, m0)], grey)
+        # Within-module edges are a bit more opaque: they are what the picture is about.
+        opacity = np.where(inside, min(1.0, 1.3 * alpha), alpha)
+        rgba.append(np.column_stack([colour, opacity]))
+        if e.weight is not None and w_ref > 0:
+            widths.append(base_lw * np.clip(0.3 + 1.7 * np.abs(e.weight) / w_ref, 0.3, 2.5))
+        else:
+            widths.append(np.full(e.src.size, base_lw))
+        same.append(inside)
+    segs_a, rgba_a = np.concatenate(segs), np.concatenate(rgba)
+    widths_a, same_a = np.concatenate(widths), np.concatenate(same)
+    for subset, zorder in ((~same_a, 1), (same_a, 2)):  # grey underneath
+        if subset.any():
+            frame.ax.add_collection(
+                LineCollection(
+                    segs_a[subset], colors=rgba_a[subset], linewidths=widths_a[subset], zorder=zorder
+                )
+            )
+
+
+def _draw_units(frame: _Frame, layout: _Layout, modules, colours) -> None:
+    """Kept units as filled circles; the marker size follows the row's spacing so wide rows stay legible."""
+    for layer, (row, units) in enumerate(zip(modules, layout.order, strict=True)):
+        if units.size == 0:
+            continue
+        diameter = float(np.clip(0.7 * layout.step[layer] * frame.pts_per_x, 1.5, 12.0))
+        frame.ax.scatter(
+            layout.x[layer][units],
+            np.full(units.size, layer),
+            s=diameter**2,
+            c=[colours[m] for m in row[units].tolist()],
+            edgecolors="white" if diameter >= 5 else "none",
+            linewidths=0.6,
+            zorder=3,
+        )
+
+
+def _draw_row_labels(frame: _Frame, arch: list[int], layout: _Layout) -> None:
+    """Row names and kept/total unit counts left of the picture."""
+    from matplotlib.transforms import blended_transform_factory
+
+    trans = blended_transform_factory(frame.ax.transAxes, frame.ax.transData)
+    last = len(arch) - 1
+    for layer, n in enumerate(arch):
+        name = "inputs" if layer == 0 else "outputs" if layer == last else f"hidden {layer}"
+        frame.ax.text(
+            -0.01,
+            layer,
+            f"{name}\n{layout.order[layer].size}/{n} kept",
+            transform=trans,
+            ha="right",
+            va="center",
+            fontsize=9,
+            color="#333333",
+        )
+
+
+def _draw_unit_labels(frame: _Frame, layout: _Layout, layer: int, labels, below: bool) -> None:
+    """Index (or caller's label) of each unit of an input/output row, when the row is not too crowded."""
+    style = _label_style(layout, layer, labels, frame.width_in)
+    if style is None:
+        return
+    texts, fontsize, vertical = style
+    y = layer - _BOX_HALF_HEIGHT if below else layer + _BOX_HALF_HEIGHT
+    for x, text in zip(layout.x[layer][layout.order[layer]].tolist(), texts, strict=True):
+        frame.ax.annotate(
+            text,
+            (x, y),
+            xytext=(0, -3 if below else 3),
+            textcoords="offset points",
+            ha="center",
+            va="top" if below else "bottom",
+            rotation=90 if vertical else 0,
+            fontsize=fontsize,
+            color="#222222",
+            annotation_clip=False,
+        )
+
+
+def _legend_handles(modules: list[np.ndarray], colours, edges: list[LayerEdges]) -> list:
+    """Legend entries: one per module by id (unit count and layer span), then the edge colours."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = []
+    ids = sorted(colours)
+    for m in ids[:_MAX_LEGEND_MODULES]:
+        counts = [int(np.sum(row == m)) for row in modules]
+        layers = [i for i, c in enumerate(counts) if c]
+        span = f"layer {layers[0]}" if len(layers) == 1 else f"layers {layers[0]}–{layers[-1]}"
+        total = sum(counts)
+        handles.append(
+            Patch(
+                facecolor=(*colours[m], 0.35),
+                edgecolor=colours[m],
+                label=f"module {m}: {total} unit{'s' if total != 1 else ''}, {span}",
+            )
+        )
+    if len(ids) > _MAX_LEGEND_MODULES:
+        extra = len(ids) - _MAX_LEGEND_MODULES
+        handles.append(Patch(facecolor="none", edgecolor="none", label=f"… and {extra} more modules"))
+    if any(e.src.size for e in edges):
+        handles.append(Line2D([], [], color="#555555", lw=1.2, label="edge within a module (its colour)"))
+        handles.append(Line2D([], [], color=_CROSS_MODULE_GREY, lw=1.2, label="edge between modules"))
+    return handles
+
+
+def _draw_legend(frame: _Frame, handles: list) -> None:
+    per_column = max(4, int(frame.height_in * 72 / (_LEGEND_FONTSIZE * 1.5)))
+    frame.ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        ncols=int(np.ceil(len(handles) / per_column)),
+        fontsize=_LEGEND_FONTSIZE,
+        frameon=False,
+        title="modules (layer 0 = inputs)",
+        title_fontsize=_LEGEND_FONTSIZE + 1,
+        alignment="left",
+    )
+
+
+def _title_lines(arch, masks, modules, edges, title, layout: _Layout) -> list[str]:
+    """The caller's title (or a default) wrapped to the picture width, then a line of statistics."""
+    total = sum(np.asarray(m).size for m in masks)
+    unmasked = sum(int(np.count_nonzero(m)) for m in masks)
+    density = 100.0 * unmasked / max(total, 1)
+    if title is None:
+        title = f"Modules of a pruned network: arch {list(arch)}, density {density:.2f}%"
+    n_modules = len({int(m) for row in modules for m in row[row >= 0].tolist()})
+    kept = sum(u.size for u in layout.order)
+    drawn = sum(e.src.size for e in edges)
+    stats = (
+        f"{n_modules} module{'s' if n_modules != 1 else ''} · {kept}/{sum(arch)} units kept · "
+        f"{drawn} of {unmasked} unmasked edges drawn (between kept units) · density {density:.2f}%"
+    )
+    # Wrapped to the drawing plus one legend column; the title is centred over the whole figure.
+    width_chars = int((_axes_width(layout) + _LEGEND_COLUMN_INCHES) * 72 / (0.55 * _TITLE_FONTSIZE))
+    return [*textwrap.wrap(title, width_chars, break_on_hyphens=False), stats]
+
+
+def _draw_titles(frame: _Frame, lines: list[str]) -> None:
+    """Title lines centred over the axes: caller's title large, the statistics line smaller and grey."""
+    fig = frame.fig
+    fig_h = fig.get_figheight()
+    y = 1 - 0.15 / fig_h
+    for i, line in enumerate(lines):
+        is_stats = i == len(lines) - 1
+        fig.text(
+            0.5,
+            y,
+            line,
+            ha="center",
+            va="top",
+            fontsize=9 if is_stats else _TITLE_FONTSIZE,
+            color="#444444" if is_stats else "black",
+        )
+        y -= 0.22 / fig_h

@@ -1,0 +1,106 @@
+"""Export a pruned network with its modules as a GraphML file (for Gephi, Cytoscape, networkx).
+
+Conventions shared with `draw.py`:
+- `arch`: layer widths, inputs first, outputs last; layer l has arch[l] units.
+- `masks[l]`: 0/1 array of shape (arch[l+1], arch[l]) -- torch Linear layout, row = unit in layer l+1,
+  column = unit in layer l. `weights[l]` has the same shape.
+- `partition`: int array of shape (sum(arch),), module id per unit listed layer by layer; -1 = dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from utils.atomic_io import atomic_path
+
+
+@dataclass(frozen=True)
+class LayerEdges:
+    """Surviving edges from layer `layer` to layer `layer + 1`, between kept units only.
+
+    `src`, `dst`: int arrays of shape (E,), unit indices within their own layers;
+    `weight`: float array of shape (E,) or None when no weights were given.
+    """
+
+    layer: int
+    src: np.ndarray
+    dst: np.ndarray
+    weight: np.ndarray | None
+
+
+def split_partition(arch, partition) -> list[np.ndarray]:
+    """Cut the flat partition (shape (sum(arch),)) into one int array per layer (shape (arch[l],))."""
+    arch = [int(a) for a in arch]
+    partition = np.asarray(partition).astype(int).ravel()
+    if partition.shape[0] != sum(arch):
+        raise ValueError(f"partition has {partition.shape[0]} entries, arch {arch} has {sum(arch)} units")
+    bounds = np.cumsum([0, *arch])
+    return [partition[bounds[i] : bounds[i + 1]] for i in range(len(arch))]
+
+
+def kept_layer_edges(arch, masks, partition, weights=None) -> list[LayerEdges]:
+    """Unmasked edges between units that the partition keeps, one `LayerEdges` per weight layer."""
+    arch = [int(a) for a in arch]
+    if len(masks) != len(arch) - 1:
+        raise ValueError(f"{len(masks)} masks for arch {arch}: expected {len(arch) - 1}")
+    if weights is not None and len(weights) != len(masks):
+        raise ValueError(f"{len(weights)} weight arrays for {len(masks)} masks")
+    per_layer = split_partition(arch, partition)
+    out = []
+    for layer, mask in enumerate(masks):
+        mask = np.asarray(mask)
+        if mask.shape != (arch[layer + 1], arch[layer]):
+            raise ValueError(
+                f"masks[{layer}] has shape {mask.shape}, expected {(arch[layer + 1], arch[layer])}"
+            )
+        # Dropped units take their edges with them: zero their rows/columns before nonzero().
+        keep = (mask != 0) & (per_layer[layer + 1][:, None] >= 0) & (per_layer[layer][None, :] >= 0)
+        dst, src = np.nonzero(keep)
+        w = None
+        if weights is not None:
+            w = np.asarray(weights[layer], dtype=float)[dst, src]
+        out.append(LayerEdges(layer, src, dst, w))
+    return out
+
+
+def node_id(layer: int, index: int) -> str:
+    """GraphML node id of unit `index` in layer `layer`."""
+    return f"L{layer}_{index}"
+
+
+def build_graph(arch, masks, partition, weights=None) -> nx.DiGraph:
+    """The condensed network as a DiGraph: kept units as nodes, unmasked kept-to-kept edges as arcs.
+
+    Node attributes: `layer`, `index` (original index within the layer), `module` (all Python ints, so
+    GraphML stores them as integers). Edge attribute `weight` (float) when `weights` is given.
+    """
+    graph = nx.DiGraph()
+    for layer, modules in enumerate(split_partition(arch, partition)):
+        kept = np.flatnonzero(modules >= 0)
+        graph.add_nodes_from(
+            (node_id(layer, int(i)), {"layer": layer, "index": int(i), "module": int(modules[i])})
+            for i in kept
+        )
+    for edges in kept_layer_edges(arch, masks, partition, weights):
+        lo, hi = edges.layer, edges.layer + 1
+        pairs = zip(edges.src.tolist(), edges.dst.tolist(), strict=True)
+        if edges.weight is None:
+            graph.add_edges_from((node_id(lo, s), node_id(hi, d)) for s, d in pairs)
+        else:
+            graph.add_edges_from(
+                (node_id(lo, s), node_id(hi, d), {"weight": w})
+                for (s, d), w in zip(pairs, edges.weight.tolist(), strict=True)
+            )
+    return graph
+
+
+def write_graphml(arch, masks, partition, path: str | os.PathLike, weights=None) -> nx.DiGraph:
+    """Write the condensed network (see `build_graph`) to `path` as GraphML, atomically; return the graph."""
+    graph = build_graph(arch, masks, partition, weights)
+    with atomic_path(path) as tmp:
+        nx.write_graphml(graph, tmp)
+    return graph

@@ -1,0 +1,120 @@
+"""The layered unit graph of a masked MLP, and condensing it (dropping dead units).
+
+Layer i of the network maps layer i to layer i+1; its mask has torch Linear layout (arch[i+1], arch[i]).
+Everything here stays per layer and sparse: no matrix over all units is ever built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from utils.config import ConfigError
+
+
+class NoPathError(ConfigError):
+    """The condensed network has no path from its inputs to its outputs, so there is nothing to detect."""
+
+
+def _as_csr(matrix) -> sp.csr_matrix:
+    """A 0/1 (or weighted) array or sparse matrix as float64 CSR with explicit zeros removed."""
+    out = sp.csr_matrix(matrix, dtype=np.float64)
+    out.eliminate_zeros()
+    return out
+
+
+@dataclass
+class LayeredGraph:
+    """A layered directed graph: `blocks[i]` is (arch[i+1], arch[i]) sparse, nonzero = edge i -> i+1.
+
+    `weights[i]`, when given, has the same sparsity and holds |weight| of each edge (for weighted features).
+    """
+
+    arch: list[int]
+    blocks: list[sp.csr_matrix]
+    weights: list[sp.csr_matrix] | None = None
+
+    @classmethod
+    def from_masks(cls, masks, weights=None) -> LayeredGraph:
+        """Build from per-layer 0/1 masks of shape (arch[i+1], arch[i]); weights (same shapes) optional."""
+        if len(masks) == 0:
+            raise ConfigError("a network needs at least one weight layer (got no masks)")
+        arch = [int(np.shape(masks[0])[1])] + [int(np.shape(m)[0]) for m in masks]
+        for i, m in enumerate(masks):
+            if tuple(np.shape(m)) != (arch[i + 1], arch[i]):
+                raise ConfigError(
+                    f"mask {i} has shape {tuple(np.shape(m))}, expected {(arch[i + 1], arch[i])} "
+                    "(torch Linear layout: out x in, consecutive layers must agree)"
+                )
+        blocks = [_as_csr(np.asarray(m) != 0 if not sp.issparse(m) else m != 0) for m in masks]
+        w_blocks = None
+        if weights is not None:
+            if len(weights) != len(masks):
+                raise ConfigError(
+                    f"got {len(weights)} weight matrices for {len(masks)} masks; give one per layer"
+                )
+            w_blocks = []
+            for i, (b, w) in enumerate(zip(blocks, weights, strict=True)):
+                w = w.toarray() if sp.issparse(w) else np.asarray(w, dtype=np.float64)
+                if w.shape != b.shape:
+                    raise ConfigError(f"weight {i} has shape {w.shape}, but its mask has shape {b.shape}")
+                # Weighted features use |w| on kept edges only; masked weights never count.
+                w_blocks.append(_as_csr(b.multiply(np.abs(w))))
+        return cls(arch, blocks, w_blocks)
+
+    @property
+    def depth(self) -> int:
+        """Number of weight layers (len(arch) - 1)."""
+        return len(self.blocks)
+
+    def condense(self, max_passes: int | None = None) -> tuple[LayeredGraph, list[np.ndarray]]:
+        """Drop dead units until nothing changes; returns (graph over the alive units, alive masks per layer).
+
+        Output units are never dropped. An input unit is dropped when it has no edge; a hidden unit when it
+        has no edge to the layer below or none to the layer above. Raises NoPathError when no input unit
+        survives (then no path joins inputs to outputs). `max_passes` caps the sweeps (the published code
+        made 10; None runs to the fixed point, which is the same on every published network).
+        """
+        alive = [np.ones(n, dtype=bool) for n in self.arch]
+        passes = 0
+        while max_passes is None or passes < max_passes:
+            passes += 1
+            new = [a.copy() for a in alive]
+            # Jacobi sweep: degrees from the current alive set, all layers at once.
+            for i, block in enumerate(self.blocks):
+                # edges into layer i+1 from alive units of layer i, and out of layer i to alive units of i+1
+                into_upper = block @ alive[i].astype(np.float64)
+                out_of_lower = block.T @ alive[i + 1].astype(np.float64)
+                new[i] &= out_of_lower > 0
+                if i + 1 < self.depth:  # outputs are never dropped
+                    new[i + 1] &= into_upper > 0
+            changed = any((a != b).any() for a, b in zip(alive, new, strict=True))
+            alive = new
+            if not changed:
+                break
+        if not alive[0].any():
+            raise NoPathError(
+                "no path from inputs to outputs survives in this network (every input unit is dead after "
+                "dropping units without edges); prune less or check the masks"
+            )
+        return self.subgraph(alive), alive
+
+    def subgraph(self, alive: list[np.ndarray]) -> LayeredGraph:
+        """The graph restricted to the alive units of each layer (unit order kept)."""
+        blocks = [b[alive[i + 1]][:, alive[i]].tocsr() for i, b in enumerate(self.blocks)]
+        weights = None
+        if self.weights is not None:
+            weights = [w[alive[i + 1]][:, alive[i]].tocsr() for i, w in enumerate(self.weights)]
+        return LayeredGraph([int(a.sum()) for a in alive], blocks, weights)
+
+    def outgoing(self, layer: int, weighted: bool = False) -> sp.csr_matrix:
+        """Adjacency from `layer` to `layer`+1 as (arch[layer], arch[layer+1]) sparse."""
+        source = self.weights if weighted and self.weights is not None else self.blocks
+        return source[layer].T.tocsr()
+
+    def incoming(self, layer: int, weighted: bool = False) -> sp.csr_matrix:
+        """Adjacency from `layer`-1 into `layer` as (arch[layer], arch[layer-1]) sparse."""
+        source = self.weights if weighted and self.weights is not None else self.blocks
+        return source[layer - 1]

@@ -1,0 +1,132 @@
+"""Masked linear layers and one MLP class for every depth.
+
+Masks are buffers, so they travel in the state_dict with the weights; the effective weight is
+weight * weight_mask in every forward, so a masked edge neither contributes nor receives a useful gradient.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class MaskedLinear(nn.Linear):
+    """nn.Linear whose weight (out, in) and bias (out,) are multiplied by 0/1 mask buffers."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features)
+        self.register_buffer("weight_mask", torch.ones(out_features, in_features))
+        self.register_buffer("bias_mask", torch.ones(out_features))
+        nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
+        nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.weight_mask, self.bias * self.bias_mask)
+
+
+class StraightThroughStep(torch.autograd.Function):
+    """Heaviside step forward, identity (straight-through) gradient backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def hidden_activation(name: str):
+    if name == "relu":
+        return torch.relu
+    if name == "sigmoid":
+        return torch.sigmoid
+    if name == "ste":
+        return StraightThroughStep.apply
+    raise ValueError(f"unknown hidden activation {name!r} (choose relu, sigmoid, ste)")
+
+
+class MLP(nn.Module):
+    """Multi-layer perceptron of masked linear layers for any depth.
+
+    arch = [n_inputs, hidden_1, ..., hidden_L, n_outputs]. Layer i (self.layers[i]) maps layer i to
+    layer i+1 with a weight of shape (arch[i+1], arch[i]).
+    """
+
+    def __init__(
+        self,
+        arch: list[int],
+        activation: str = "relu",
+        batch_norm: bool = False,
+        dropout: float | None = None,
+    ):
+        super().__init__()
+        if len(arch) < 2:
+            raise ValueError(f"arch needs at least input and output widths, got {arch}")
+        self.arch = list(arch)
+        self.activation_name = activation
+        self._act = hidden_activation(activation)
+        self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip(arch[:-1], arch[1:]))
+        hidden = arch[1:-1]
+        self.norms = nn.ModuleList(nn.BatchNorm1d(w) for w in hidden) if batch_norm else None
+        self.dropout = nn.Dropout(dropout) if dropout else None
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x: (batch, arch[0]) -> [x, hidden_1, ..., hidden_L, logits], entry l of shape (batch, arch[l]).
+
+        Hidden entries are post-activation values; the last entry is the output pre-activation (logits):
+        apply `torch.sigmoid` for the sigmoid outputs (losses use the numerically stable logit forms).
+        """
+        activations = [x]
+        h = x
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < last:
+                if self.norms is not None:
+                    h = self.norms[i](h)
+                h = self._act(h)
+                # A pruned unit must output exactly zero even when batch norm would shift it.
+                if self.norms is not None:
+                    h = h * layer.bias_mask
+                if self.dropout is not None:
+                    h = self.dropout(h)
+            activations.append(h)
+        return activations
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, arch[0]) -> output pre-activations (batch, arch[-1])."""
+        return self.forward(x)[-1]
+
+    def masks(self) -> list[torch.Tensor]:
+        """Weight masks, masks[i] of shape (arch[i+1], arch[i])."""
+        return [layer.weight_mask for layer in self.layers]
+
+    def set_masks(self, weight_masks: list[torch.Tensor], bias_masks: list[torch.Tensor] | None = None) -> None:
+        """Copy 0/1 masks in place (shapes as in `masks()`); bias masks (arch[i+1],) default to unchanged."""
+        with torch.no_grad():
+            for i, layer in enumerate(self.layers):
+                layer.weight_mask.copy_(weight_masks[i])
+                if bias_masks is not None:
+                    layer.bias_mask.copy_(bias_masks[i])
+
+    def density(self) -> float:
+        """Percent of weights kept (unmasked) over all layers."""
+        kept = sum(float(m.sum()) for m in self.masks())
+        total = sum(m.numel() for m in self.masks())
+        return 100.0 * kept / total
+
+    def units_kept(self) -> list[int]:
+        """Units alive per layer: a hidden unit is alive while its bias mask is 1 (inputs/outputs count all)."""
+        kept = [self.arch[0]]
+        for layer in self.layers[:-1]:
+            kept.append(int(layer.bias_mask.sum()))
+        kept.append(self.arch[-1])
+        return kept
+
+
+def build_model(config, device: torch.device | str = "cpu") -> MLP:
+    """The MLP named by the config (arch, hidden activation, batch norm, dropout), on `device`."""
+    model = MLP(config.arch, config.hidden_layer_activation, config.bn, config.dropout)
+    return model.to(device)

@@ -1,0 +1,192 @@
+"""Run directories: readable paths derived from the options, and atomic saving/loading inside them.
+
+Layout under --result_path (one folder level per concern, `name-value` labels, no unlabelled glued values):
+
+    <task>/<modularity>/<arch>/<training>/seed-<S>/dense/
+    .../seed-<S>/units/<unit pruning>/                         unit-pruned network (--prune_units 1)
+    .../seed-<S>/units/<unit pruning>/edges/<edge pruning>/    edges pruned after units (--prune_units 0)
+    .../seed-<S>/edges/<edge pruning>/                         edges pruned from dense (prune_edges)
+
+e.g. boolean/4-2-4/arch-4-24-4/lr-0.05_batch-8_epochs-15/seed-0/units/activation_gradient_product_linear_step-70
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils.atomic_io import atomic_path, write_json_atomic
+from utils.config import ConfigError
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+CHECKPOINT_FILE = "model.pt"
+SEARCH_STATE_FILE = "search_state.pt"
+
+# Training options that are not in the folder name when they have their published default.
+_TRAINING_DEFAULTS = {
+    "optimizer": ("adam", "opt"),
+    "loss": ("BCE", "loss"),
+    "hidden_layer_activation": ("relu", "act"),
+    "bn": (False, "bn"),
+    "dropout": (None, "dropout"),
+    "weight_decay": (1e-4, "wd"),
+    "scheduler": ("exp", "sched"),
+    "gamma": (1.0, "gamma"),
+    "dataset_noise": (True, "noise"),
+    "table_repeats": (2, "repeats"),
+    "images_per_pair": (None, "per-pair"),
+}
+
+
+def _num(value) -> str:
+    """Compact number for folder names: 70.0 -> 70, 2.5 -> 2.5, 1e-05 -> 1e-05."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _dashes(values) -> str:
+    return "-".join(str(v) for v in values)
+
+
+def training_key(config) -> str:
+    parts = [f"lr-{_num(config.lr)}", f"batch-{config.batch_size}", f"epochs-{config.epochs}"]
+    for name, (default, label) in _TRAINING_DEFAULTS.items():
+        value = getattr(config, name, default)
+        if value != default:
+            parts.append(f"{label}-{_num(value) if isinstance(value, float) else value}")
+    return "_".join(parts)
+
+
+def task_key(config) -> Path:
+    family = ""
+    if config.task == "boolean":
+        family = Path(str(config.dataset_path).rstrip("/")).name
+    task = config.task if not family or family == "boolean" else f"{config.task}-{family}"
+    return Path(task) / _dashes(config.modularity)
+
+
+def seed_dir(config) -> Path:
+    """<result_path>/<task>/<modularity>/arch-<arch>/<training>/seed-<S>"""
+    return (
+        Path(config.result_path)
+        / task_key(config)
+        / f"arch-{_dashes(config.arch)}"
+        / training_key(config)
+        / f"seed-{config.seed}"
+    )
+
+
+def dense_dir(config) -> Path:
+    return seed_dir(config) / "dense"
+
+
+def unit_pruning_key(config, step: float | None) -> str:
+    parts = [config.unit_pruning_metric, config.unit_pruning_schedule]
+    if step is not None:
+        parts.append(f"step-{_num(step)}")
+    if config.unit_pruning_iterations is not None:
+        parts.append(f"iterations-{config.unit_pruning_iterations}")
+    if config.unit_pruning_norm != "None":
+        parts.append(f"norm-{config.unit_pruning_norm}")
+    if config.unit_pruning_scale != "global":
+        parts.append(f"scale-{config.unit_pruning_scale}")
+    if not config.unit_pruning_metric_normalized:
+        parts.append("unnormalized")
+    parts.append(f"acc-{_num(config.prune_acc_threshold)}")
+    return "_".join(parts)
+
+
+def edge_pruning_key(config, step: float) -> str:
+    parts = ["magnitude", config.pruning_schedule, f"step-{_num(step)}"]
+    if config.pruning_iterations is not None:
+        parts.append(f"iterations-{config.pruning_iterations}")
+    parts.append(f"acc-{_num(config.prune_acc_threshold)}")
+    return "_".join(parts)
+
+
+def unit_step(config) -> float | None:
+    """The unit-pruning step that names the unit-pruned run (--which_unit_pruning_gradient picks one)."""
+    steps = config.unit_pruning_gradient
+    if not steps:
+        return None
+    index = min(max(config.which_unit_pruning_gradient, 0), len(steps) - 1)
+    return steps[index]
+
+
+def unit_dir(config, step: float | None = None) -> Path:
+    step = unit_step(config) if step is None else step
+    return seed_dir(config) / "units" / unit_pruning_key(config, step)
+
+
+def edges_after_units_dir(config, edge_step: float, unit_step_value: float | None = None) -> Path:
+    return unit_dir(config, unit_step_value) / "edges" / edge_pruning_key(config, edge_step)
+
+
+def edges_from_dense_dir(config, edge_step: float) -> Path:
+    return seed_dir(config) / "edges" / edge_pruning_key(config, edge_step)
+
+
+@dataclass
+class RunDir:
+    """One run's folder: config.json, model.pt (state_dict with masks), metrics.json, search state."""
+
+    path: Path
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / METRICS_FILE).is_file() and (self.path / CHECKPOINT_FILE).is_file()
+
+    def save_json(self, name: str, obj) -> None:
+        write_json_atomic(self.path / name, obj)
+
+    def load_json(self, name: str) -> dict:
+        file = self.path / name
+        try:
+            return json.loads(file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{file} is missing; re-run the command that makes it (or pass --force)") from None
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"{file} is unreadable ({error}); delete it and re-run with --force") from None
+
+    def save_torch(self, name: str, obj) -> None:
+        import torch
+
+        with atomic_path(self.path / name) as tmp:
+            torch.save(obj, tmp)
+
+    def load_torch(self, name: str):
+        return load_checkpoint(self.path / name)
+
+    def remove(self, name: str) -> None:
+        (self.path / name).unlink(missing_ok=True)
+
+    def save_result(self, config, state: dict, metrics: dict) -> None:
+        """Write config, checkpoint, then metrics last: metrics.json marks the run as finished."""
+        self.save_json(CONFIG_FILE, config_dict(config))
+        self.save_torch(CHECKPOINT_FILE, state)
+        self.save_json(METRICS_FILE, metrics)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a torch checkpoint (state_dict) on CPU; ConfigError when missing or corrupt."""
+    import torch
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"checkpoint {file} does not exist; check the path or run the experiment that makes it")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise ConfigError(f"checkpoint {file} is corrupt or not a torch file ({type(error).__name__}); "
+                          "delete it and re-run with --force") from None
+
+
+def config_dict(config) -> dict:
+    """The config as a JSON-able dict (for config.json)."""
+    return {k: v for k, v in sorted(vars(config).items()) if not k.startswith("_")}

@@ -1,0 +1,129 @@
+"""Tasks as arrays: what a model trains and is tested on, plus the ground truth for scoring.
+
+`load_task(config)` is the one door: boolean truth tables (from --dataset_path, or built from a function
+graph), the bundled two-digit task, and MNIST from local IDX files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from utils.config import ConfigError
+
+BOOLEAN_NOISE_STD = 0.1
+
+
+@dataclass
+class Task:
+    """A supervised task.
+
+    x_*: float32 (n, n_inputs); y_*: float32 (n, n_outputs) with 0/1 targets.
+    For boolean tasks train, validation and test are all the clean truth table; training adds fresh
+    N(0, noise_std^2) noise to the inputs of every draw.
+    accuracy_kind: "bits" (fraction of output bits right at a 0.5 cut), "groups" (per output group the
+    argmax is the hot target; mean over groups and samples), "argmax" (multiclass).
+    """
+
+    family: str
+    modularity: list[int]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    noise_std: float = 0.0
+    accuracy_kind: str = "bits"
+    output_groups: list[list[int]] = field(default_factory=list)
+    input_groups: list[list[int]] = field(default_factory=list)
+    graph: object | None = None  # utils.function_graph.FunctionGraph for boolean tasks
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.y_train.shape[1])
+
+    @property
+    def name(self) -> str:
+        return "-".join(str(m) for m in self.modularity)
+
+
+def family_of(dataset_path: str) -> str:
+    """The family is the last folder name of --dataset_path (./datasets/exemplar/ -> exemplar)."""
+    return Path(str(dataset_path).rstrip("/\\")).name or "boolean"
+
+
+def load_task(config) -> Task:
+    """Build the task named by config.task / config.modularity and check it against config.arch.
+
+    Raises ConfigError (one line, with the fix) on missing files or an arch that does not fit.
+    """
+    if config.task == "boolean":
+        task = _boolean_task(config)
+    else:
+        task = _digit_task(config)
+    check_arch(config.arch, task)
+    return task
+
+
+def _boolean_task(config) -> Task:
+    from utils.function_graph import load_truth_table
+
+    table = load_truth_table(config.dataset_path, config.modularity, getattr(config, "graph", None))
+    x = np.asarray(table.inputs, dtype=np.float32)
+    y = np.asarray(table.outputs, dtype=np.float32)
+    repeats = getattr(config, "table_repeats", 1)
+    truth = table.graph.ground_truth() if table.graph is not None else None
+    return Task(
+        family=table.family or family_of(config.dataset_path),
+        modularity=list(table.modularity),
+        x_train=np.tile(x, (repeats, 1)),
+        y_train=np.tile(y, (repeats, 1)),
+        x_val=x,
+        y_val=y,
+        x_test=x,
+        y_test=y,
+        noise_std=BOOLEAN_NOISE_STD if config.dataset_noise else 0.0,
+        accuracy_kind="bits",
+        output_groups=[list(g) for g in truth.output_groups] if truth else [],
+        input_groups=[sorted(g) for g in truth.input_groups] if truth else [],
+        graph=table.graph,
+    )
+
+
+def _digit_task(config) -> Task:
+    from utils.digit_tasks import load_digit_task
+
+    data = load_digit_task(config)
+    multiclass = data.label_kind == "multiclass"
+    one_hot_groups = data.modularity[-1] == 20 if len(data.modularity) else False
+    return Task(
+        family=data.family,
+        modularity=list(data.modularity),
+        x_train=data.x_train,
+        y_train=data.y_train,
+        x_val=data.x_test,
+        y_val=data.y_test,
+        x_test=data.x_test,
+        y_test=data.y_test,
+        noise_std=0.0,
+        accuracy_kind="argmax" if multiclass else ("groups" if one_hot_groups else "bits"),
+        output_groups=[list(g) for g in data.output_groups],
+        input_groups=[list(g) for g in data.input_groups],
+        graph=None,
+    )
+
+
+def check_arch(arch: list[int], task: Task) -> None:
+    if arch[0] != task.n_inputs or arch[-1] != task.n_outputs:
+        hint = " ".join(str(w) for w in [task.n_inputs, *arch[1:-1], task.n_outputs])
+        raise ConfigError(
+            f"--arch {' '.join(map(str, arch))} does not fit task {task.name} with {task.n_inputs} inputs and "
+            f"{task.n_outputs} outputs; use e.g. --arch {hint}"
+        )

@@ -1,0 +1,209 @@
+"""Training on device-resident tensors: minibatches drawn from the task with fresh input noise per draw.
+
+No DataLoader: a 16-row truth table (or a few thousand digit images) lives on the device as one tensor and
+minibatches are index slices of a per-epoch permutation.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch.nn import functional as F
+
+from utils.config import ConfigError
+
+
+@dataclass
+class TaskTensors:
+    """The task's arrays as float32 tensors on one device. x_*: (n, n_inputs), y_*: (n, n_outputs)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    noise_std: float
+    accuracy_kind: str
+    output_groups: list[list[int]]
+
+    @classmethod
+    def from_task(cls, task, device: torch.device) -> TaskTensors:
+        def tensor(a):
+            return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+        x_val = tensor(task.x_val)
+        y_val = tensor(task.y_val)
+        # Boolean tasks validate and test on the same clean table: share the tensors.
+        same = task.x_test is task.x_val
+        return cls(
+            x_train=tensor(task.x_train),
+            y_train=tensor(task.y_train),
+            x_val=x_val,
+            y_val=y_val,
+            x_test=x_val if same else tensor(task.x_test),
+            y_test=y_val if same else tensor(task.y_test),
+            noise_std=float(task.noise_std),
+            accuracy_kind=task.accuracy_kind,
+            output_groups=task.output_groups or [list(range(task.n_outputs))],
+        )
+
+
+@dataclass
+class TrainResult:
+    """Best-epoch outcome. metrics: per-epoch lists plus best/test numbers (accuracies in percent)."""
+
+    state: dict
+    metrics: dict = field(default_factory=dict)
+
+
+def select_device(config) -> torch.device:
+    """CUDA when --gpu 1 and a GPU is present, else CPU."""
+    if getattr(config, "gpu", 0) and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def make_optimizer(params, config) -> torch.optim.Optimizer:
+    lr, wd = config.lr, config.weight_decay
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    if config.optimizer == "momentum":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=0.9, nesterov=True)
+    if config.optimizer == "rms":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
+    raise ConfigError(f"unknown --optimizer {config.optimizer!r} (choose adam, sgd, momentum, rms)")
+
+
+def make_scheduler(optimizer, config, epochs: int):
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.gamma)
+
+
+def loss_value(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups: list[list[int]]) -> torch.Tensor:
+    """Mean loss of logits (batch, m) against 0/1 targets y (batch, m).
+
+    BCE and MSE act on the sigmoid outputs; CE is a softmax cross-entropy within each output group
+    (one group = the whole output for multiclass tasks), summed over groups.
+    """
+    if loss == "BCE":
+        return F.binary_cross_entropy_with_logits(logits, y)
+    if loss == "MSE":
+        return F.mse_loss(torch.sigmoid(logits), y)
+    if loss == "CE":
+        total = logits.new_zeros(())
+        for group in output_groups:
+            total = total + F.cross_entropy(logits[:, group], y[:, group].argmax(dim=1))
+        return total
+    raise ConfigError(f"unknown --loss {loss!r} (choose BCE, MSE, CE)")
+
+
+def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups) -> torch.Tensor:
+    """Loss of each sample separately: (batch,). Used by the unit scores (one batched pass)."""
+    if loss == "BCE":
+        return F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(dim=1)
+    if loss == "MSE":
+        return F.mse_loss(torch.sigmoid(logits), y, reduction="none").mean(dim=1)
+    total = logits.new_zeros(logits.shape[0])
+    for group in output_groups:
+        total = total + F.cross_entropy(logits[:, group], y[:, group].argmax(dim=1), reduction="none")
+    return total
+
+
+def accuracy_percent(logits: torch.Tensor, y: torch.Tensor, kind: str, output_groups) -> float:
+    """Accuracy in percent.
+
+    bits: fraction of output bits right at the 0.5 cut (logit 0). groups: per output group, whether the
+    argmax is the hot target, averaged over groups and samples. argmax: multiclass top-1.
+    """
+    if kind == "bits":
+        correct = (logits > 0) == (y > 0.5)
+        return 100.0 * float(correct.float().mean())
+    hits = [(logits[:, g].argmax(dim=1) == y[:, g].argmax(dim=1)).float().mean() for g in output_groups]
+    return 100.0 * float(torch.stack(hits).mean())
+
+
+@torch.no_grad()
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: str) -> tuple[float, float]:
+    """(accuracy percent, mean loss) of the model on clean x (n, d), y (n, m), in eval mode."""
+    was_training = model.training
+    model.eval()
+    logits = _batched_logits(model, x)
+    model.train(was_training)
+    return (
+        accuracy_percent(logits, y, data.accuracy_kind, data.output_groups),
+        float(loss_value(logits, y, loss, data.output_groups)),
+    )
+
+
+def _batched_logits(model, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    if x.shape[0] <= chunk:
+        return model.logits(x)
+    return torch.cat([model.logits(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
+
+
+def check_loss_fits(config, data: TaskTensors) -> None:
+    if config.loss == "CE" and data.accuracy_kind == "bits":
+        raise ConfigError(
+            "--loss CE needs one-hot outputs (digits 128 2 20, mnist 1568 2 20, mnist_10way); "
+            "use --loss BCE or MSE for bit outputs"
+        )
+
+
+def train(model, data: TaskTensors, config, generator: torch.Generator, epochs: int | None = None,
+          progress=None) -> TrainResult:
+    """Train `model` in place for `epochs` (default config.epochs) and load the best epoch's state.
+
+    Best epoch: highest validation accuracy, ties to the lower validation loss. `generator` drives the
+    batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
+    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch.
+    Returns TrainResult(state=best state_dict copy, metrics) with metrics: train_loss, val_accuracy,
+    val_loss (per epoch lists), best_epoch, test_accuracy, test_loss.
+    """
+    check_loss_fits(config, data)
+    epochs = config.epochs if epochs is None else epochs
+    optimizer = make_optimizer(model.parameters(), config)
+    scheduler = make_scheduler(optimizer, config, epochs)
+    n = data.x_train.shape[0]
+    batch = config.batch_size
+    history = {"train_loss": [], "val_accuracy": [], "val_loss": []}
+    best_key, best_state, best_epoch = None, None, -1
+    device = data.x_train.device
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        x_epoch = data.x_train[order]
+        if data.noise_std > 0:
+            noise = torch.randn(x_epoch.shape, generator=generator).to(device)
+            x_epoch = x_epoch + data.noise_std * noise
+        y_epoch = data.y_train[order]
+        running, steps = 0.0, 0
+        for start in range(0, n, batch):
+            logits = model.logits(x_epoch[start : start + batch])
+            loss = loss_value(logits, y_epoch[start : start + batch], config.loss, data.output_groups)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.detach()
+            steps += 1
+        scheduler.step()
+        train_loss = float(running) / max(steps, 1)
+        val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
+        history["train_loss"].append(train_loss)
+        history["val_accuracy"].append(val_acc)
+        history["val_loss"].append(val_loss)
+        key = (val_acc, -val_loss)
+        if best_key is None or key > best_key:
+            best_key, best_epoch = key, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        if progress is not None:
+            progress(epoch, train_loss, val_acc)
+    model.load_state_dict(best_state)
+    test_acc, test_loss = evaluate(model, data.x_test, data.y_test, data, config.loss)
+    metrics = dict(history, best_epoch=best_epoch, test_accuracy=test_acc, test_loss=test_loss)
+    return TrainResult(state=best_state, metrics=metrics)
