@@ -34,7 +34,8 @@ case = json.loads({case!r})
 if case["kind"] == "synthetic":
     rng = np.random.default_rng(case["seed"])
     arch = case["arch"]
-    masks = [(rng.random((arch[i + 1], arch[i])) < case["density"]).astype(np.uint8) for i in range(len(arch) - 1)]
+    shapes = [(arch[i + 1], arch[i]) for i in range(len(arch) - 1)]
+    masks = [(rng.random(shape) < case["density"]).astype(np.uint8) for shape in shapes]
     options = DetectionOptions()
 else:
     net = load_published_npz(case["path"])
@@ -66,7 +67,9 @@ def run_case(case: dict, cores: int) -> dict:
     available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     prefix = ["taskset", "-c", ",".join(map(str, available[:cores]))] if available and _has_taskset() else []
     code = _CHILD.format(root=str(ROOT), case=json.dumps(case))
-    out = subprocess.run(prefix + [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        prefix + [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -82,6 +85,7 @@ def largest_published(reference: Path, count: int) -> list[dict]:
     if not index.is_file():
         return []
     entries = json.loads(index.read_text())
+
     def kept_edges(e: dict) -> float:
         arch = e["arch"]
         return e["density_percent"] * sum(a * b for a, b in zip(arch[:-1], arch[1:], strict=True))
@@ -125,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                 "repeats": args.repeats,
             }
         )
-    print(f"{'case':52s} {'median s':>9s} {'min s':>7s} {'tracemalloc MB':>15s} {'maxrss MB':>10s}  condensed arch")
+    print(
+        f"{'case':52s} {'median s':>9s} {'min s':>7s} {'tracemalloc MB':>15s} {'maxrss MB':>10s}  "
+        "condensed arch"
+    )
     for case in cases:
         r = run_case(case, args.cores)
         print(

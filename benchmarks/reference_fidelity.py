@@ -55,7 +55,9 @@ def describe(ours: np.ndarray, theirs: np.ndarray, arch: list[int]) -> str:
     for layer in range(len(arch)):
         a, b = ours[bounds[layer] : bounds[layer + 1]], theirs[bounds[layer] : bounds[layer + 1]]
         if not np.array_equal(a < 0, b < 0):
-            parts.append(f"L{layer} dropped ours={np.flatnonzero(a < 0).tolist()} ref={np.flatnonzero(b < 0).tolist()}")
+            parts.append(
+                f"L{layer} dropped ours={np.flatnonzero(a < 0).tolist()} ref={np.flatnonzero(b < 0).tolist()}"
+            )
     if not parts:
         parts.append(f"grouping: ours={canonical(ours).tolist()} ref={canonical(theirs).tolist()}")
     return "; ".join(parts)
@@ -105,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MISMATCH {item['file']} arch={item['arch']}: {item['note']}")
     if args.json:
         args.json.write_text(
-            json.dumps({"matched": matched, "total": total, "per_family": per_family, "mismatches": mismatches})
+            json.dumps(
+                {"matched": matched, "total": total, "per_family": per_family, "mismatches": mismatches}
+            )
         )
     return 0
 

@@ -61,7 +61,8 @@ class DetectionOptions:
         )
         if self.clusterability_criterion != "compare_expected":
             raise ConfigError(
-                f"--clusterability_criterion {self.clusterability_criterion!r} is unknown; use compare_expected"
+                f"--clusterability_criterion {self.clusterability_criterion!r} is unknown; "
+                "use compare_expected"
             )
         for name in ("feature_step_size", "clusterability_step_size"):
             if int(getattr(self, name)) <= 0:

@@ -62,7 +62,8 @@ def load_published_npz(path) -> PublishedNetwork:
             value = arrays[name]
             if value.shape != shape:
                 raise ConfigError(
-                    f"{path}: '{name}' has shape {value.shape} but arch {arch} needs {shape}; the file is inconsistent"
+                    f"{path}: '{name}' has shape {value.shape} but arch {arch} needs {shape}; "
+                    "the file is inconsistent"
                 )
             into.append(value)
     if f"weight{len(arch) - 1}" in arrays:
@@ -75,7 +76,8 @@ def load_published_npz(path) -> PublishedNetwork:
         anchor = np.asarray(anchor).astype(np.int64).ravel()
         if anchor.shape[0] != sum(arch):
             raise ConfigError(
-                f"{path}: 'anchor_partition' has {anchor.shape[0]} entries but arch {arch} has {sum(arch)} units"
+                f"{path}: 'anchor_partition' has {anchor.shape[0]} entries "
+                f"but arch {arch} has {sum(arch)} units"
             )
     modularity = arrays.get("modularity")
     seed = arrays.get("seed")

@@ -66,7 +66,7 @@ def separate_test(restricted: sp.csr_matrix, n_cols: int, metric: str, linkage: 
 
 
 def single_test(full: sp.csr_matrix, tree: np.ndarray, n_cols: int):
-    """Split the unrestricted rows in two (the tree's 2-cut); do the halves' unions overlap at least by chance?
+    """Split the unrestricted rows in two (the tree's 2-cut); do the halves' unions overlap by chance or more?
 
     `full` (n, m) binary rows, `tree` their linkage tree, `n_cols` the same N as the separate test.
     Returns (fires, z, (k_i, k_j, k_ij)).
@@ -94,7 +94,8 @@ def compare_expected(
 
     full / restricted: binary feature rows (n, m) / (n, m') with all columns / only the next
     clusterability_step_size layers' columns; tree: linkage tree of `full`; n_cols: N, the number of units
-    in those layers; restricted_tree: its tree when already built. When both fire the larger z-score wins, ties to single.
+    in those layers; restricted_tree: its tree when already built. When both fire the larger z-score wins,
+    ties to single.
     """
     n = full.shape[0]
     sep, z_sep, ov_sep = separate_test(restricted, n_cols, metric, linkage, restricted_tree)

@@ -21,7 +21,9 @@ from detection_pipeline.network_io import load_published_npz
 from utils.config import ConfigError, parse_config
 
 DATA = Path(__file__).parent / "data" / "reference_networks"
-REFERENCE = Path(os.environ.get("SCULPT_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference"))
+REFERENCE = Path(
+    os.environ.get("SCULPT_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference")
+)
 SHIPPED = sorted(DATA.glob("*.npz"))
 
 
@@ -54,7 +56,9 @@ def test_shipped_reference_partitions(path):
     assert_matches_published(path)
 
 
-@pytest.mark.skipif(not (REFERENCE / "models" / "index.json").is_file(), reason="shared reference not present")
+@pytest.mark.skipif(
+    not (REFERENCE / "models" / "index.json").is_file(), reason="shared reference not present"
+)
 def test_sampled_reference_partitions():
     entries = json.loads((REFERENCE / "models" / "index.json").read_text())
     for entry in random.Random(0).sample(entries, 60):
@@ -279,7 +283,12 @@ def test_load_errors(tmp_path):
     corrupt.write_bytes(b"not a zip file at all")
     with pytest.raises(ConfigError, match="cannot read"):
         load_published_npz(corrupt)
-    good = {"arch": np.array([3, 2]), "weight0": np.ones((2, 3)), "bias0": np.zeros(2), "mask0": np.ones((2, 3))}
+    good = {
+        "arch": np.array([3, 2]),
+        "weight0": np.ones((2, 3)),
+        "bias0": np.zeros(2),
+        "mask0": np.ones((2, 3)),
+    }
     no_arch = {k: v for k, v in good.items() if k != "arch"}
     with pytest.raises(ConfigError, match="arch"):
         load_published_npz(_write_npz(tmp_path / "a.npz", **no_arch))

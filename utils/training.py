@@ -123,8 +123,8 @@ def accuracy_percent(logits: torch.Tensor, y: torch.Tensor, kind: str, output_gr
     """
     if kind == "bits":
         correct = (logits > 0) == (y > 0.5)
-        return 100.0 * float(correct.float().mean())
-    hits = [(logits[:, g].argmax(dim=1) == y[:, g].argmax(dim=1)).float().mean() for g in output_groups]
+        return 100.0 * float(correct.double().mean())
+    hits = [(logits[:, g].argmax(dim=1) == y[:, g].argmax(dim=1)).double().mean() for g in output_groups]
     return 100.0 * float(torch.stack(hits).mean())
 
 
@@ -156,10 +156,12 @@ def check_loss_fits(config, data: TaskTensors) -> None:
 
 
 def train(model, data: TaskTensors, config, generator: torch.Generator, epochs: int | None = None,
-          progress=None) -> TrainResult:
+          progress=None, include_start: bool = False) -> TrainResult:
     """Train `model` in place for `epochs` (default config.epochs) and load the best epoch's state.
 
-    Best epoch: highest validation accuracy, ties to the lower validation loss. `generator` drives the
+    Best epoch: highest validation accuracy, ties to the lower validation loss. With include_start the
+    network as it came in competes as epoch -1 (retraining after a pruning step must not end worse than
+    the pruned network it started from). `generator` drives the
     batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
     given, is called as progress(epoch, train_loss, val_accuracy) after each epoch.
     Returns TrainResult(state=best state_dict copy, metrics) with metrics: train_loss, val_accuracy,
@@ -174,6 +176,9 @@ def train(model, data: TaskTensors, config, generator: torch.Generator, epochs: 
     history = {"train_loss": [], "val_accuracy": [], "val_loss": []}
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
+    if include_start:
+        val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
+        best_key, best_state = (val_acc, -val_loss), copy.deepcopy(model.state_dict())
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(n, generator=generator).to(device)

@@ -1,0 +1,80 @@
+"""What every experiment needs before the science starts: seeds, device, the task on the device, the dense
+network (trained once and reused), and progress bars that --quiet silences."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from models.mlp import MLP, build_model
+from utils.runs import RunDir, dense_dir
+from utils.tasks import Task, load_task
+from utils.training import TaskTensors, select_device, train
+
+
+@dataclass
+class Context:
+    """The task (numpy), its tensors on `device`, and the config."""
+
+    config: object
+    task: Task
+    data: TaskTensors
+    device: torch.device
+
+
+def prepare(config) -> Context:
+    """Load the task (ConfigError on bad input) and put it on the device."""
+    task = load_task(config)
+    device = select_device(config)
+    return Context(config, task, TaskTensors.from_task(task, device), device)
+
+
+def generator_for(seed: int) -> torch.Generator:
+    """CPU generator for batch order and noise: same seed, same draws, on any device."""
+    return torch.Generator().manual_seed(seed)
+
+
+def progress_bar(config, total: int, desc: str):
+    """A tqdm bar, or a silent stand-in with --quiet."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=bool(config.quiet), leave=False, dynamic_ncols=True)
+
+
+def epoch_progress(bar):
+    def report(epoch, train_loss, val_accuracy):
+        bar.update(1)
+        bar.set_postfix(loss=f"{train_loss:.4f}", val_acc=f"{val_accuracy:.1f}")
+
+    return report
+
+
+def model_metrics(model: MLP) -> dict:
+    return {"density": model.density(), "units_kept": model.units_kept()}
+
+
+def train_dense(ctx: Context) -> tuple[MLP, dict]:
+    """Train the dense network named by the config, or load it when its run directory is finished.
+
+    Returns (model on ctx.device with the best epoch's weights, metrics dict).
+    """
+    config = ctx.config
+    run = RunDir(dense_dir(config))
+    model = _fresh_model(config, ctx.device)
+    if run.finished and not config.force:
+        model.load_state_dict(run.load_torch("model.pt"))
+        return model, run.load_json("metrics.json")
+    start = time.perf_counter()
+    with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
+        result = train(model, ctx.data, config, generator_for(config.seed), progress=epoch_progress(bar))
+    metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
+    metrics.update(model_metrics(model))
+    run.save_result(config, result.state, metrics)
+    return model, metrics
+
+
+def _fresh_model(config, device) -> MLP:
+    torch.manual_seed(config.seed)
+    return build_model(config, device)

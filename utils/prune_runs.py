@@ -1,0 +1,228 @@
+"""Pruning runs: the search wired to run directories, resume state, and the start networks.
+
+Each search runs with its own generator seeded by --seed, so a run's result does not depend on which other
+runs happened before it in the same process, and a resumed run replays exactly what an uninterrupted one
+would have done: the generator and torch RNG states are saved with the accepted network after every
+accepted step.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+
+import torch
+
+from utils.config import ConfigError
+from utils.experiment import Context, generator_for, model_metrics, progress_bar, train_dense
+from utils.pruning import (
+    SearchPlan,
+    SearchState,
+    edge_masks,
+    hidden_units_pruned_percent,
+    normalise_scores,
+    schedule_target,
+    search,
+    unit_alive,
+    unit_masks,
+    unit_scores,
+    weights_pruned_percent,
+)
+from utils.runs import (
+    SEARCH_STATE_FILE,
+    RunDir,
+    edges_after_units_dir,
+    edges_from_dense_dir,
+    unit_dir,
+    unit_step,
+)
+from utils.training import train
+
+
+def unit_plan(ctx: Context, step: float) -> SearchPlan:
+    config = ctx.config
+    hidden_units = sum(config.arch[1:-1])
+    if hidden_units == 0:
+        raise ConfigError("unit pruning needs at least one hidden layer in --arch")
+
+    def make_masks(model, percent):
+        scores = unit_scores(model, ctx.data.x_val, ctx.data.y_val, config.unit_pruning_metric, config.loss,
+                             ctx.data.output_groups)
+        scores = normalise_scores(scores, unit_alive(model), config.unit_pruning_norm, config.unit_pruning_scale,
+                                  config.unit_pruning_metric_normalized, config.arch)
+        return unit_masks(model, scores, percent, config.unit_pruning_scale)
+
+    return SearchPlan(
+        target=lambda i: schedule_target(config.unit_pruning_schedule, i, step, config.unit_pruning_iterations,
+                                         config.prune_perc),
+        make_masks=make_masks,
+        pruned_percent=hidden_units_pruned_percent,
+        min_step=100.0 / hidden_units,
+        threshold=config.prune_acc_threshold,
+        kind="units",
+    )
+
+
+def edge_plan(ctx: Context, step: float, start_percent: float) -> SearchPlan:
+    config = ctx.config
+    total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
+    return SearchPlan(
+        target=lambda i: start_percent + schedule_target(config.pruning_schedule, i, step,
+                                                         config.pruning_iterations, config.prune_perc),
+        make_masks=edge_masks,
+        pruned_percent=weights_pruned_percent,
+        min_step=100.0 / total_weights,
+        threshold=config.prune_acc_threshold,
+        kind="edges",
+    )
+
+
+def retrainer(ctx: Context, generator: torch.Generator):
+    """retrain(model) -> metrics: fine-tune with the current masks for --epochs, keep the best epoch."""
+
+    def retrain(model):
+        return train(model, ctx.data, ctx.config, generator, include_start=True).metrics
+
+    return retrain
+
+
+def run_search(ctx: Context, start_model, start_metrics: dict, plan: SearchPlan, step: float, run: RunDir,
+               label: str) -> tuple[object, dict]:
+    """Run (or resume, or reuse) one search whose result lives in `run`. Returns (model, metrics)."""
+    config = ctx.config
+    model = copy.deepcopy(start_model)
+    if run.finished and not config.force:
+        model.load_state_dict(run.load_torch("model.pt"))
+        return model, run.load_json("metrics.json")
+    generator = generator_for(config.seed)
+    state = None
+    saved = run.path / SEARCH_STATE_FILE
+    if saved.is_file() and not config.force:
+        checkpoint = run.load_torch(SEARCH_STATE_FILE)
+        model.load_state_dict(checkpoint["model"])
+        generator.set_state(checkpoint["generator"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        state = SearchState(**checkpoint["search"])
+    else:
+        torch.manual_seed(config.seed)
+
+    def save_progress(accepted_model, search_state):
+        run.save_torch(SEARCH_STATE_FILE, {
+            "model": accepted_model.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "search": dataclasses.asdict(search_state),
+        })
+
+    start = time.perf_counter()
+    with progress_bar(config, None, label) as bar:
+        state = search(model, plan, step, retrainer(ctx, generator), state=state, on_accept=save_progress,
+                       bar=bar)
+    final = state.metrics or {k: start_metrics[k] for k in ("test_accuracy", "test_loss") if k in start_metrics}
+    metrics = {
+        "test_accuracy": final.get("test_accuracy"),
+        "test_loss": final.get("test_loss"),
+        "val_accuracy": final.get("val_accuracy", []),
+        "train_loss": final.get("train_loss", []),
+        "epochs": config.epochs,
+        "kind": plan.kind,
+        "step": step,
+        "pruned_percent": plan.pruned_percent(model),
+        "start": {"test_accuracy": start_metrics.get("test_accuracy"), "density": start_metrics.get("density"),
+                  "units_kept": start_metrics.get("units_kept")},
+        "history": state.history,
+        "seconds": time.perf_counter() - start,
+        **model_metrics(model),
+    }
+    run.save_result(config, model.state_dict(), metrics)
+    run.remove(SEARCH_STATE_FILE)
+    return model, metrics
+
+
+def require_reachable(metrics: dict, threshold: float, what: str, where) -> None:
+    accuracy = metrics.get("test_accuracy", 0.0)
+    if accuracy < threshold:
+        raise ConfigError(
+            f"the {what} network reaches {accuracy:.2f}% test accuracy, below --prune_acc_threshold "
+            f"{threshold:g}, so no pruning step can be accepted; lower the threshold or train longer "
+            f"(more --epochs); the {what} result is kept in {where}"
+        )
+
+
+def unit_steps(config) -> list[float | None]:
+    if config.unit_pruning_schedule in ("None", None):
+        if config.prune_perc is None:
+            raise ConfigError("--unit_pruning_schedule None prunes once to --prune_perc; give --prune_perc")
+        return [config.unit_pruning_gradient[0] if config.unit_pruning_gradient else None]
+    if not config.unit_pruning_gradient or config.unit_pruning_gradient[0] is None:
+        raise ConfigError("unit pruning needs a step: give --unit_pruning_gradient (e.g. 70.0)")
+    return list(config.unit_pruning_gradient)
+
+
+def prune_units(ctx: Context, step: float | None) -> tuple[object, dict]:
+    """Train dense (or reuse it), then the unit search for one --unit_pruning_gradient value."""
+    dense, dense_metrics = train_dense(ctx)
+    run = RunDir(unit_dir(ctx.config, step))
+    if not (run.finished and not ctx.config.force):
+        require_reachable(dense_metrics, ctx.config.prune_acc_threshold, "dense", run.path.parent.parent / "dense")
+    plan = unit_plan(ctx, step if step is not None else 0.0)
+    return run_search(ctx, dense, dense_metrics, plan, step or 0.0, run, f"units step {step}")
+
+
+def retrained_start(ctx: Context, model):
+    """Fine-tune the start network once before edge pruning (kept if it does not get worse)."""
+    start = copy.deepcopy(model)
+    torch.manual_seed(ctx.config.seed)
+    result = train(start, ctx.data, ctx.config, generator_for(ctx.config.seed), include_start=True)
+    start_metrics = dict(result.metrics, **model_metrics(start))
+    return start, start_metrics
+
+
+def load_unit_pruned(ctx: Context) -> tuple[object, dict]:
+    """The unit-pruned network the options name; ConfigError saying what to run when it is missing."""
+    config = ctx.config
+    step = unit_step(config)
+    run = RunDir(unit_dir(config, step))
+    if not run.finished:
+        raise ConfigError(
+            f"no unit-pruned network at {run.path}; run the same command with --prune_units 1 first "
+            f"(it needs --unit_pruning_gradient {step if step is not None else '<step, e.g. 70.0>'})"
+        )
+    dense, _ = _empty_model(ctx)
+    dense.load_state_dict(run.load_torch("model.pt"))
+    return dense, run.load_json("metrics.json")
+
+
+def _empty_model(ctx: Context):
+    from models.mlp import build_model
+
+    return build_model(ctx.config, ctx.device), {}
+
+
+def prune_edges_after_units(ctx: Context) -> list[tuple[float, object, dict]]:
+    """Edge searches, one per --pruning_gradient value, each from the same retrained unit-pruned network."""
+    config = ctx.config
+    unit_model, unit_metrics = load_unit_pruned(ctx)
+    return _edge_searches(ctx, unit_model, unit_metrics, lambda s: edges_after_units_dir(config, s), "unit-pruned")
+
+
+def prune_edges_from_dense(ctx: Context) -> list[tuple[float, object, dict]]:
+    dense, dense_metrics = train_dense(ctx)
+    return _edge_searches(ctx, dense, dense_metrics, lambda s: edges_from_dense_dir(ctx.config, s), "dense")
+
+
+def _edge_searches(ctx, model, metrics, run_dir_of, what):
+    config = ctx.config
+    runs = [(step, RunDir(run_dir_of(step))) for step in config.pruning_gradient]
+    results = []
+    start = start_metrics = None
+    for step, run in runs:
+        if start is None and not (run.finished and not config.force):
+            start, start_metrics = retrained_start(ctx, model)
+            require_reachable(start_metrics, config.prune_acc_threshold, f"retrained {what}", "its run directory")
+        plan = edge_plan(ctx, step, weights_pruned_percent(start if start is not None else model))
+        pruned, pruned_metrics = run_search(ctx, start if start is not None else model,
+                                            start_metrics or metrics, plan, step, run, f"edges step {step}")
+        results.append((step, pruned, pruned_metrics))
+    return results

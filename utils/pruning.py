@@ -1,0 +1,316 @@
+"""Pruning science: unit scores, schedules, unit and edge masks, and the one accept/revert/halve search.
+
+Percent conventions: a *target* is the percent of prunable things pruned (hidden units for unit pruning,
+all weights for edge pruning), counted from the dense network; masked things count as pruned.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from utils.config import ConfigError
+from utils.training import per_sample_loss
+
+# ----------------------------------------------------------------------------------------------- scores
+
+
+def unit_alive(model) -> list[torch.Tensor]:
+    """Per hidden layer, a bool tensor (width,) that is True for units not pruned (bias mask 1)."""
+    return [layer.bias_mask > 0 for layer in model.layers[:-1]]
+
+
+def unit_scores(model, x: torch.Tensor, y: torch.Tensor, metric: str, loss: str, output_groups,
+                chunk: int = 8192) -> list[torch.Tensor]:
+    """Score every hidden unit on clean samples x (n, d) with targets y (n, m).
+
+    Returns one tensor (width,) per hidden layer; pruned units score 0.
+    - activation_gradient_product: mean_i |a_i| * |dL_i/da_i| with L_i the loss of sample i. Samples do not
+      interact in eval mode, so the gradient of sum_i L_i w.r.t. the batch of activations holds every
+      per-sample gradient exactly: one batched backward pass, no loop over samples.
+    - activation_sum_gradient_product: the same with the sum of the sigmoid outputs as the objective.
+    - average_activation_weight_magnitude: mean_i |a_i| times the summed |outgoing weight| (masked).
+    """
+    was_training = model.training
+    model.eval()
+    n_hidden = len(model.layers) - 1
+    totals = [torch.zeros(layer.out_features, device=x.device) for layer in model.layers[:-1]]
+    for start in range(0, x.shape[0], chunk):
+        xb, yb = x[start : start + chunk], y[start : start + chunk]
+        if metric == "average_activation_weight_magnitude":
+            with torch.no_grad():
+                hidden = model(xb)[1:-1]
+            for l in range(n_hidden):
+                totals[l] += hidden[l].abs().sum(dim=0)
+            continue
+        with torch.enable_grad():
+            activations = model(xb)
+            hidden = activations[1:-1]
+            for h in hidden:
+                h.retain_grad()
+            logits = activations[-1]
+            if metric == "activation_gradient_product":
+                objective = per_sample_loss(logits, yb, loss, output_groups).sum()
+            elif metric == "activation_sum_gradient_product":
+                objective = torch.sigmoid(logits).sum()
+            else:
+                raise ConfigError(f"unknown --unit_pruning_metric {metric!r}")
+            model.zero_grad(set_to_none=True)
+            objective.backward()
+        for l in range(n_hidden):
+            totals[l] += (hidden[l].detach().abs() * hidden[l].grad.abs()).sum(dim=0)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    scores = [t / x.shape[0] for t in totals]
+    if metric == "average_activation_weight_magnitude":
+        for l in range(n_hidden):
+            outgoing = model.layers[l + 1]
+            scores[l] = scores[l] * (outgoing.weight * outgoing.weight_mask).abs().sum(dim=0).detach()
+    alive = unit_alive(model)
+    return [torch.where(a, s, torch.zeros_like(s)) for s, a in zip(scores, alive)]
+
+
+def normalise_scores(scores: list[torch.Tensor], alive: list[torch.Tensor], norm: str, scale: str,
+                     normalized: int, arch: list[int]) -> list[torch.Tensor]:
+    """Per-layer normalisation (--unit_pruning_norm), then scale handling, of scores (width,) per layer.
+
+    norm: mean / std / mean_std ((s - mean) / std, shifted to stay >= 0) / sum_scores divide by that
+    statistic of the layer's alive units; num_units and prev_num_units divide by the alive units of the
+    layer or of the layer below. local_global divides each layer by its max so layers compete on a common
+    scale. --unit_pruning_metric_normalized 1 divides all scores by the global max (ranking unchanged).
+    Pruned units keep score 0.
+    """
+    out = []
+    previous_alive = arch[0]
+    for s, a in zip(scores, alive):
+        live = s[a]
+        s = s.clone()
+        if live.numel() > 0 and norm not in ("None", None):
+            if norm == "mean":
+                s = s / _safe(live.mean())
+            elif norm == "std":
+                s = s / _safe(live.std(unbiased=False))
+            elif norm == "mean_std":
+                s = (s - live.mean()) / _safe(live.std(unbiased=False))
+                s = s - s[a].min()  # shift so the weakest alive unit scores 0, like a pruned one
+            elif norm == "sum_scores":
+                s = s / _safe(live.sum())
+            elif norm == "num_units":
+                s = s / max(int(a.sum()), 1)
+            elif norm == "prev_num_units":
+                s = s / max(previous_alive, 1)
+            else:
+                raise ConfigError(f"unknown --unit_pruning_norm {norm!r}")
+        if scale == "local_global" and live.numel() > 0:
+            s = s / _safe(s[a].max())
+        previous_alive = int(a.sum())
+        out.append(torch.where(a, s, torch.zeros_like(s)))
+    if normalized:
+        top = max((float(s.max()) for s in out if s.numel()), default=0.0)
+        if top > 0:
+            out = [s / top for s in out]
+    return out
+
+
+def _safe(value: torch.Tensor) -> torch.Tensor:
+    return value if float(value) > 0 else torch.ones_like(value)
+
+
+# -------------------------------------------------------------------------------------------- schedules
+
+
+def schedule_target(schedule: str, iteration: int, step: float, iterations: int | None,
+                    one_shot: float | None = None) -> float:
+    """Cumulative percent to prune at iteration i = 1, 2, ... of a schedule with `step` percent.
+
+    linear: step * i. exponential/exp: sum_{j<i} step / 2^j. lth: compounding, each iteration removes step
+    percent of what is left. cosine / cubic: ramp to step * T over T = `iterations`
+    ((1 - cos(pi t)) / 2 and 1 - (1 - t)^3 with t = i / T), then linear beyond T.
+    None: one shot at `one_shot` percent (--prune_perc).
+    """
+    if schedule == "linear":
+        return step * iteration
+    if schedule in ("exponential", "exp"):
+        return step * (2.0 - 2.0 ** (1 - iteration))
+    if schedule == "lth":
+        return 100.0 * (1.0 - (1.0 - step / 100.0) ** iteration)
+    if schedule in ("cosine", "cubic"):
+        if not iterations:
+            raise ConfigError(f"the {schedule} schedule needs the number of iterations "
+                              "(--unit_pruning_iterations / --pruning_iterations)")
+        final = step * iterations
+        if iteration > iterations:
+            return final + step * (iteration - iterations)
+        t = iteration / iterations
+        ramp = (1.0 - math.cos(math.pi * t)) / 2.0 if schedule == "cosine" else 1.0 - (1.0 - t) ** 3
+        return final * ramp
+    if schedule in ("None", None):
+        if one_shot is None:
+            raise ConfigError("schedule None prunes once to --prune_perc; give --prune_perc")
+        return float(one_shot)
+    raise ConfigError(f"unknown pruning schedule {schedule!r}")
+
+
+# ------------------------------------------------------------------------------------------------ masks
+
+
+def percentile_cut(values: torch.Tensor, percent: float) -> torch.Tensor:
+    """Bool mask of entries at or below the `percent` percentile (linear interpolation) of `values`."""
+    flat = values.detach().flatten().double().cpu().numpy()
+    cut = np.percentile(flat, min(max(percent, 0.0), 100.0))
+    return values <= torch.as_tensor(cut, dtype=values.dtype, device=values.device)
+
+
+def unit_masks(model, scores: list[torch.Tensor], percent: float, scale: str):
+    """Masks that prune every hidden unit scoring at or below the `percent` percentile.
+
+    scores: (width,) per hidden layer. Global scale (and local_global) cuts all hidden units together;
+    local cuts each layer at the same percentile. A pruned unit loses its incoming row, its bias and its
+    outgoing column. Returns (weight_masks [(out, in)], bias_masks [(out,)]) combined with the current ones.
+    """
+    if scale == "local":
+        prune = [percentile_cut(s, percent) for s in scores]
+    else:
+        sizes = [s.numel() for s in scores]
+        prune = list(torch.split(percentile_cut(torch.cat(scores), percent), sizes))
+    alive = [a & ~p for a, p in zip(unit_alive(model), prune)]
+    return masks_from_alive(model, alive)
+
+
+def masks_from_alive(model, alive: list[torch.Tensor]):
+    """Weight and bias masks from per-hidden-layer alive vectors, multiplied into the current masks."""
+    device = model.layers[0].weight.device
+    full = [torch.ones(model.arch[0], dtype=torch.bool, device=device), *alive,
+            torch.ones(model.arch[-1], dtype=torch.bool, device=device)]
+    weight_masks, bias_masks = [], []
+    for i, layer in enumerate(model.layers):
+        keep = full[i + 1][:, None] & full[i][None, :]
+        weight_masks.append(layer.weight_mask * keep.to(layer.weight_mask.dtype))
+        bias_masks.append(layer.bias_mask * full[i + 1].to(layer.bias_mask.dtype))
+    return weight_masks, bias_masks
+
+
+def edge_masks(model, percent: float):
+    """Masks from one global magnitude cut: every weight whose |w * mask| is at or below the `percent`
+    percentile over all weight matrices is masked (masked weights count as zero). Biases are unchanged."""
+    magnitudes = [(layer.weight * layer.weight_mask).detach().abs() for layer in model.layers]
+    sizes = [m.numel() for m in magnitudes]
+    prune = torch.split(percentile_cut(torch.cat([m.flatten() for m in magnitudes]), percent), sizes)
+    weight_masks = [
+        layer.weight_mask * (~p.view_as(layer.weight_mask)).to(layer.weight_mask.dtype)
+        for layer, p in zip(model.layers, prune)
+    ]
+    return weight_masks, [layer.bias_mask.clone() for layer in model.layers]
+
+
+def hidden_units_pruned_percent(model) -> float:
+    alive = unit_alive(model)
+    total = sum(a.numel() for a in alive)
+    return 100.0 * (total - sum(int(a.sum()) for a in alive)) / max(total, 1)
+
+
+def weights_pruned_percent(model) -> float:
+    return 100.0 - model.density()
+
+
+def masks_equal(model, weight_masks, bias_masks) -> bool:
+    return all(
+        torch.equal(layer.weight_mask, w) and torch.equal(layer.bias_mask, b)
+        for layer, w, b in zip(model.layers, weight_masks, bias_masks)
+    )
+
+
+# ----------------------------------------------------------------------------------------------- search
+
+
+@dataclass
+class SearchPlan:
+    """What the search prunes and how.
+
+    target(i, step) -> cumulative percent at iteration i before the first rejection;
+    make_masks(model, percent) -> (weight_masks, bias_masks); pruned_percent(model) -> current percent;
+    min_step: smallest meaningful step in percent (one unit, or one edge).
+    """
+
+    target: Callable[[int], float]
+    make_masks: Callable
+    pruned_percent: Callable
+    min_step: float
+    threshold: float
+    kind: str  # "units" or "edges", for messages and history
+
+
+@dataclass
+class SearchState:
+    """Position of the search; saved with the accepted model after every accepted step (for resume)."""
+
+    iteration: int = 0
+    step: float = 0.0
+    accepted_percent: float = 0.0
+    linear: bool = False  # True after the first rejection: targets are accepted_percent + step
+    history: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    done: bool = False
+
+
+def search(model, plan: SearchPlan, step: float, retrain: Callable, state: SearchState | None = None,
+           on_accept: Callable | None = None, bar=None) -> SearchState:
+    """The one accept/revert/halve loop, shared by unit and edge pruning.
+
+    Each iteration: target from the schedule (or accepted + step after a rejection); masks for the
+    target; retrain(model) -> metrics with test_accuracy (percent); accept when it reaches
+    plan.threshold, else revert to the last accepted network, halve the step and go on linearly. Stops when
+    the step falls below plan.min_step or the target cannot grow. `model` ends as the last accepted network.
+    on_accept(model, state) is called after every accepted step (the caller saves for resume).
+    """
+    if state is None:
+        state = SearchState(step=step, accepted_percent=plan.pruned_percent(model))
+    accepted = copy.deepcopy(model.state_dict())
+    while not state.done:
+        state.iteration += 1
+        if state.linear:
+            target = state.accepted_percent + state.step
+        else:
+            target = plan.target(state.iteration)
+        increment = target - state.accepted_percent
+        if increment < plan.min_step - 1e-12 or state.step < plan.min_step - 1e-12:
+            if state.linear or increment <= 0:
+                state.done = True
+                break
+            # a shrinking schedule (exponential, lth) no longer moves: fall back to halving linearly
+            state.linear, state.step = True, max(increment, 0.0) / 2.0
+            continue
+        record = {"iteration": state.iteration, "target_percent": target, "step": increment}
+        if target >= 100.0:
+            metrics, ok = {"test_accuracy": 0.0}, False
+        else:
+            weight_masks, bias_masks = plan.make_masks(model, target)
+            model.set_masks(weight_masks, bias_masks)
+            metrics = retrain(model)
+            ok = metrics["test_accuracy"] >= plan.threshold
+        record.update(accepted=ok, test_accuracy=metrics["test_accuracy"], pruned_percent=plan.pruned_percent(model),
+                      density=model.density(), units_kept=model.units_kept())
+        state.history.append(record)
+        if ok:
+            accepted = copy.deepcopy(model.state_dict())
+            state.accepted_percent = plan.pruned_percent(model)
+            state.metrics = metrics
+            if on_accept is not None:
+                on_accept(model, state)
+        else:
+            model.load_state_dict(accepted)
+            state.linear = True
+            state.step = increment / 2.0
+            if state.step < plan.min_step - 1e-12:
+                state.done = True
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(step=f"{increment:.2f}", target=f"{target:.1f}%", density=f"{model.density():.1f}%",
+                            acc=f"{metrics['test_accuracy']:.1f}", ok=ok)
+    model.load_state_dict(accepted)
+    return state
