@@ -536,7 +536,11 @@ def _title_lines(arch, masks, modules, edges, title, layout: _Layout) -> list[st
     )
     # Wrapped to the drawing plus one legend column; the title is centred over the whole figure.
     width_chars = int((_axes_width(layout) + _LEGEND_COLUMN_INCHES) * 72 / (0.55 * _TITLE_FONTSIZE))
-    return [*textwrap.wrap(title, width_chars, break_on_hyphens=False), stats]
+    # Respect the caller's line breaks; wrap each line on its own.
+    lines = [
+        w for part in title.split("\n") for w in textwrap.wrap(part, width_chars, break_on_hyphens=False)
+    ]
+    return [*lines, stats]
 
 
 def _draw_titles(frame: _Frame, lines: list[str]) -> None:

@@ -103,7 +103,9 @@ class MLP(nn.Module):
         """Weight masks, masks[i] of shape (arch[i+1], arch[i])."""
         return [layer.weight_mask for layer in self.layers]
 
-    def set_masks(self, weight_masks: list[torch.Tensor], bias_masks: list[torch.Tensor] | None = None) -> None:
+    def set_masks(
+        self, weight_masks: list[torch.Tensor], bias_masks: list[torch.Tensor] | None = None
+    ) -> None:
         """Copy 0/1 masks in place (shapes as in `masks()`); bias masks (arch[i+1],) default to unchanged."""
         with torch.no_grad():
             for i, layer in enumerate(self.layers):
@@ -118,7 +120,7 @@ class MLP(nn.Module):
         return 100.0 * kept / total
 
     def units_kept(self) -> list[int]:
-        """Units alive per layer: a hidden unit is alive while its bias mask is 1 (inputs/outputs count all)."""
+        """Units alive per layer: a hidden unit is alive while its bias mask is 1 (all inputs and outputs)."""
         kept = [self.arch[0]]
         for layer in self.layers[:-1]:
             kept.append(int(layer.bias_mask.sum()))

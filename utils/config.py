@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dataset_path", default="./datasets/exemplar/", help="folder of truth-table JSON files")
     g.add_argument("--result_path", default="./results/exemplar/unit_edge/", help="root of run directories")
     g.add_argument("--dataset_noise", type=str2bool, default=True, help="N(0, 0.1^2) input noise in training")
-    g.add_argument("--mnist_path", default="./datasets/mnist/", help="folder with MNIST IDX files (gz or raw)")
+    g.add_argument(
+        "--mnist_path", default="./datasets/mnist/", help="folder with MNIST IDX files (gz or raw)"
+    )
     g.add_argument("--graph", default=None, help="function-graph JSON file (generate_task / boolean task)")
     g.add_argument(
         "--table_repeats",
@@ -113,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
 
     g = p.add_argument_group("pruning")
-    g.add_argument("--prune_acc_threshold", type=float, default=100.0, help="accept a step at this test acc %%")
+    g.add_argument(
+        "--prune_acc_threshold", type=float, default=100.0, help="accept a step at this test acc %%"
+    )
     g.add_argument("--prune_units", type=int, choices=(0, 1), default=0, help="1: unit pruning, 0: edges")
     g.add_argument("--unit_pruning_metric", choices=UNIT_METRICS, default="activation_gradient_product")
     g.add_argument("--unit_pruning_metric_normalized", type=int, default=1)
@@ -137,8 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--clusterability_step_size", type=int, default=2)
     g.add_argument("--hp", type=int, default=0)
     g.add_argument("--clusterability_criterion", choices=("compare_expected",), default="compare_expected")
-    g.add_argument("--clustering_linkage", choices=("complete", "average", "single", "ward"), default="average")
-    g.add_argument("--clustering_distance_measure", choices=("cosine", "jaccard", "euclidean"), default="cosine")
+    g.add_argument(
+        "--clustering_linkage", choices=("complete", "average", "single", "ward"), default="average"
+    )
+    g.add_argument(
+        "--clustering_distance_measure", choices=("cosine", "jaccard", "euclidean"), default="cosine"
+    )
     g.add_argument(
         "--stopping_criteria",
         choices=("ch-index", "silhouette", "db-index", "modularity-metric"),
@@ -163,9 +171,21 @@ def parse_config(argv: list[str] | None = None) -> argparse.Namespace:
 
     Raises ConfigError with a one-line message on bad input.
     """
-    config = build_parser().parse_args(argv)
+    parser = build_parser()
+    config = parser.parse_args(argv)
+    config.explicit_options = sorted(explicit_options(parser, argv))
     validate(config)
     return config
+
+
+_UNSET = object()
+
+
+def explicit_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """Names of the options the user actually gave (argparse alone cannot tell a default from a choice)."""
+    probe = argparse.Namespace(**{action.dest: _UNSET for action in parser._actions})
+    parsed = parser.parse_args(argv, namespace=probe)
+    return {name for name, value in vars(parsed).items() if value is not _UNSET and name != "help"}
 
 
 def validate(config: argparse.Namespace) -> None:
@@ -175,27 +195,37 @@ def validate(config: argparse.Namespace) -> None:
     if config.table_repeats <= 0:
         raise ConfigError(f"--table_repeats must be positive, got {config.table_repeats}")
     if config.images_per_pair is not None and config.images_per_pair <= 1:
-        raise ConfigError(f"--images_per_pair must be at least 2 (train and test), got {config.images_per_pair}")
+        raise ConfigError(
+            f"--images_per_pair must be at least 2 (train and test), got {config.images_per_pair}"
+        )
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
     if config.batch_size <= 0:
         raise ConfigError(f"--batch_size must be positive, got {config.batch_size}")
     if len(config.arch) < 2 or any(w <= 0 for w in config.arch):
-        raise ConfigError(f"--arch needs at least two positive widths (inputs ... outputs), got {config.arch}")
+        raise ConfigError(
+            f"--arch needs at least two positive widths (inputs ... outputs), got {config.arch}"
+        )
     if any(m <= 0 for m in config.modularity):
         raise ConfigError(f"--modularity values must be positive, got {config.modularity}")
     if config.dropout is not None and not 0.0 <= config.dropout < 1.0:
         raise ConfigError(f"--dropout must be in [0, 1), got {config.dropout}")
     if not 0.0 <= config.prune_acc_threshold <= 100.0:
-        raise ConfigError(f"--prune_acc_threshold is a percentage in [0, 100], got {config.prune_acc_threshold}")
+        raise ConfigError(
+            f"--prune_acc_threshold is a percentage in [0, 100], got {config.prune_acc_threshold}"
+        )
     if any(g <= 0 for g in config.pruning_gradient):
         raise ConfigError(f"--pruning_gradient steps must be positive, got {config.pruning_gradient}")
     if config.unit_pruning_gradient is not None and any(
         g is not None and g <= 0 for g in config.unit_pruning_gradient
     ):
-        raise ConfigError(f"--unit_pruning_gradient steps must be positive, got {config.unit_pruning_gradient}")
+        raise ConfigError(
+            f"--unit_pruning_gradient steps must be positive, got {config.unit_pruning_gradient}"
+        )
     for name in ("feature_step_size", "clusterability_step_size"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"--{name} must be positive, got {getattr(config, name)}")
     if not 0.0 < config.cluster_merging_threshold <= 1.0:
-        raise ConfigError(f"--cluster_merging_threshold must be in (0, 1], got {config.cluster_merging_threshold}")
+        raise ConfigError(
+            f"--cluster_merging_threshold must be in (0, 1], got {config.cluster_merging_threshold}"
+        )

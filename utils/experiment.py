@@ -28,7 +28,21 @@ def prepare(config) -> Context:
     """Load the task (ConfigError on bad input) and put it on the device."""
     task = load_task(config)
     device = select_device(config)
+    choose_threads(config, device)
     return Context(config, task, TaskTensors.from_task(task, device), device)
+
+
+def choose_threads(config, device) -> None:
+    """One CPU thread for small networks: their matrix products are far too small to split, and worker
+    threads waiting on each other cost more than the work (badly so when jobs run side by side). Left
+    alone when OMP_NUM_THREADS is set or the network is large."""
+    import os
+
+    if device.type != "cpu" or os.environ.get("OMP_NUM_THREADS"):
+        return
+    largest = max(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
+    if largest * config.batch_size < 2**22:
+        torch.set_num_threads(1)
 
 
 def generator_for(seed: int) -> torch.Generator:

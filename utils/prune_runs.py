@@ -47,15 +47,28 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
         raise ConfigError("unit pruning needs at least one hidden layer in --arch")
 
     def make_masks(model, percent):
-        scores = unit_scores(model, ctx.data.x_val, ctx.data.y_val, config.unit_pruning_metric, config.loss,
-                             ctx.data.output_groups)
-        scores = normalise_scores(scores, unit_alive(model), config.unit_pruning_norm, config.unit_pruning_scale,
-                                  config.unit_pruning_metric_normalized, config.arch)
+        scores = unit_scores(
+            model,
+            ctx.data.x_val,
+            ctx.data.y_val,
+            config.unit_pruning_metric,
+            config.loss,
+            ctx.data.output_groups,
+        )
+        scores = normalise_scores(
+            scores,
+            unit_alive(model),
+            config.unit_pruning_norm,
+            config.unit_pruning_scale,
+            config.unit_pruning_metric_normalized,
+            config.arch,
+        )
         return unit_masks(model, scores, percent, config.unit_pruning_scale)
 
     return SearchPlan(
-        target=lambda i: schedule_target(config.unit_pruning_schedule, i, step, config.unit_pruning_iterations,
-                                         config.prune_perc),
+        target=lambda i: schedule_target(
+            config.unit_pruning_schedule, i, step, config.unit_pruning_iterations, config.prune_perc
+        ),
         make_masks=make_masks,
         pruned_percent=hidden_units_pruned_percent,
         min_step=100.0 / hidden_units,
@@ -68,8 +81,10 @@ def edge_plan(ctx: Context, step: float, start_percent: float) -> SearchPlan:
     config = ctx.config
     total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
     return SearchPlan(
-        target=lambda i: start_percent + schedule_target(config.pruning_schedule, i, step,
-                                                         config.pruning_iterations, config.prune_perc),
+        target=lambda i: (
+            start_percent
+            + schedule_target(config.pruning_schedule, i, step, config.pruning_iterations, config.prune_perc)
+        ),
         make_masks=edge_masks,
         pruned_percent=weights_pruned_percent,
         min_step=100.0 / total_weights,
@@ -87,8 +102,9 @@ def retrainer(ctx: Context, generator: torch.Generator):
     return retrain
 
 
-def run_search(ctx: Context, start_model, start_metrics: dict, plan: SearchPlan, step: float, run: RunDir,
-               label: str) -> tuple[object, dict]:
+def run_search(
+    ctx: Context, start_model, start_metrics: dict, plan: SearchPlan, step: float, run: RunDir, label: str
+) -> tuple[object, dict]:
     """Run (or resume, or reuse) one search whose result lives in `run`. Returns (model, metrics)."""
     config = ctx.config
     model = copy.deepcopy(start_model)
@@ -108,18 +124,24 @@ def run_search(ctx: Context, start_model, start_metrics: dict, plan: SearchPlan,
         torch.manual_seed(config.seed)
 
     def save_progress(accepted_model, search_state):
-        run.save_torch(SEARCH_STATE_FILE, {
-            "model": accepted_model.state_dict(),
-            "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "search": dataclasses.asdict(search_state),
-        })
+        run.save_torch(
+            SEARCH_STATE_FILE,
+            {
+                "model": accepted_model.state_dict(),
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "search": dataclasses.asdict(search_state),
+            },
+        )
 
     start = time.perf_counter()
     with progress_bar(config, None, label) as bar:
-        state = search(model, plan, step, retrainer(ctx, generator), state=state, on_accept=save_progress,
-                       bar=bar)
-    final = state.metrics or {k: start_metrics[k] for k in ("test_accuracy", "test_loss") if k in start_metrics}
+        state = search(
+            model, plan, step, retrainer(ctx, generator), state=state, on_accept=save_progress, bar=bar
+        )
+    final = state.metrics or {
+        k: start_metrics[k] for k in ("test_accuracy", "test_loss") if k in start_metrics
+    }
     metrics = {
         "test_accuracy": final.get("test_accuracy"),
         "test_loss": final.get("test_loss"),
@@ -129,8 +151,11 @@ def run_search(ctx: Context, start_model, start_metrics: dict, plan: SearchPlan,
         "kind": plan.kind,
         "step": step,
         "pruned_percent": plan.pruned_percent(model),
-        "start": {"test_accuracy": start_metrics.get("test_accuracy"), "density": start_metrics.get("density"),
-                  "units_kept": start_metrics.get("units_kept")},
+        "start": {
+            "test_accuracy": start_metrics.get("test_accuracy"),
+            "density": start_metrics.get("density"),
+            "units_kept": start_metrics.get("units_kept"),
+        },
         "history": state.history,
         "seconds": time.perf_counter() - start,
         **model_metrics(model),
@@ -165,7 +190,9 @@ def prune_units(ctx: Context, step: float | None) -> tuple[object, dict]:
     dense, dense_metrics = train_dense(ctx)
     run = RunDir(unit_dir(ctx.config, step))
     if not (run.finished and not ctx.config.force):
-        require_reachable(dense_metrics, ctx.config.prune_acc_threshold, "dense", run.path.parent.parent / "dense")
+        require_reachable(
+            dense_metrics, ctx.config.prune_acc_threshold, "dense", run.path.parent.parent / "dense"
+        )
     plan = unit_plan(ctx, step if step is not None else 0.0)
     return run_search(ctx, dense, dense_metrics, plan, step or 0.0, run, f"units step {step}")
 
@@ -204,15 +231,21 @@ def prune_edges_after_units(ctx: Context) -> list[tuple[float, object, dict]]:
     """Edge searches, one per --pruning_gradient value, each from the same retrained unit-pruned network."""
     config = ctx.config
     unit_model, unit_metrics = load_unit_pruned(ctx)
-    return _edge_searches(ctx, unit_model, unit_metrics, lambda s: edges_after_units_dir(config, s), "unit-pruned")
+    return edge_searches(
+        ctx, unit_model, unit_metrics, lambda s: edges_after_units_dir(config, s), "unit-pruned"
+    )
 
 
 def prune_edges_from_dense(ctx: Context) -> list[tuple[float, object, dict]]:
     dense, dense_metrics = train_dense(ctx)
-    return _edge_searches(ctx, dense, dense_metrics, lambda s: edges_from_dense_dir(ctx.config, s), "dense")
+    return edge_searches(ctx, dense, dense_metrics, lambda s: edges_from_dense_dir(ctx.config, s), "dense")
 
 
-def _edge_searches(ctx, model, metrics, run_dir_of, what):
+def edge_searches(ctx, model, metrics, run_dir_of, what) -> list[tuple[float, object, dict]]:
+    """One edge search per --pruning_gradient value from `model` (retrained once first, shared by all).
+
+    run_dir_of(step) -> the run directory of that search. Returns [(step, pruned model, metrics)].
+    """
     config = ctx.config
     runs = [(step, RunDir(run_dir_of(step))) for step in config.pruning_gradient]
     results = []
@@ -220,9 +253,18 @@ def _edge_searches(ctx, model, metrics, run_dir_of, what):
     for step, run in runs:
         if start is None and not (run.finished and not config.force):
             start, start_metrics = retrained_start(ctx, model)
-            require_reachable(start_metrics, config.prune_acc_threshold, f"retrained {what}", "its run directory")
+            require_reachable(
+                start_metrics, config.prune_acc_threshold, f"retrained {what}", "its run directory"
+            )
         plan = edge_plan(ctx, step, weights_pruned_percent(start if start is not None else model))
-        pruned, pruned_metrics = run_search(ctx, start if start is not None else model,
-                                            start_metrics or metrics, plan, step, run, f"edges step {step}")
+        pruned, pruned_metrics = run_search(
+            ctx,
+            start if start is not None else model,
+            start_metrics or metrics,
+            plan,
+            step,
+            run,
+            f"edges step {step}",
+        )
         results.append((step, pruned, pruned_metrics))
     return results

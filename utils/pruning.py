@@ -25,8 +25,9 @@ def unit_alive(model) -> list[torch.Tensor]:
     return [layer.bias_mask > 0 for layer in model.layers[:-1]]
 
 
-def unit_scores(model, x: torch.Tensor, y: torch.Tensor, metric: str, loss: str, output_groups,
-                chunk: int = 8192) -> list[torch.Tensor]:
+def unit_scores(
+    model, x: torch.Tensor, y: torch.Tensor, metric: str, loss: str, output_groups, chunk: int = 8192
+) -> list[torch.Tensor]:
     """Score every hidden unit on clean samples x (n, d) with targets y (n, m).
 
     Returns one tensor (width,) per hidden layer; pruned units score 0.
@@ -75,8 +76,14 @@ def unit_scores(model, x: torch.Tensor, y: torch.Tensor, metric: str, loss: str,
     return [torch.where(a, s, torch.zeros_like(s)) for s, a in zip(scores, alive)]
 
 
-def normalise_scores(scores: list[torch.Tensor], alive: list[torch.Tensor], norm: str, scale: str,
-                     normalized: int, arch: list[int]) -> list[torch.Tensor]:
+def normalise_scores(
+    scores: list[torch.Tensor],
+    alive: list[torch.Tensor],
+    norm: str,
+    scale: str,
+    normalized: int,
+    arch: list[int],
+) -> list[torch.Tensor]:
     """Per-layer normalisation (--unit_pruning_norm), then scale handling, of scores (width,) per layer.
 
     norm: mean / std / mean_std ((s - mean) / std, shifted to stay >= 0) / sum_scores divide by that
@@ -124,8 +131,9 @@ def _safe(value: torch.Tensor) -> torch.Tensor:
 # -------------------------------------------------------------------------------------------- schedules
 
 
-def schedule_target(schedule: str, iteration: int, step: float, iterations: int | None,
-                    one_shot: float | None = None) -> float:
+def schedule_target(
+    schedule: str, iteration: int, step: float, iterations: int | None, one_shot: float | None = None
+) -> float:
     """Cumulative percent to prune at iteration i = 1, 2, ... of a schedule with `step` percent.
 
     linear: step * i. exponential/exp: sum_{j<i} step / 2^j. lth: compounding, each iteration removes step
@@ -141,8 +149,10 @@ def schedule_target(schedule: str, iteration: int, step: float, iterations: int 
         return 100.0 * (1.0 - (1.0 - step / 100.0) ** iteration)
     if schedule in ("cosine", "cubic"):
         if not iterations:
-            raise ConfigError(f"the {schedule} schedule needs the number of iterations "
-                              "(--unit_pruning_iterations / --pruning_iterations)")
+            raise ConfigError(
+                f"the {schedule} schedule needs the number of iterations "
+                "(--unit_pruning_iterations / --pruning_iterations)"
+            )
         final = step * iterations
         if iteration > iterations:
             return final + step * (iteration - iterations)
@@ -185,8 +195,11 @@ def unit_masks(model, scores: list[torch.Tensor], percent: float, scale: str):
 def masks_from_alive(model, alive: list[torch.Tensor]):
     """Weight and bias masks from per-hidden-layer alive vectors, multiplied into the current masks."""
     device = model.layers[0].weight.device
-    full = [torch.ones(model.arch[0], dtype=torch.bool, device=device), *alive,
-            torch.ones(model.arch[-1], dtype=torch.bool, device=device)]
+    full = [
+        torch.ones(model.arch[0], dtype=torch.bool, device=device),
+        *alive,
+        torch.ones(model.arch[-1], dtype=torch.bool, device=device),
+    ]
     weight_masks, bias_masks = [], []
     for i, layer in enumerate(model.layers):
         keep = full[i + 1][:, None] & full[i][None, :]
@@ -258,8 +271,15 @@ class SearchState:
     done: bool = False
 
 
-def search(model, plan: SearchPlan, step: float, retrain: Callable, state: SearchState | None = None,
-           on_accept: Callable | None = None, bar=None) -> SearchState:
+def search(
+    model,
+    plan: SearchPlan,
+    step: float,
+    retrain: Callable,
+    state: SearchState | None = None,
+    on_accept: Callable | None = None,
+    bar=None,
+) -> SearchState:
     """The one accept/revert/halve loop, shared by unit and edge pruning.
 
     Each iteration: target from the schedule (or accepted + step after a rejection); masks for the
@@ -293,8 +313,13 @@ def search(model, plan: SearchPlan, step: float, retrain: Callable, state: Searc
             model.set_masks(weight_masks, bias_masks)
             metrics = retrain(model)
             ok = metrics["test_accuracy"] >= plan.threshold
-        record.update(accepted=ok, test_accuracy=metrics["test_accuracy"], pruned_percent=plan.pruned_percent(model),
-                      density=model.density(), units_kept=model.units_kept())
+        record.update(
+            accepted=ok,
+            test_accuracy=metrics["test_accuracy"],
+            pruned_percent=plan.pruned_percent(model),
+            density=model.density(),
+            units_kept=model.units_kept(),
+        )
         state.history.append(record)
         if ok:
             accepted = copy.deepcopy(model.state_dict())
@@ -310,7 +335,12 @@ def search(model, plan: SearchPlan, step: float, retrain: Callable, state: Searc
                 state.done = True
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(step=f"{increment:.2f}", target=f"{target:.1f}%", density=f"{model.density():.1f}%",
-                            acc=f"{metrics['test_accuracy']:.1f}", ok=ok)
+            bar.set_postfix(
+                step=f"{increment:.2f}",
+                target=f"{target:.1f}%",
+                density=f"{model.density():.1f}%",
+                acc=f"{metrics['test_accuracy']:.1f}",
+                ok=ok,
+            )
     model.load_state_dict(accepted)
     return state

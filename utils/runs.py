@@ -7,7 +7,8 @@ Layout under --result_path (one folder level per concern, `name-value` labels, n
     .../seed-<S>/units/<unit pruning>/edges/<edge pruning>/    edges pruned after units (--prune_units 0)
     .../seed-<S>/edges/<edge pruning>/                         edges pruned from dense (prune_edges)
 
-e.g. boolean/4-2-4/arch-4-24-4/lr-0.05_batch-8_epochs-15/seed-0/units/activation_gradient_product_linear_step-70
+e.g. boolean-exemplar/4-2-4/arch-4-24-4/lr-0.05_batch-8_epochs-15/seed-0/units/
+         activation_gradient_product_linear_step-70_acc-100
 """
 
 from __future__ import annotations
@@ -150,7 +151,9 @@ class RunDir:
         try:
             return json.loads(file.read_text())
         except FileNotFoundError:
-            raise ConfigError(f"{file} is missing; re-run the command that makes it (or pass --force)") from None
+            raise ConfigError(
+                f"{file} is missing; re-run the command that makes it (or pass --force)"
+            ) from None
         except (OSError, json.JSONDecodeError) as error:
             raise ConfigError(f"{file} is unreadable ({error}); delete it and re-run with --force") from None
 
@@ -179,12 +182,16 @@ def load_checkpoint(path: str | Path) -> dict:
 
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"checkpoint {file} does not exist; check the path or run the experiment that makes it")
+        raise ConfigError(
+            f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
+        )
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged file
-        raise ConfigError(f"checkpoint {file} is corrupt or not a torch file ({type(error).__name__}); "
-                          "delete it and re-run with --force") from None
+        raise ConfigError(
+            f"checkpoint {file} is corrupt or not a torch file ({type(error).__name__}); "
+            "delete it and re-run with --force"
+        ) from None
 
 
 def config_dict(config) -> dict:

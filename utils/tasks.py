@@ -124,6 +124,6 @@ def check_arch(arch: list[int], task: Task) -> None:
     if arch[0] != task.n_inputs or arch[-1] != task.n_outputs:
         hint = " ".join(str(w) for w in [task.n_inputs, *arch[1:-1], task.n_outputs])
         raise ConfigError(
-            f"--arch {' '.join(map(str, arch))} does not fit task {task.name} with {task.n_inputs} inputs and "
-            f"{task.n_outputs} outputs; use e.g. --arch {hint}"
+            f"--arch {' '.join(map(str, arch))} does not fit task {task.name} with {task.n_inputs} inputs "
+            f"and {task.n_outputs} outputs; use e.g. --arch {hint}"
         )

@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from utils.config import ConfigError
+from utils.optim import epoch_lr
 
 
 @dataclass
@@ -66,26 +67,19 @@ def select_device(config) -> torch.device:
     return torch.device("cpu")
 
 
-def make_optimizer(params, config) -> torch.optim.Optimizer:
-    lr, wd = config.lr, config.weight_decay
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
-    if config.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=0.9, nesterov=True)
-    if config.optimizer == "rms":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
-    raise ConfigError(f"unknown --optimizer {config.optimizer!r} (choose adam, sgd, momentum, rms)")
+def make_optimizer(params, config):
+    """The optimizer named by --optimizer with --lr and --weight_decay (see utils/optim.py for why not
+    torch.optim)."""
+    from utils.optim import OPTIMIZERS
+
+    if config.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"unknown --optimizer {config.optimizer!r} (choose adam, sgd, momentum, rms)")
+    return OPTIMIZERS[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def make_scheduler(optimizer, config, epochs: int):
-    if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.gamma)
-
-
-def loss_value(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups: list[list[int]]) -> torch.Tensor:
+def loss_value(
+    logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups: list[list[int]]
+) -> torch.Tensor:
     """Mean loss of logits (batch, m) against 0/1 targets y (batch, m).
 
     BCE and MSE act on the sigmoid outputs; CE is a softmax cross-entropy within each output group
@@ -155,8 +149,15 @@ def check_loss_fits(config, data: TaskTensors) -> None:
         )
 
 
-def train(model, data: TaskTensors, config, generator: torch.Generator, epochs: int | None = None,
-          progress=None, include_start: bool = False) -> TrainResult:
+def train(
+    model,
+    data: TaskTensors,
+    config,
+    generator: torch.Generator,
+    epochs: int | None = None,
+    progress=None,
+    include_start: bool = False,
+) -> TrainResult:
     """Train `model` in place for `epochs` (default config.epochs) and load the best epoch's state.
 
     Best epoch: highest validation accuracy, ties to the lower validation loss. With include_start the
@@ -170,7 +171,6 @@ def train(model, data: TaskTensors, config, generator: torch.Generator, epochs: 
     check_loss_fits(config, data)
     epochs = config.epochs if epochs is None else epochs
     optimizer = make_optimizer(model.parameters(), config)
-    scheduler = make_scheduler(optimizer, config, epochs)
     n = data.x_train.shape[0]
     batch = config.batch_size
     history = {"train_loss": [], "val_accuracy": [], "val_loss": []}
@@ -180,6 +180,7 @@ def train(model, data: TaskTensors, config, generator: torch.Generator, epochs: 
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         best_key, best_state = (val_acc, -val_loss), copy.deepcopy(model.state_dict())
     for epoch in range(epochs):
+        optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         x_epoch = data.x_train[order]
@@ -191,12 +192,11 @@ def train(model, data: TaskTensors, config, generator: torch.Generator, epochs: 
         for start in range(0, n, batch):
             logits = model.logits(x_epoch[start : start + batch])
             loss = loss_value(logits, y_epoch[start : start + batch], config.loss, data.output_groups)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             running += loss.detach()
             steps += 1
-        scheduler.step()
         train_loss = float(running) / max(steps, 1)
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         history["train_loss"].append(train_loss)

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Shared machinery of the family sweep scripts: options, the job list, parallel execution, summary.
+#
+# A family script sets FAMILY, WIDTHS, DEPTHS, TASKS (modularities, ";"-separated) and optionally
+# QUICK_WIDTHS/QUICK_TASKS/EXTRA_OPTIONS, then calls `sweep_main "$@"`. Training options (lr, batch size,
+# epochs) come from shell/published_options.tsv (the published runs) for each family/task/depth/width, with a
+# fallback for combinations the published study did not run.
+#
+# Options of every family script:
+#   --jobs N              parallel jobs (default: number of cores)
+#   --quick               one width, two seeds, short step grids: ends in minutes
+#   --seeds "0 1 2 5"     seeds (default: the published 0 1 2 5)
+#   --result_path DIR     default ./results/<family>/
+#   --visualization_path DIR  default ./visualizations/<family>/
+#   --list                print the job commands and exit
+# Finished runs are skipped (sculpt reuses every finished stage); failed runs are logged and reported by the
+# summary, never dropped.
+
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$SCRIPT_DIR/.." && pwd)"
+OPTIONS_TSV="$SCRIPT_DIR/published_options.tsv"
+PYTHON="${PYTHON:-python3}"
+# Jobs run side by side, one per core: one torch thread each avoids oversubscribing the cores.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+UNIT_STEPS_FULL="5 10 15 20 25 30 35 40 45 50 55 60 65 70"
+EDGE_STEPS_FULL="2.5 2.0 1.5 1.0 0.5"
+UNIT_STEPS_QUICK="50 60 70"
+EDGE_STEPS_QUICK="2.5"
+
+published_options() {  # family modularity depth width -> "lr batch epochs" (empty when not published)
+    awk -F'\t' -v f="$1" -v m="$2" -v d="$3" -v w="$4" \
+        '!/^#/ && $1 == f && $2 == m && $3 == d && $4 == w { print $5, $6, $7; exit }' "$OPTIONS_TSV"
+}
+
+nearest_options() {  # same family and task, any depth/width: the closest published combination
+    awk -F'\t' -v f="$1" -v m="$2" -v d="$3" -v w="$4" '
+        !/^#/ && $1 == f && $2 == m {
+            cost = ($3 > d ? $3 - d : d - $3) * 1000 + ($4 > w ? $4 - w : w - $4)
+            if (best == "" || cost < best) { best = cost; line = $5 " " $6 " " $7 }
+        }
+        END { print line }' "$OPTIONS_TSV"
+}
+
+arch_for() {  # inputs outputs depth width -> "in w w ... out"
+    local inputs=$1 outputs=$2 depth=$3 width=$4 arch=$1
+    for ((i = 0; i < depth; i++)); do arch="$arch $width"; done
+    echo "$arch $outputs"
+}
+
+sweep_main() {
+    local jobs quick=0 seeds="0 1 2 5" list=0
+    jobs="$(nproc 2>/dev/null || echo 2)"
+    RESULT_PATH="./results/$FAMILY/"
+    VIS_PATH="./visualizations/$FAMILY/"
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            --jobs) jobs="$2"; shift 2 ;;
+            --quick) quick=1; shift ;;
+            --seeds) seeds="$2"; shift 2 ;;
+            --result_path) RESULT_PATH="$2"; shift 2 ;;
+            --visualization_path) VIS_PATH="$2"; shift 2 ;;
+            --list) list=1; shift ;;
+            -h|--help) sed -n '2,20p' "$SCRIPT_DIR/sweep_lib.sh"; return 0 ;;
+            *) echo "error: unknown option $1 (see --help)" >&2; return 2 ;;
+        esac
+    done
+    local widths="$WIDTHS" tasks="$TASKS" unit_steps="$UNIT_STEPS_FULL" edge_steps="$EDGE_STEPS_FULL"
+    if [[ $quick == 1 ]]; then
+        widths="${QUICK_WIDTHS:-${WIDTHS%% *}}"
+        tasks="${QUICK_TASKS:-$TASKS}"
+        [[ "$seeds" == "0 1 2 5" ]] && seeds="0 1"
+        unit_steps="$UNIT_STEPS_QUICK"
+        edge_steps="$EDGE_STEPS_QUICK"
+    fi
+    local job_file
+    job_file="$(mktemp)"
+    IFS=';' read -r -a task_list <<< "$tasks"
+    for modularity in "${task_list[@]}"; do
+        modularity="$(echo "$modularity" | xargs)"
+        read -r -a parts <<< "$modularity"
+        local inputs="${parts[0]}" outputs="${parts[${#parts[@]}-1]}"
+        for depth in $DEPTHS; do
+            for width in $widths; do
+                local opts
+                opts="$(published_options "$FAMILY" "$modularity" "$depth" "$width")"
+                [[ -z "$opts" ]] && opts="$(nearest_options "$FAMILY" "$modularity" "$depth" "$width")"
+                [[ -z "$opts" ]] && opts="${DEFAULT_OPTIONS:-0.05 8 30}"
+                read -r lr batch epochs <<< "$opts"
+                for seed in $seeds; do
+                    echo "$PYTHON main.py --experiment sculpt --task ${TASK:-boolean}" \
+                        "--dataset_path ./datasets/$FAMILY/ --result_path $RESULT_PATH" \
+                        "--visualization_path $VIS_PATH --modularity $modularity" \
+                        "--arch $(arch_for "$inputs" "$outputs" "$depth" "$width") --lr $lr" \
+                        "--batch_size $batch --epochs $epochs --seed $seed --prune_acc_threshold 100.0" \
+                        "--unit_pruning_gradient $unit_steps --pruning_gradient $edge_steps" \
+                        "--feature_step_size $((depth + 1)) --clusterability_step_size $((depth + 1))" \
+                        "${EXTRA_OPTIONS:-} --quiet" >> "$job_file"
+                done
+            done
+        done
+    done
+    if [[ $list == 1 ]]; then cat "$job_file"; rm -f "$job_file"; return 0; fi
+    local n_jobs log_dir
+    n_jobs="$(wc -l < "$job_file")"
+    log_dir="$RESULT_PATH/logs"
+    mkdir -p "$log_dir"
+    echo "$FAMILY: $n_jobs runs on $jobs parallel jobs (logs in $log_dir)"
+    cd "$REPO_DIR"
+    # Each job logs to its own file; a failing job does not stop the others (its sculpt.json says failed).
+    local failures=0
+    nl -ba -w1 -s' ' "$job_file" | xargs -P "$jobs" -L 1 bash -c '
+        n="$0"; shift
+        if "$@" > "'"$log_dir"'/job-$n.log" 2>&1; then echo "[$n] $(tail -n 1 "'"$log_dir"'/job-$n.log")";
+        else echo "[$n] FAILED: $(tail -n 1 "'"$log_dir"'/job-$n.log")"; exit 0; fi' || failures=1
+    rm -f "$job_file"
+    "$PYTHON" main.py --experiment summarize --result_path "$RESULT_PATH" --visualization_path "$VIS_PATH"
+    return $failures
+}

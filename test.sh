@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: install the development requirements, lint, check formatting, run the test suite.
+set -euo pipefail
+cd "$(dirname "$0")"
+python3 -m pip install -q -r requirements-dev.txt
+ruff check .
+ruff format --check .
+python3 -m pytest

@@ -1,0 +1,189 @@
+"""The whole study for one network: train -> unit pruning (every --unit_pruning_gradient) -> edge pruning
+(every --pruning_gradient) -> keep the sparsest accepted network -> module detection -> picture -> score.
+
+Every stage is a run directory of its own and is reused when finished, so re-running a sculpt command after
+a kill continues where it stopped. The result folder holds sculpt.json (what was chosen and why, the score),
+modules.json, score.json and network.graphml; the picture mirrors it under --visualization_path.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+
+from utils.atomic_io import write_json_atomic
+from utils.config import ConfigError
+from utils.runs import edges_after_units_dir, seed_dir, unit_pruning_key
+
+SCULPT_FILE = "sculpt.json"
+SCORE_FILE = "score.json"
+
+
+def _steps_text(steps) -> str:
+    return "-".join(f"{s:g}" if s is not None else "None" for s in steps)
+
+
+def sculpt_dir(config) -> Path:
+    """<seed dir>/sculpt/<unit pruning options with the step grid>/edges-<grid>"""
+    unit_key = unit_pruning_key(config, None)
+    units = _steps_text(config.unit_pruning_gradient or [None])
+    return (
+        seed_dir(config)
+        / "sculpt"
+        / f"{unit_key}_units-{units}"
+        / f"edges-{_steps_text(config.pruning_gradient)}"
+    )
+
+
+def picture_path(config, out_dir: Path) -> Path:
+    relative = out_dir.resolve().relative_to(Path(config.result_path).resolve())
+    return Path(config.visualization_path) / relative / "modules.png"
+
+
+def base_record(config) -> dict:
+    from utils.tasks import family_of
+
+    family = family_of(config.dataset_path) if config.task == "boolean" else config.task
+    return {
+        "status": "running",
+        "error": None,
+        "task": config.task,
+        "family": family,
+        "modularity": list(config.modularity),
+        "arch": list(config.arch),
+        "depth": len(config.arch) - 2,
+        "seed": config.seed,
+        "test_accuracy": None,
+        "density": None,
+        "n_modules": None,
+        "chosen": None,
+        "candidates": [],
+        "score": None,
+        "paths": {},
+    }
+
+
+def choose_sparsest(candidates: list[dict]) -> dict:
+    """The sparsest accepted network; ties to higher accuracy, then to the earlier candidate."""
+    return min(enumerate(candidates), key=lambda ic: (ic[1]["density"], -ic[1]["test_accuracy"], ic[0]))[1]
+
+
+def prune_all(ctx) -> list[dict]:
+    """Unit pruning for every unit step, then edge pruning for every edge step from each. Returns candidates:
+    {"unit_step", "edge_step", "density", "test_accuracy", "run"} per accepted final network."""
+    from utils.prune_runs import edge_searches, prune_units, unit_steps
+
+    config = ctx.config
+    candidates = []
+    for unit_step_value in unit_steps(config):
+        unit_model, unit_metrics = prune_units(ctx, unit_step_value)
+        runs = edge_searches(
+            ctx,
+            unit_model,
+            unit_metrics,
+            lambda s, u=unit_step_value: edges_after_units_dir(config, s, u),
+            "unit-pruned",
+        )
+        for edge_step, _, metrics in runs:
+            candidates.append(
+                {
+                    "unit_step": unit_step_value,
+                    "edge_step": edge_step,
+                    "density": metrics["density"],
+                    "test_accuracy": metrics["test_accuracy"],
+                    "run": str(edges_after_units_dir(config, edge_step, unit_step_value)),
+                }
+            )
+    return candidates
+
+
+def sculpt(config) -> dict:
+    """Run (or reuse) the whole study for one config; returns the sculpt.json record.
+
+    On bad input the record is written with status "failed" and the ConfigError is re-raised, so a batch
+    summary reports the failure instead of dropping it.
+    """
+    out_dir = sculpt_dir(config)
+    record_file = out_dir / SCULPT_FILE
+    if record_file.is_file() and not config.force:
+        import json
+
+        try:
+            record = json.loads(record_file.read_text())
+        except (OSError, ValueError):
+            record = {}
+        if record.get("status") == "ok":
+            return record
+    record = base_record(config)
+    start = time.perf_counter()
+    try:
+        record.update(_sculpt_stages(config, out_dir))
+        record["status"] = "ok"
+    except ConfigError as error:
+        record.update(status="failed", error=str(error))
+        write_json_atomic(record_file, record)
+        raise
+    except Exception as error:
+        record.update(
+            status="failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(limit=5)
+        )
+        write_json_atomic(record_file, record)
+        raise
+    record["seconds"] = time.perf_counter() - start
+    write_json_atomic(record_file, record)
+    return record
+
+
+def _sculpt_stages(config, out_dir: Path) -> dict:
+    from detection_pipeline.scoring import ground_truth_for, score_modules
+
+    from detection_pipeline.detect import detect_modules
+    from detection_pipeline.network_source import Network, arch_of, arrays_from_state_dict
+    from detection_pipeline.outputs import write_detection
+    from utils.experiment import prepare
+    from utils.runs import CHECKPOINT_FILE, RunDir
+
+    ctx = prepare(config)
+    candidates = prune_all(ctx)
+    chosen = choose_sparsest(candidates)
+    run = RunDir(chosen["run"])
+    weights, masks, biases = arrays_from_state_dict(run.load_torch(CHECKPOINT_FILE), chosen["run"])
+    network = Network(
+        arch_of(weights),
+        weights,
+        masks,
+        biases,
+        chosen["run"],
+        out_dir,
+        picture_path(config, out_dir),
+        run.load_json("metrics.json"),
+    )
+    modules = detect_modules(masks, config, weights=weights)
+    paths = write_detection(config, network, modules)
+    truth = ground_truth_for(config)
+    score = score_modules(network.arch, modules.partition, truth, n_hidden=len(network.arch) - 2, masks=masks)
+    write_json_atomic(out_dir / SCORE_FILE, score)
+    paths["score"] = out_dir / SCORE_FILE
+    return {
+        "test_accuracy": chosen["test_accuracy"],
+        "density": chosen["density"],
+        "n_modules": modules.n_modules,
+        "chosen": {k: chosen[k] for k in ("unit_step", "edge_step", "run")},
+        "candidates": candidates,
+        "score": score,
+        "paths": {k: str(v) for k, v in paths.items()},
+    }
+
+
+def summary_line(record: dict) -> str:
+    score = record.get("score") or {}
+    verdict = {True: "success", False: "no success"}.get(score.get("success"), "not scored (no ground truth)")
+    failed = [k for k, v in score.items() if v is False and k != "success"]
+    reason = f" (failed: {', '.join(failed)})" if failed else ""
+    chosen = record.get("chosen") or {}
+    return (
+        f"{verdict}{reason}: test accuracy {record['test_accuracy']:.2f}%, density {record['density']:.2f}% "
+        f"(unit step {chosen.get('unit_step')}, edge step {chosen.get('edge_step')}), "
+        f"{record['n_modules']} modules"
+    )
