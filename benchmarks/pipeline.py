@@ -6,8 +6,8 @@ Each repetition runs, in this process and with a fresh temporary --result_path (
     main.main([... --prune_units 1 --unit_pruning_gradient 70.0 --prune_acc_threshold 100.0])
     main.main([... --prune_units 0 --pruning_gradient 2.5])
 with the Done-when options (4 2 4, arch 4 24 4, lr 0.05, batch 8, 15 epochs, seed 0) and --quiet, so run
-directories, checkpoints and search states are really written. A warm-up repetition is reported on its
-own (torch imports torch._dynamo on the first optimizer it builds); then the median of `--repeats`.
+directories, checkpoints and search states are really written. A warm-up repetition (one-time costs) is
+reported on its own; then the median of `--repeats`.
 
 Where the time goes: library functions are wrapped with timers that charge *self* time (a nested timed
 call is charged to itself, not to its caller), summed over the measured repetitions:
@@ -22,7 +22,7 @@ call is charged to itself, not to its caller), summed over the measured repetiti
     task loading        utils.tasks.load_task
     other               everything else (search bookkeeping, parsing, tqdm stand-ins, ...)
 --profile also prints the top functions of a cProfile of one repetition.
-Target: median <= 2 s on 2 cores.
+Target: median <= 2 s on 2 cores. `--threads` and `--keep_threads` as in benchmarks/train.py.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import argparse
 import cProfile
 import functools
 import io
+import os
 import pstats
 import shutil
 import statistics
@@ -135,11 +136,19 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=5, help="measured repetitions after the warm-up")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads at the start")
+    parser.add_argument(
+        "--keep_threads",
+        action="store_true",
+        help="also set OMP_NUM_THREADS, so utils.experiment.prepare keeps --threads instead of choosing "
+        "one thread for small networks",
+    )
     parser.add_argument("--cores", default="0,1", help="CPU cores to pin to ('' for no pinning)")
     parser.add_argument("--profile", action="store_true", help="also cProfile one repetition")
     args = parser.parse_args(argv)
     pinned = pin(args.cores) if args.cores else "not pinned"
+    if args.keep_threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
     import torch
 
@@ -162,7 +171,9 @@ def main(argv=None) -> int:
     total = sum(times)
     print(
         f"published example: train + unit prune (70) + edge prune (2.5), torch {torch.__version__}, "
-        f"{args.threads} thread(s), {pinned}; fresh temp result path per repetition"
+        f"threads: set {args.threads}, used {torch.get_num_threads()} "
+        f"({'kept' if args.keep_threads else 'library choice'}), {pinned}; "
+        "fresh temp result path per repetition"
     )
     print(
         f"first run (warm-up)        {first:7.3f} s   edge run: test accuracy "

@@ -33,7 +33,8 @@ def published_range(modularity: str, arch: str):
     rows = [
         e["density_percent"]
         for e in json.loads(INDEX.read_text())
-        if e["modularity"] == [int(m) for m in modularity.split()] and e["arch"] == [int(a) for a in arch.split()]
+        if e["modularity"] == [int(m) for m in modularity.split()]
+        and e["arch"] == [int(a) for a in arch.split()]
     ]
     return (min(rows), max(rows), len(rows)) if rows else None
 
@@ -56,7 +57,8 @@ def main() -> None:
         rng_text = f"{rng[0]:.2f}–{rng[1]:.2f} ({rng[2]})" if rng else "n/a"
         for seed in args.seeds:
             argv = (
-                f"--task boolean --dataset_path {ROOT}/datasets/exemplar/ --modularity {modularity} --arch {arch} "
+                f"--task boolean --dataset_path {ROOT}/datasets/exemplar/ --modularity {modularity} "
+                f"--arch {arch} "
                 f"--lr {lr} --batch_size {batch} --epochs {epochs} --seed {seed} --prune_acc_threshold 100 "
                 f"--unit_pruning_gradient {args.unit_steps} --pruning_gradient {args.edge_steps} "
                 f"--result_path {args.result_path} --quiet"

@@ -6,9 +6,11 @@ After the imports, each repetition builds the config with utils.config.parse_con
 utils.experiment.prepare (task -> tensors), seeds and builds a fresh MLP and runs utils.training.train for
 15 epochs. Nothing is written: the run-directory step (utils.experiment.train_dense) is left out on purpose,
 so this measures the science, not the disk. The first repetition is a warm-up reported on its own: it pays
-one-time costs inside torch (the first optimizer construction imports torch._dynamo, about a second).
+one-time costs (first calls into torch kernels, lazy imports).
 Reports the median, min and max of `--repeats` further repetitions. Target: median < 0.5 s on 2 cores.
 The process pins itself to `--cores` (default 0,1) when the machine has them, like `taskset -c 0,1`.
+utils.experiment.prepare picks one intra-op thread for small networks unless OMP_NUM_THREADS is set;
+`--keep_threads` sets it so that `--threads` really applies. The table shows the count used.
 """
 
 from __future__ import annotations
@@ -64,10 +66,18 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=20, help="measured repetitions after the warm-up")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads at the start")
+    parser.add_argument(
+        "--keep_threads",
+        action="store_true",
+        help="also set OMP_NUM_THREADS, so utils.experiment.prepare keeps --threads instead of choosing "
+        "one thread for small networks",
+    )
     parser.add_argument("--cores", default="0,1", help="CPU cores to pin to ('' for no pinning)")
     args = parser.parse_args(argv)
     pinned = pin(args.cores) if args.cores else "not pinned"
+    if args.keep_threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
     import_start = time.perf_counter()
     import torch
@@ -92,7 +102,8 @@ def main(argv=None) -> int:
     median = statistics.median(times)
     print(
         f"Done-when training run (4 2 4, arch 4 24 4, 15 epochs), torch {torch.__version__}, "
-        f"{args.threads} thread(s), {pinned}; no files written"
+        f"threads: set {args.threads}, used {torch.get_num_threads()} "
+        f"({'kept' if args.keep_threads else 'library choice'}), {pinned}; no files written"
     )
     print(f"imports (torch + sculpt)      {imports:8.3f} s")
     print(

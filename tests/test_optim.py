@@ -1,4 +1,4 @@
-"""Our optimizers follow torch.optim's single-tensor CPU updates exactly (utils/optim.py says why we have them)."""
+"""Our optimizers follow torch.optim's single-tensor CPU updates exactly (utils/optim.py says why)."""
 
 import math
 
@@ -26,7 +26,7 @@ def test_matches_torch_optim(name, weight_decay):
     theirs = [torch.nn.Parameter(t.clone()) for t in start]
     opt_ours = OPTIMIZERS[name](ours, lr=0.05, weight_decay=weight_decay)
     opt_theirs = TORCH_EQUIVALENT[name](theirs, 0.05, weight_decay)
-    for step in range(25):
+    for _ in range(25):
         grads = [torch.randn_like(t) for t in start]
         for params, opt in ((ours, opt_ours), (theirs, opt_theirs)):
             opt.zero_grad()

@@ -12,6 +12,7 @@ import utils.experiment
 from models.mlp import MLP
 from tests.conftest import (
     DONE_WHEN,
+    REPO,
     all_files,
     assert_states_equal,
     call_main,
@@ -259,3 +260,27 @@ def test_accuracy_and_losses_by_hand():
     assert accuracy_percent(logits, onehot, "groups", groups) == pytest.approx(100 * 1 / 3)
     ce = torch.nn.functional.cross_entropy(logits, onehot.argmax(1), reduction="none")
     assert torch.allclose(per_sample_loss(logits, onehot, "CE", groups), ce)
+
+
+def test_batch_norm_with_a_last_batch_of_one_sample(result_path, capsys):
+    """32 training rows in batches of 31 leave one sample: batch norm cannot train on it. The run must not
+    end in a traceback (fold the sample into the previous batch, or refuse with one line)."""
+    for batch in ("31", "1"):
+        argv = [*DONE_WHEN, "--bn", "True", "--batch_size", batch, "--epochs", "2"]
+        rc, _, err = call_main([*argv, "--result_path", result_path / batch, "--quiet"], capsys)
+        assert rc in (0, 2)
+        if rc == 2:
+            assert "--bn" in one_error_line(err) or "--batch_size" in one_error_line(err)
+
+
+def test_a_graph_task_does_not_reuse_another_tasks_network(result_path, capsys):
+    """--graph defines the task (its own modularity); the run directory must not be the one of the
+    --modularity default (4 2 4), or a finished 4-2-4 network is silently reused for a different task."""
+    common = [*DONE_WHEN, "--result_path", result_path, "--quiet"]
+    assert call_main(common, capsys)[0] == 0
+    graph = REPO / "datasets" / "graphs" / "exemplar" / "4-1-4.json"
+    no_modularity = [*DONE_WHEN[:2], *DONE_WHEN[6:], "--result_path", result_path, "--quiet"]
+    assert "--modularity" not in no_modularity and no_modularity[2:6] == ["--arch", "4", "24", "4"]
+    assert call_main([*no_modularity, "--graph", graph], capsys)[0] == 0
+    runs = sorted(result_path.rglob("dense/metrics.json"))
+    assert len(runs) == 2, f"one run directory for two tasks: {runs}"

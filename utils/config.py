@@ -198,6 +198,31 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--images_per_pair must be at least 2 (train and test), got {config.images_per_pair}"
         )
+    if config.weight_decay < 0:
+        raise ConfigError(f"--weight_decay must be zero or positive, got {config.weight_decay}")
+    if config.gamma <= 0:
+        raise ConfigError(f"--gamma must be positive, got {config.gamma}")
+    if config.bn and config.batch_size < 2:
+        raise ConfigError("--bn True needs --batch_size of at least 2 (batch norm needs two samples)")
+    for name in ("unit_pruning_iterations", "pruning_iterations"):
+        if getattr(config, name) is not None and getattr(config, name) <= 0:
+            raise ConfigError(f"--{name} must be positive when given, got {getattr(config, name)}")
+    if config.prune_perc is not None and not 0.0 < config.prune_perc < 100.0:
+        raise ConfigError(f"--prune_perc is a percentage in (0, 100), got {config.prune_perc}")
+    pruning = config.experiment in ("prune", "prune_edges", "sculpt")
+    for schedule, iterations in (
+        ("unit_pruning_schedule", "unit_pruning_iterations"),
+        ("pruning_schedule", "pruning_iterations"),
+    ):
+        if (
+            pruning
+            and getattr(config, schedule) in ("cosine", "cubic")
+            and getattr(config, iterations) is None
+        ):
+            raise ConfigError(
+                f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
+                f"give --{iterations}"
+            )
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
     if config.batch_size <= 0:

@@ -80,6 +80,7 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
     if run.finished and not config.force:
         model.load_state_dict(run.load_torch("model.pt"))
         return model, run.load_json("metrics.json")
+    run.clean_stale_temps()
     start = time.perf_counter()
     with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
         result = train(model, ctx.data, config, generator_for(config.seed), progress=epoch_progress(bar))

@@ -32,6 +32,7 @@ from utils.pruning import (
 from utils.runs import (
     SEARCH_STATE_FILE,
     RunDir,
+    dense_dir,
     edges_after_units_dir,
     edges_from_dense_dir,
     unit_dir,
@@ -45,12 +46,14 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
     hidden_units = sum(config.arch[1:-1])
     if hidden_units == 0:
         raise ConfigError("unit pruning needs at least one hidden layer in --arch")
+    min_step = 100.0 / hidden_units
+    step = max(step, min_step)  # a step below one unit would prune nothing
 
     def make_masks(model, percent):
         scores = unit_scores(
             model,
-            ctx.data.x_val,
-            ctx.data.y_val,
+            ctx.data.x_score,
+            ctx.data.y_score,
             config.unit_pruning_metric,
             config.loss,
             ctx.data.output_groups,
@@ -71,7 +74,7 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
         ),
         make_masks=make_masks,
         pruned_percent=hidden_units_pruned_percent,
-        min_step=100.0 / hidden_units,
+        min_step=min_step,
         threshold=config.prune_acc_threshold,
         kind="units",
     )
@@ -80,6 +83,8 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
 def edge_plan(ctx: Context, step: float, start_percent: float) -> SearchPlan:
     config = ctx.config
     total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
+    min_step = 100.0 / total_weights
+    step = max(step, min_step)  # e.g. the published 0.5 % on a 192-weight network: one edge, not nothing
     return SearchPlan(
         target=lambda i: (
             start_percent
@@ -87,7 +92,7 @@ def edge_plan(ctx: Context, step: float, start_percent: float) -> SearchPlan:
         ),
         make_masks=edge_masks,
         pruned_percent=weights_pruned_percent,
-        min_step=100.0 / total_weights,
+        min_step=min_step,
         threshold=config.prune_acc_threshold,
         kind="edges",
     )
@@ -111,6 +116,7 @@ def run_search(
     if run.finished and not config.force:
         model.load_state_dict(run.load_torch("model.pt"))
         return model, run.load_json("metrics.json")
+    run.clean_stale_temps()
     generator = generator_for(config.seed)
     state = None
     saved = run.path / SEARCH_STATE_FILE
@@ -150,6 +156,7 @@ def run_search(
         "epochs": config.epochs,
         "kind": plan.kind,
         "step": step,
+        "effective_step": max(step, plan.min_step),
         "pruned_percent": plan.pruned_percent(model),
         "start": {
             "test_accuracy": start_metrics.get("test_accuracy"),
@@ -232,19 +239,32 @@ def prune_edges_after_units(ctx: Context) -> list[tuple[float, object, dict]]:
     config = ctx.config
     unit_model, unit_metrics = load_unit_pruned(ctx)
     return edge_searches(
-        ctx, unit_model, unit_metrics, lambda s: edges_after_units_dir(config, s), "unit-pruned"
+        ctx,
+        unit_model,
+        unit_metrics,
+        lambda s: edges_after_units_dir(config, s),
+        "unit-pruned",
+        unit_dir(config),
     )
 
 
 def prune_edges_from_dense(ctx: Context) -> list[tuple[float, object, dict]]:
     dense, dense_metrics = train_dense(ctx)
-    return edge_searches(ctx, dense, dense_metrics, lambda s: edges_from_dense_dir(ctx.config, s), "dense")
+    return edge_searches(
+        ctx,
+        dense,
+        dense_metrics,
+        lambda s: edges_from_dense_dir(ctx.config, s),
+        "dense",
+        dense_dir(ctx.config),
+    )
 
 
-def edge_searches(ctx, model, metrics, run_dir_of, what) -> list[tuple[float, object, dict]]:
+def edge_searches(ctx, model, metrics, run_dir_of, what, start_dir) -> list[tuple[float, object, dict]]:
     """One edge search per --pruning_gradient value from `model` (retrained once first, shared by all).
 
-    run_dir_of(step) -> the run directory of that search. Returns [(step, pruned model, metrics)].
+    run_dir_of(step) -> the run directory of that search; start_dir: where `model` is saved (for messages).
+    Returns [(step, pruned model, metrics)].
     """
     config = ctx.config
     runs = [(step, RunDir(run_dir_of(step))) for step in config.pruning_gradient]
@@ -253,9 +273,7 @@ def edge_searches(ctx, model, metrics, run_dir_of, what) -> list[tuple[float, ob
     for step, run in runs:
         if start is None and not (run.finished and not config.force):
             start, start_metrics = retrained_start(ctx, model)
-            require_reachable(
-                start_metrics, config.prune_acc_threshold, f"retrained {what}", "its run directory"
-            )
+            require_reachable(start_metrics, config.prune_acc_threshold, f"retrained {what}", start_dir)
         plan = edge_plan(ctx, step, weights_pruned_percent(start if start is not None else model))
         pruned, pruned_metrics = run_search(
             ctx,

@@ -289,7 +289,7 @@ def search(
     on_accept(model, state) is called after every accepted step (the caller saves for resume).
     """
     if state is None:
-        state = SearchState(step=step, accepted_percent=plan.pruned_percent(model))
+        state = SearchState(step=max(step, plan.min_step), accepted_percent=plan.pruned_percent(model))
     accepted = copy.deepcopy(model.state_dict())
     while not state.done:
         state.iteration += 1
@@ -299,12 +299,10 @@ def search(
             target = plan.target(state.iteration)
         increment = target - state.accepted_percent
         if increment < plan.min_step - 1e-12 or state.step < plan.min_step - 1e-12:
-            if state.linear or increment <= 0:
-                state.done = True
-                break
-            # a shrinking schedule (exponential, lth) no longer moves: fall back to halving linearly
-            state.linear, state.step = True, max(increment, 0.0) / 2.0
-            continue
+            # below one unit/edge: the halved step after a rejection, or a shrinking schedule
+            # (exponential, lth) that has run out of room
+            state.done = True
+            break
         record = {"iteration": state.iteration, "target_percent": target, "step": increment}
         if target >= 100.0:
             metrics, ok = {"test_accuracy": 0.0}, False

@@ -62,6 +62,14 @@ def training_key(config) -> str:
 
 
 def task_key(config) -> Path:
+    if getattr(config, "graph", None):
+        # A user's graph defines its own task: name the folder after the file and its content, so two
+        # graphs (or an edited graph) never share a trained network.
+        import hashlib
+
+        graph = Path(config.graph)
+        digest = hashlib.sha1(graph.read_bytes()).hexdigest()[:8] if graph.is_file() else "missing"
+        return Path("boolean-graph") / f"{graph.stem}-{digest}"
     family = ""
     if config.task == "boolean":
         family = Path(str(config.dataset_path).rstrip("/")).name
@@ -165,6 +173,12 @@ class RunDir:
 
     def load_torch(self, name: str):
         return load_checkpoint(self.path / name)
+
+    def clean_stale_temps(self) -> None:
+        """Remove temp files left by a process killed in the middle of an atomic write."""
+        if self.path.is_dir():
+            for stale in self.path.glob(".*.tmp*"):
+                stale.unlink(missing_ok=True)
 
     def remove(self, name: str) -> None:
         (self.path / name).unlink(missing_ok=True)

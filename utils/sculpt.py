@@ -14,7 +14,7 @@ from pathlib import Path
 
 from utils.atomic_io import write_json_atomic
 from utils.config import ConfigError
-from utils.runs import edges_after_units_dir, seed_dir, unit_pruning_key
+from utils.runs import edges_after_units_dir, seed_dir, unit_dir, unit_pruning_key
 
 SCULPT_FILE = "sculpt.json"
 SCORE_FILE = "score.json"
@@ -84,6 +84,7 @@ def prune_all(ctx) -> list[dict]:
             unit_metrics,
             lambda s, u=unit_step_value: edges_after_units_dir(config, s, u),
             "unit-pruned",
+            unit_dir(config, unit_step_value),
         )
         for edge_step, _, metrics in runs:
             candidates.append(
@@ -136,11 +137,10 @@ def sculpt(config) -> dict:
 
 
 def _sculpt_stages(config, out_dir: Path) -> dict:
-    from detection_pipeline.scoring import ground_truth_for, score_modules
-
     from detection_pipeline.detect import detect_modules
     from detection_pipeline.network_source import Network, arch_of, arrays_from_state_dict
     from detection_pipeline.outputs import write_detection
+    from detection_pipeline.scoring import ground_truth_for, score_modules
     from utils.experiment import prepare
     from utils.runs import CHECKPOINT_FILE, RunDir
 

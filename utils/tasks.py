@@ -14,6 +14,7 @@ import numpy as np
 from utils.config import ConfigError
 
 BOOLEAN_NOISE_STD = 0.1
+DIGIT_VALIDATION_FRACTION = 10  # one tenth of the training pairs
 
 
 @dataclass
@@ -103,13 +104,16 @@ def _digit_task(config) -> Task:
     data = load_digit_task(config)
     multiclass = data.label_kind == "multiclass"
     one_hot_groups = data.modularity[-1] == 20 if len(data.modularity) else False
+    # The best epoch is picked on a validation split carved from the (shuffled) training pairs, so the
+    # test split stays unseen until the final evaluation.
+    n_val = max(1, len(data.x_train) // DIGIT_VALIDATION_FRACTION)
     return Task(
         family=data.family,
         modularity=list(data.modularity),
-        x_train=data.x_train,
-        y_train=data.y_train,
-        x_val=data.x_test,
-        y_val=data.y_test,
+        x_train=data.x_train[:-n_val],
+        y_train=data.y_train[:-n_val],
+        x_val=data.x_train[-n_val:],
+        y_val=data.y_train[-n_val:],
         x_test=data.x_test,
         y_test=data.y_test,
         noise_std=0.0,

@@ -29,6 +29,8 @@ class TaskTensors:
     noise_std: float
     accuracy_kind: str
     output_groups: list[list[int]]
+    x_score: torch.Tensor  # clean training samples for unit scores: the table, or the training images
+    y_score: torch.Tensor
 
     @classmethod
     def from_task(cls, task, device: torch.device) -> TaskTensors:
@@ -49,6 +51,8 @@ class TaskTensors:
             noise_std=float(task.noise_std),
             accuracy_kind=task.accuracy_kind,
             output_groups=task.output_groups or [list(range(task.n_outputs))],
+            x_score=x_val if same else tensor(task.x_train),
+            y_score=y_val if same else tensor(task.y_train),
         )
 
 
@@ -141,6 +145,15 @@ def _batched_logits(model, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
     return torch.cat([model.logits(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
 
 
+def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
+    """(start, stop) of each minibatch over n samples. With batch norm a trailing batch of one sample
+    (whose variance is undefined) joins the batch before it."""
+    bounds = [(start, min(start + batch, n)) for start in range(0, n, batch)]
+    if batch_norm and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
 def check_loss_fits(config, data: TaskTensors) -> None:
     if config.loss == "CE" and data.accuracy_kind == "bits":
         raise ConfigError(
@@ -189,9 +202,9 @@ def train(
             x_epoch = x_epoch + data.noise_std * noise
         y_epoch = data.y_train[order]
         running, steps = 0.0, 0
-        for start in range(0, n, batch):
-            logits = model.logits(x_epoch[start : start + batch])
-            loss = loss_value(logits, y_epoch[start : start + batch], config.loss, data.output_groups)
+        for start, stop in batch_bounds(n, batch, model.norms is not None):
+            logits = model.logits(x_epoch[start:stop])
+            loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
