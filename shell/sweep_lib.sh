@@ -10,6 +10,8 @@
 #   --jobs N              parallel jobs (default: number of cores)
 #   --quick               one width, two seeds, short step grids: ends in minutes
 #   --seeds "0 1 2 5"     seeds (default: the published 0 1 2 5)
+#   --depths "2"          hidden-layer counts to run (default: the family's)
+#   --widths "24"         hidden widths to run (default: the family's)
 #   --result_path DIR     default ./results/<family>/
 #   --visualization_path DIR  default ./visualizations/<family>/
 #   --list                print the job commands and exit
@@ -24,10 +26,12 @@ OPTIONS_TSV="$SCRIPT_DIR/published_options.tsv"
 PYTHON="${PYTHON:-python3}"
 # Jobs run side by side, one per core: one torch thread each avoids oversubscribing the cores.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-UNIT_STEPS_FULL="5 10 15 20 25 30 35 40 45 50 55 60 65 70"
-EDGE_STEPS_FULL="2.5 2.0 1.5 1.0 0.5"
-UNIT_STEPS_QUICK="50 60 70"
-EDGE_STEPS_QUICK="2.5"
+# A family script may override any of these before calling sweep_main.
+UNIT_STEPS_FULL="${UNIT_STEPS_FULL:-5 10 15 20 25 30 35 40 45 50 55 60 65 70}"
+EDGE_STEPS_FULL="${EDGE_STEPS_FULL:-2.5 2.0 1.5 1.0 0.5}"
+UNIT_STEPS_QUICK="${UNIT_STEPS_QUICK:-50 60 70}"
+EDGE_STEPS_QUICK="${EDGE_STEPS_QUICK:-2.5}"
+ACC_THRESHOLD="${ACC_THRESHOLD:-100.0}"
 
 published_options() {  # family modularity depth width -> "lr batch epochs" (empty when not published)
     awk -F'\t' -v f="$1" -v m="$2" -v d="$3" -v w="$4" \
@@ -59,10 +63,12 @@ sweep_main() {
             --jobs) jobs="$2"; shift 2 ;;
             --quick) quick=1; shift ;;
             --seeds) seeds="$2"; shift 2 ;;
+            --depths) DEPTHS="$2"; shift 2 ;;
+            --widths) WIDTHS="$2"; QUICK_WIDTHS="$2"; shift 2 ;;
             --result_path) RESULT_PATH="$2"; shift 2 ;;
             --visualization_path) VIS_PATH="$2"; shift 2 ;;
             --list) list=1; shift ;;
-            -h|--help) sed -n '2,20p' "$SCRIPT_DIR/sweep_lib.sh"; return 0 ;;
+            -h|--help) sed -n '2,22p' "$SCRIPT_DIR/sweep_lib.sh"; return 0 ;;
             *) echo "error: unknown option $1 (see --help)" >&2; return 2 ;;
         esac
     done
@@ -90,10 +96,10 @@ sweep_main() {
                 read -r lr batch epochs <<< "$opts"
                 for seed in $seeds; do
                     echo "$PYTHON main.py --experiment sculpt --task ${TASK:-boolean}" \
-                        "--dataset_path ./datasets/$FAMILY/ --result_path $RESULT_PATH" \
+                        "--dataset_path ${DATASET_PATH:-./datasets/$FAMILY/} --result_path $RESULT_PATH" \
                         "--visualization_path $VIS_PATH --modularity $modularity" \
                         "--arch $(arch_for "$inputs" "$outputs" "$depth" "$width") --lr $lr" \
-                        "--batch_size $batch --epochs $epochs --seed $seed --prune_acc_threshold 100.0" \
+                        "--batch_size $batch --epochs $epochs --seed $seed --prune_acc_threshold $ACC_THRESHOLD" \
                         "--unit_pruning_gradient $unit_steps --pruning_gradient $edge_steps" \
                         "--feature_step_size $((depth + 1)) --clusterability_step_size $((depth + 1))" \
                         "${EXTRA_OPTIONS:-} --quiet" >> "$job_file"
@@ -111,7 +117,7 @@ sweep_main() {
     # Each job logs to its own file; a failing job does not stop the others (its sculpt.json says failed).
     local failures=0
     nl -ba -w1 -s' ' "$job_file" | xargs -P "$jobs" -L 1 bash -c '
-        n="$0"; shift
+        n="$0"
         if "$@" > "'"$log_dir"'/job-$n.log" 2>&1; then echo "[$n] $(tail -n 1 "'"$log_dir"'/job-$n.log")";
         else echo "[$n] FAILED: $(tail -n 1 "'"$log_dir"'/job-$n.log")"; exit 0; fi' || failures=1
     rm -f "$job_file"
