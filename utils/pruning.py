@@ -6,7 +6,6 @@ all weights for edge pruning), counted from the dense network; masked things cou
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 
 from utils.config import ConfigError
-from utils.training import per_sample_loss
+from utils.training import clone_state, per_sample_loss
 
 # ----------------------------------------------------------------------------------------------- scores
 
@@ -290,7 +289,7 @@ def search(
     """
     if state is None:
         state = SearchState(step=max(step, plan.min_step), accepted_percent=plan.pruned_percent(model))
-    accepted = copy.deepcopy(model.state_dict())
+    accepted = clone_state(model)
     while not state.done:
         state.iteration += 1
         if state.linear:
@@ -320,7 +319,7 @@ def search(
         )
         state.history.append(record)
         if ok:
-            accepted = copy.deepcopy(model.state_dict())
+            accepted = clone_state(model)
             state.accepted_percent = plan.pruned_percent(model)
             state.metrics = metrics
             if on_accept is not None:
