@@ -27,7 +27,6 @@ Target: median <= 2 s on 2 cores. `--threads` and `--keep_threads` as in benchma
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import functools
 import io
@@ -44,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.train import DONE_WHEN, pin  # noqa: E402
+from benchmarks.train import DONE_WHEN, pin, timing_parser  # noqa: E402
 
 UNIT = "--experiment prune --prune_acc_threshold 100.0 --unit_pruning_gradient 70.0 --prune_units 1".split()
 EDGE = "--experiment prune --prune_acc_threshold 100.0 --unit_pruning_gradient 70.0 --prune_units 0".split()
@@ -132,18 +131,7 @@ def one_pipeline(main_fn, timers: SelfTimers) -> tuple[float, dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeats", type=int, default=5, help="measured repetitions after the warm-up")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads at the start")
-    parser.add_argument(
-        "--keep_threads",
-        action="store_true",
-        help="also set OMP_NUM_THREADS, so utils.experiment.prepare keeps --threads instead of choosing "
-        "one thread for small networks",
-    )
-    parser.add_argument("--cores", default="0,1", help="CPU cores to pin to ('' for no pinning)")
+    parser = timing_parser(__doc__, repeats=5)
     parser.add_argument("--profile", action="store_true", help="also cProfile one repetition")
     args = parser.parse_args(argv)
     pinned = pin(args.cores) if args.cores else "not pinned"

@@ -42,6 +42,23 @@ def pin(cores: str) -> str:
     return f"pinned to cores {sorted(wanted)}"
 
 
+def timing_parser(description: str, repeats: int) -> argparse.ArgumentParser:
+    """The options every timing benchmark shares: repetitions, threads, core pinning."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=repeats, help="measured repetitions after the warm-up")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads at the start")
+    parser.add_argument(
+        "--keep_threads",
+        action="store_true",
+        help="also set OMP_NUM_THREADS, so utils.experiment.prepare keeps --threads instead of choosing "
+        "one thread for small networks",
+    )
+    parser.add_argument("--cores", default="0,1", help="CPU cores to pin to ('' for no pinning)")
+    return parser
+
+
 def one_run(parse_config, prepare, build_model, train, generator_for, torch) -> tuple[float, float, dict]:
     """One Done-when training run; returns (seconds, test accuracy, per-part seconds)."""
     start = time.perf_counter()
@@ -62,18 +79,7 @@ def one_run(parse_config, prepare, build_model, train, generator_for, torch) -> 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeats", type=int, default=20, help="measured repetitions after the warm-up")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads at the start")
-    parser.add_argument(
-        "--keep_threads",
-        action="store_true",
-        help="also set OMP_NUM_THREADS, so utils.experiment.prepare keeps --threads instead of choosing "
-        "one thread for small networks",
-    )
-    parser.add_argument("--cores", default="0,1", help="CPU cores to pin to ('' for no pinning)")
+    parser = timing_parser(__doc__, repeats=20)
     args = parser.parse_args(argv)
     pinned = pin(args.cores) if args.cores else "not pinned"
     if args.keep_threads:

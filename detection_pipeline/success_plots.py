@@ -96,7 +96,8 @@ def plot_family(
     n_rows = math.ceil(len(panels) / n_cols)
     widest = max(len(p[1]) for p in panels)
     panel_w = max(3.2, 0.55 * widest * max(1, len(depths)) ** 0.5 + 1.2)
-    fig = Figure(figsize=(panel_w * n_cols + 0.6, 3.3 * n_rows + 1.1))
+    # At least wide enough for the title and the footnote, however few panels there are.
+    fig = Figure(figsize=(max(panel_w * n_cols + 0.6, 7.5), 3.3 * n_rows + 1.1))
     FigureCanvasAgg(fig)
     axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=True)
     cmap = colormaps["viridis"]

@@ -55,7 +55,8 @@ arch_for() {  # inputs outputs depth width -> "in w w ... out"
 
 sweep_main() {
     local jobs quick=0 seeds="0 1 2 5" list=0
-    jobs="$(nproc 2>/dev/null || echo 2)"
+    # GNU nproc obeys OMP_NUM_THREADS, which is exported as 1 above: ask without it
+    jobs="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 2)"
     RESULT_PATH="./results/$FAMILY/"
     VIS_PATH="./visualizations/$FAMILY/"
     while [[ $# -gt 0 ]]; do
@@ -110,7 +111,8 @@ sweep_main() {
     if [[ $list == 1 ]]; then cat "$job_file"; rm -f "$job_file"; return 0; fi
     local n_jobs log_dir
     n_jobs="$(wc -l < "$job_file")"
-    log_dir="$RESULT_PATH/logs"
+    # LOG_TAG: a script that calls sweep_main more than once gives each call its own log folder
+    log_dir="$RESULT_PATH/logs${LOG_TAG:+/$LOG_TAG}"
     mkdir -p "$log_dir"
     echo "$FAMILY: $n_jobs runs on $jobs parallel jobs (logs in $log_dir)"
     cd "$REPO_DIR"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from utils.atomic_io import write_json_atomic
 from utils.config import ConfigError
-from utils.runs import edges_after_units_dir, seed_dir, unit_dir, unit_pruning_key
+from utils.runs import edges_after_units_dir, edges_from_dense_dir, seed_dir, unit_dir, unit_pruning_key
 
 SCULPT_FILE = "sculpt.json"
 SCORE_FILE = "score.json"
@@ -24,8 +24,25 @@ def _steps_text(steps) -> str:
     return "-".join(f"{s:g}" if s is not None else "None" for s in steps)
 
 
+def edges_only(config) -> bool:
+    """`--unit_pruning_gradient None` given explicitly: no unit pruning, edges are pruned from the dense
+    network (the default, no --unit_pruning_gradient at all, stays an error that asks for a step; a one-shot
+    --unit_pruning_schedule None --prune_perc P keeps its meaning)."""
+    one_shot = config.unit_pruning_schedule in ("None", None)
+    return not one_shot and list(config.unit_pruning_gradient or []) == [None]
+
+
 def sculpt_dir(config) -> Path:
-    """<seed dir>/sculpt/<unit pruning options with the step grid>/edges-<grid>"""
+    """<seed dir>/sculpt/<unit pruning options with the step grid>/edges-<grid>
+    (<seed dir>/sculpt/no-units_acc-<threshold>/edges-<grid> with --unit_pruning_gradient None)"""
+    if edges_only(config):
+        threshold = f"{config.prune_acc_threshold:g}"
+        return (
+            seed_dir(config)
+            / "sculpt"
+            / f"no-units_acc-{threshold}"
+            / f"edges-{_steps_text(config.pruning_gradient)}"
+        )
     unit_key = unit_pruning_key(config, None)
     units = _steps_text(config.unit_pruning_gradient or [None])
     return (
@@ -70,12 +87,25 @@ def choose_sparsest(candidates: list[dict]) -> dict:
 
 
 def prune_all(ctx) -> list[dict]:
-    """Unit pruning for every unit step, then edge pruning for every edge step from each. Returns candidates:
-    {"unit_step", "edge_step", "density", "test_accuracy", "run"} per accepted final network."""
-    from utils.prune_runs import edge_searches, prune_units, unit_steps
+    """Unit pruning for every unit step, then edge pruning for every edge step from each (from the dense
+    network when edges_only). Returns candidates: {"unit_step", "edge_step", "density", "test_accuracy",
+    "run"} per accepted final network."""
+    from utils.prune_runs import edge_searches, prune_edges_from_dense, prune_units, unit_steps
 
     config = ctx.config
     candidates = []
+    if edges_only(config):
+        for edge_step, _, metrics in prune_edges_from_dense(ctx):
+            candidates.append(
+                {
+                    "unit_step": None,
+                    "edge_step": edge_step,
+                    "density": metrics["density"],
+                    "test_accuracy": metrics["test_accuracy"],
+                    "run": str(edges_from_dense_dir(config, edge_step)),
+                }
+            )
+        return candidates
     for unit_step_value in unit_steps(config):
         unit_model, unit_metrics = prune_units(ctx, unit_step_value)
         runs = edge_searches(
