@@ -81,7 +81,8 @@ def _check_arch(config, arch: list[int], source: str) -> None:
         )
 
 
-def _picture_path(config, out_dir: Path) -> Path:
+def picture_path(config, out_dir: Path) -> Path:
+    """<visualization_path>/<out_dir relative to result_path>/modules.png (or <out_dir name>/ outside it)."""
     result_root = Path(config.result_path).resolve()
     try:
         relative = out_dir.resolve().relative_to(result_root)
@@ -100,6 +101,12 @@ def load_network(config) -> Network:
             f"no edge-pruned network at {run.path}; run --experiment prune with --prune_units 1 and then "
             "--prune_units 0 with the same options first, or pass --checkpoint FILE"
         )
+    return network_from_run(config, run, run.path)
+
+
+def network_from_run(config, run: RunDir, out_dir: Path) -> Network:
+    """The finished run's network; its detection outputs go to `out_dir` (picture mirrored under
+    --visualization_path)."""
     weights, masks, biases = arrays_from_state_dict(
         run.load_torch(CHECKPOINT_FILE), str(run.path / CHECKPOINT_FILE)
     )
@@ -111,8 +118,8 @@ def load_network(config) -> Network:
         masks,
         biases,
         str(run.path),
-        run.path,
-        _picture_path(config, run.path),
+        out_dir,
+        picture_path(config, out_dir),
         run.load_json(METRICS_FILE),
     )
 
@@ -133,4 +140,4 @@ def _from_checkpoint(config, path: Path) -> Network:
         _check_arch(config, arch, str(path))
         metrics_file = path.parent / METRICS_FILE
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return Network(arch, weights, masks, biases, str(path), out_dir, _picture_path(config, out_dir), metrics)
+    return Network(arch, weights, masks, biases, str(path), out_dir, picture_path(config, out_dir), metrics)

@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from models.mlp import build_model
 from utils.config import ConfigError
 from utils.experiment import Context, generator_for, model_metrics, progress_bar, train_dense
 from utils.pruning import (
@@ -197,9 +198,7 @@ def prune_units(ctx: Context, step: float | None) -> tuple[object, dict]:
     dense, dense_metrics = train_dense(ctx)
     run = RunDir(unit_dir(ctx.config, step))
     if not (run.finished and not ctx.config.force):
-        require_reachable(
-            dense_metrics, ctx.config.prune_acc_threshold, "dense", run.path.parent.parent / "dense"
-        )
+        require_reachable(dense_metrics, ctx.config.prune_acc_threshold, "dense", dense_dir(ctx.config))
     plan = unit_plan(ctx, step if step is not None else 0.0)
     return run_search(ctx, dense, dense_metrics, plan, step or 0.0, run, f"units step {step}")
 
@@ -223,15 +222,9 @@ def load_unit_pruned(ctx: Context) -> tuple[object, dict]:
             f"no unit-pruned network at {run.path}; run the same command with --prune_units 1 first "
             f"(it needs --unit_pruning_gradient {step if step is not None else '<step, e.g. 70.0>'})"
         )
-    dense, _ = _empty_model(ctx)
-    dense.load_state_dict(run.load_torch("model.pt"))
-    return dense, run.load_json("metrics.json")
-
-
-def _empty_model(ctx: Context):
-    from models.mlp import build_model
-
-    return build_model(ctx.config, ctx.device), {}
+    model = build_model(config, ctx.device)
+    model.load_state_dict(run.load_torch("model.pt"))
+    return model, run.load_json("metrics.json")
 
 
 def prune_edges_after_units(ctx: Context) -> list[tuple[float, object, dict]]:

@@ -53,11 +53,6 @@ def sculpt_dir(config) -> Path:
     )
 
 
-def picture_path(config, out_dir: Path) -> Path:
-    relative = out_dir.resolve().relative_to(Path(config.result_path).resolve())
-    return Path(config.visualization_path) / relative / "modules.png"
-
-
 def base_record(config) -> dict:
     from utils.tasks import family_of
 
@@ -168,28 +163,18 @@ def sculpt(config) -> dict:
 
 def _sculpt_stages(config, out_dir: Path) -> dict:
     from detection_pipeline.detect import detect_modules
-    from detection_pipeline.network_source import Network, arch_of, arrays_from_state_dict
+    from detection_pipeline.network_source import network_from_run
     from detection_pipeline.outputs import write_detection
     from detection_pipeline.scoring import ground_truth_for, score_modules
     from utils.experiment import prepare
-    from utils.runs import CHECKPOINT_FILE, RunDir
+    from utils.runs import RunDir
 
     ctx = prepare(config)
     candidates = prune_all(ctx)
     chosen = choose_sparsest(candidates)
-    run = RunDir(chosen["run"])
-    weights, masks, biases = arrays_from_state_dict(run.load_torch(CHECKPOINT_FILE), chosen["run"])
-    network = Network(
-        arch_of(weights),
-        weights,
-        masks,
-        biases,
-        chosen["run"],
-        out_dir,
-        picture_path(config, out_dir),
-        run.load_json("metrics.json"),
-    )
-    modules = detect_modules(masks, config, weights=weights)
+    network = network_from_run(config, RunDir(chosen["run"]), out_dir)
+    masks = network.masks
+    modules = detect_modules(masks, config, weights=network.weights)
     paths = write_detection(config, network, modules)
     truth = ground_truth_for(config)
     score = score_modules(network.arch, modules.partition, truth, n_hidden=len(network.arch) - 2, masks=masks)
