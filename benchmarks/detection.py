@@ -28,7 +28,7 @@ import json, resource, statistics, sys, time, tracemalloc
 import numpy as np
 sys.path.insert(0, {root!r})
 from detection_pipeline.detect import DetectionOptions, detect_modules
-from detection_pipeline.network_io import load_published_npz
+from utils.network_files import load_published_npz
 
 case = json.loads({case!r})
 if case["kind"] == "synthetic":

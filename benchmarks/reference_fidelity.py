@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detection_pipeline.detect import DetectionOptions, detect_modules  # noqa: E402
-from detection_pipeline.network_io import load_published_npz  # noqa: E402
+from utils.network_files import load_published_npz  # noqa: E402
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 

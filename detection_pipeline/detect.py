@@ -231,3 +231,17 @@ def detect_modules(masks, options, weights=None) -> Modules:
         layers=layers,
         n_modules=n_modules,
     )
+
+
+def sculpt_method(network, data=None, options=None):
+    """The registry entry "sculpt": Neural Sculpting's detection on a LayeredNetwork -> Partition.
+
+    Diagnostics: condensed_arch, n_modules and the per-layer clustering records (as in modules.json).
+    """
+    from detection_pipeline.partition import Partition
+
+    opts = options if isinstance(options, DetectionOptions) else DetectionOptions.from_any(options)
+    modules = detect_modules(network.masks, opts, weights=network.weights)
+    record = modules.to_json()
+    diagnostics = {"condensed_arch": record["condensed_arch"], "layers": record["layers"]}
+    return Partition(modules.partition, network.arch, "sculpt", diagnostics)

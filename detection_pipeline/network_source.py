@@ -127,7 +127,7 @@ def network_from_run(config, run: RunDir, out_dir: Path) -> Network:
 def _from_checkpoint(config, path: Path) -> Network:
     out_dir = Path(config.result_path) / path.stem
     if path.suffix == ".npz":
-        from detection_pipeline.network_io import load_published_npz
+        from utils.network_files import load_published_npz
 
         published = load_published_npz(path)
         arch = list(published.arch)

@@ -17,7 +17,7 @@ from scipy.spatial.distance import pdist
 from detection_pipeline import clustering
 from detection_pipeline.detect import DetectionOptions, detect_modules
 from detection_pipeline.graph import LayeredGraph, NoPathError
-from detection_pipeline.network_io import load_published_npz
+from utils.network_files import load_published_npz
 from utils.config import ConfigError, parse_config
 
 DATA = Path(__file__).parent / "data" / "reference_networks"

@@ -1,0 +1,27 @@
+"""The project's own error types, importable from every layer.
+
+Library code (models/, utils/, detection_pipeline/) raises these (or plain ValueError) with messages about
+values and files; only run/ and main.py turn them into the one-line CLI message with exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class SculptError(ValueError):
+    """Bad input or an unusable environment: the message says what is wrong and how to fix it."""
+
+
+class InputError(SculptError):
+    """A file, network, partition or data set that cannot be used as given."""
+
+
+class NetworkShapeError(InputError):
+    """Arrays of a network that do not chain or do not match each other."""
+
+
+class NoPathError(InputError):
+    """The condensed network has no path from its inputs to its outputs, so there is nothing to detect."""
+
+
+class RunBusyError(SculptError):
+    """Another process holds the lock of a run folder."""

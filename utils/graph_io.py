@@ -1,0 +1,380 @@
+"""Networks as graphs, both ways: networkx, GraphML, edge lists and a compact .npz.
+
+Nodes are named "L<layer>_<index>" and carry `layer` (0 = inputs), `index` (position in the layer), `bias`
+and, when a partition is given, `module` (-1 for dropped units). Edges carry `weight`; masked edges are left
+out. The graph keeps the layer widths (`arch`) so that units without edges survive a round trip.
+
+Formats (`write_graph(network, path, fmt)` / `read_graph(path)`):
+- graphml: standard GraphML that networkx, Gephi and yEd read; written by hand here because networkx's
+  writer takes seconds on networks with tens of thousands of edges.
+- edgelist: one "source target weight" line per edge; arch, activation, biases and modules in "#" header
+  lines, so `networkx.read_edgelist(path, data=[("weight", float)])` reads the edges as well.
+- npz: arrays arch, edge_source, edge_target (global unit ids, layer by layer), edge_weight, bias (one per
+  unit, 0 for inputs), module (optional), activation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+from utils.atomic_io import atomic_path
+from utils.errors import InputError
+
+GRAPH_FORMATS = ("graphml", "edgelist", "npz")
+_NODE = re.compile(r"^L(\d+)_(\d+)$")
+
+
+def node_name(layer: int, index: int) -> str:
+    return f"L{layer}_{index}"
+
+
+def _edge_arrays(network):
+    """Global (source, target) ids and weights of every kept edge, in block order: three (E,) arrays."""
+    offsets = network.offsets
+    src, dst, weight = [], [], []
+    for block in network.blocks():
+        t, s = np.nonzero(block.mask)
+        src.append(offsets[block.source] + s)
+        dst.append(offsets[block.target] + t)
+        weight.append(block.weight[t, s])
+    return np.concatenate(src), np.concatenate(dst), np.concatenate(weight).astype(np.float64)
+
+
+def _unit_biases(network) -> np.ndarray:
+    """(N,) bias per unit, 0 for inputs."""
+    return np.concatenate([np.zeros(network.arch[0])] + [np.asarray(b, np.float64) for b in network.biases])
+
+
+def _check_partition(network, partition) -> np.ndarray | None:
+    if partition is None:
+        return None
+    partition = np.asarray(partition, dtype=np.int64).reshape(-1)
+    if partition.shape[0] != network.n_units:
+        raise InputError(
+            f"the partition has {partition.shape[0]} entries but the network has {network.n_units} units "
+            f"(arch {' '.join(map(str, network.arch))}); give the modules.json found on this network"
+        )
+    return partition
+
+
+def _names(network) -> list[str]:
+    return [node_name(l, i) for l, width in enumerate(network.arch) for i in range(width)]
+
+
+def write_graph(network, path, fmt: str, partition=None) -> Path:
+    """Write `network` (a LayeredNetwork) to `path` in `fmt` (graphml | edgelist | npz), atomically."""
+    if fmt not in GRAPH_FORMATS:
+        raise InputError(f"unknown graph format {fmt!r} (choose from {', '.join(GRAPH_FORMATS)})")
+    partition = _check_partition(network, partition)
+    path = Path(path)
+    src, dst, weight = _edge_arrays(network)
+    bias = _unit_biases(network)
+    if fmt == "npz":
+        arrays = dict(
+            arch=np.asarray(network.arch, dtype=np.int64),
+            edge_source=src.astype(np.int32),
+            edge_target=dst.astype(np.int32),
+            edge_weight=weight.astype(np.float32),
+            bias=bias.astype(np.float32),
+            activation=np.asarray(network.activation),
+        )
+        if partition is not None:
+            arrays["module"] = partition
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+        return path
+    names = np.asarray(_names(network))
+    if fmt == "edgelist":
+        header = [
+            "# sculpt edge list: source target weight; nodes L<layer>_<index>",
+            "# arch " + " ".join(map(str, network.arch)),
+            f"# activation {network.activation}",
+            "# biases " + " ".join(f"{b:.9g}" for b in bias[network.arch[0] :]),
+        ]
+        if partition is not None:
+            header.append("# modules " + " ".join(map(str, partition)))
+        lines = [f"{a} {b} {w:.9g}" for a, b, w in zip(names[src], names[dst], weight.tolist())]
+        text = "\n".join(header + lines) + "\n"
+    else:
+        text = _graphml_text(network, names, src, dst, weight, bias, partition)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    return path
+
+
+def _graphml_text(network, names, src, dst, weight, bias, partition) -> str:
+    layers = network.layer_of_units()
+    index = np.concatenate([np.arange(w) for w in network.arch])
+    keys = [
+        '<key id="d0" for="node" attr.name="layer" attr.type="int"/>',
+        '<key id="d1" for="node" attr.name="index" attr.type="int"/>',
+        '<key id="d2" for="node" attr.name="bias" attr.type="double"/>',
+        '<key id="d3" for="node" attr.name="module" attr.type="int"/>',
+        '<key id="d4" for="edge" attr.name="weight" attr.type="double"/>',
+        '<key id="d5" for="graph" attr.name="arch" attr.type="string"/>',
+        '<key id="d6" for="graph" attr.name="activation" attr.type="string"/>',
+    ]
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
+        *keys,
+        '<graph edgedefault="directed">',
+        f'<data key="d5">{" ".join(map(str, network.arch))}</data>',
+        f'<data key="d6">{escape(network.activation)}</data>',
+    ]
+    module = partition if partition is not None else None
+    for u, name in enumerate(names.tolist()):
+        extra = f'<data key="d3">{int(module[u])}</data>' if module is not None else ""
+        out.append(
+            f'<node id="{name}"><data key="d0">{layers[u]}</data><data key="d1">{index[u]}</data>'
+            f'<data key="d2">{bias[u]:.9g}</data>{extra}</node>'
+        )
+    out.extend(
+        f'<edge source="{a}" target="{b}"><data key="d4">{w:.9g}</data></edge>'
+        for a, b, w in zip(names[src].tolist(), names[dst].tolist(), weight.tolist())
+    )
+    out.append("</graph>\n</graphml>\n")
+    return "\n".join(out)
+
+
+def graph_format_of(path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".graphml":
+        return "graphml"
+    if suffix in (".edgelist", ".txt"):
+        return "edgelist"
+    if suffix == ".npz":
+        return "npz"
+    raise InputError(f"{path}: unknown graph file type {suffix!r}; use .graphml, .edgelist or .npz")
+
+
+def read_graph(path, with_partition: bool = False):
+    """The LayeredNetwork stored in a graph file (format from the suffix); with_partition also returns the
+    stored `module` per unit (or None)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"graph file {path} does not exist; check the path")
+    fmt = graph_format_of(path)
+    try:
+        if fmt == "npz":
+            network, partition = _read_npz(path)
+        elif fmt == "edgelist":
+            network, partition = _read_edgelist(path)
+        else:
+            import networkx as nx
+
+            graph = nx.read_graphml(path)
+            network = network_from_networkx(graph, str(path))
+            partition = _partition_from_nodes(graph, network)
+    except InputError:
+        raise
+    except Exception as error:  # parsers raise many kinds on a damaged file
+        raise InputError(f"cannot read {path} as a {fmt} graph ({type(error).__name__}: {error})") from None
+    return (network, partition) if with_partition else network
+
+
+def _read_npz(path: Path):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    for name in ("arch", "edge_source", "edge_target", "edge_weight"):
+        if name not in arrays:
+            raise InputError(f"{path} lacks array {name!r}; it is not a graph written by export_graph")
+    arch = [int(a) for a in arrays["arch"]]
+    bias = arrays.get("bias", np.zeros(sum(arch)))
+    activation = str(arrays.get("activation", "relu"))
+    network = network_from_edges(
+        arch, arrays["edge_source"], arrays["edge_target"], arrays["edge_weight"], bias, activation, str(path)
+    )
+    module = arrays.get("module")
+    return network, None if module is None else np.asarray(module, dtype=np.int64)
+
+
+def _read_edgelist(path: Path):
+    arch, activation, biases, modules = None, "relu", None, None
+    src_names, dst_names, weights = [], [], []
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("#"):
+                words = line[1:].split()
+                if words and words[0] == "arch":
+                    arch = [int(v) for v in words[1:]]
+                elif words and words[0] == "activation" and len(words) > 1:
+                    activation = words[1]
+                elif words and words[0] == "biases":
+                    biases = np.asarray(words[1:], dtype=np.float64)
+                elif words and words[0] == "modules":
+                    modules = np.asarray(words[1:], dtype=np.int64)
+                continue
+            parts = line.split()
+            if len(parts) not in (2, 3):
+                raise InputError(f"{path}: edge line {line!r} is not 'source target [weight]'")
+            src_names.append(parts[0])
+            dst_names.append(parts[1])
+            weights.append(float(parts[2]) if len(parts) == 3 else 1.0)
+    if arch is None:
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_weighted_edges_from(zip(src_names, dst_names, weights))
+        return network_from_networkx(graph, str(path)), None
+    offsets = np.concatenate([[0], np.cumsum(arch)[:-1]])
+
+    def ids(names):
+        out = np.empty(len(names), dtype=np.int64)
+        for k, name in enumerate(names):
+            match = _NODE.match(name)
+            if not match:
+                raise InputError(f"{path}: node {name!r} is not named L<layer>_<index>")
+            layer, index = int(match.group(1)), int(match.group(2))
+            if layer >= len(arch) or index >= arch[layer]:
+                raise InputError(f"{path}: node {name} lies outside arch {arch}")
+            out[k] = offsets[layer] + index
+        return out
+
+    bias = np.zeros(sum(arch))
+    if biases is not None:
+        if len(biases) != sum(arch) - arch[0]:
+            raise InputError(f"{path}: {len(biases)} biases for {sum(arch) - arch[0]} non-input units")
+        bias[arch[0] :] = biases
+    network = network_from_edges(
+        arch, ids(src_names), ids(dst_names), np.asarray(weights), bias, activation, str(path)
+    )
+    return network, modules
+
+
+def network_from_edges(arch, source, target, weight, bias, activation="relu", origin="graph"):
+    """A LayeredNetwork from global edge ids (source, target: (E,) ints, units numbered layer by layer),
+    their weights (E,) and one bias per unit (N,) (inputs' ignored)."""
+    from utils.network import Block, LayeredNetwork
+
+    arch = [int(a) for a in arch]
+    n = sum(arch)
+    source = np.asarray(source, dtype=np.int64)
+    target = np.asarray(target, dtype=np.int64)
+    weight = np.asarray(weight, dtype=np.float32)
+    if len(source) and (source.min() < 0 or target.min() < 0 or source.max() >= n or target.max() >= n):
+        raise InputError(f"{origin}: an edge names a unit outside arch {arch}")
+    layer_of = np.repeat(np.arange(len(arch)), arch)
+    offsets = np.concatenate([[0], np.cumsum(arch)[:-1]])
+    ls, lt = layer_of[source], layer_of[target]
+    backwards = np.flatnonzero(lt <= ls)
+    if len(backwards):
+        k = backwards[0]
+        raise InputError(
+            f"{origin}: edge {node_name(ls[k], source[k] - offsets[ls[k]])} -> "
+            f"{node_name(lt[k], target[k] - offsets[lt[k]])} does not go to a later layer; a layered network "
+            "needs layer(source) < layer(target)"
+        )
+    depth = len(arch) - 1
+    weights = [np.zeros((arch[i + 1], arch[i]), np.float32) for i in range(depth)]
+    masks = [np.zeros((arch[i + 1], arch[i]), np.uint8) for i in range(depth)]
+    skips: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for s_layer, t_layer in sorted(set(zip(ls.tolist(), lt.tolist()))):
+        pick = (ls == s_layer) & (lt == t_layer)
+        rows = target[pick] - offsets[t_layer]
+        cols = source[pick] - offsets[s_layer]
+        if t_layer == s_layer + 1:
+            w, m = weights[s_layer], masks[s_layer]
+        else:
+            shape = (arch[t_layer], arch[s_layer])
+            w, m = skips.setdefault((s_layer, t_layer), (np.zeros(shape, np.float32), np.zeros(shape, np.uint8)))
+        w[rows, cols] = weight[pick]
+        m[rows, cols] = 1
+    bias = np.asarray(bias, dtype=np.float32).reshape(-1)
+    if bias.shape[0] != n:
+        raise InputError(f"{origin}: {bias.shape[0]} biases for {n} units")
+    biases = [bias[offsets[i + 1] : offsets[i + 1] + arch[i + 1]] for i in range(depth)]
+    blocks = [Block(s, t, w, m) for (s, t), (w, m) in sorted(skips.items())]
+    return LayeredNetwork(arch, weights, biases, masks, skips=blocks, activation=activation, source=origin)
+
+
+def network_to_networkx(network, partition=None):
+    """A networkx DiGraph of `network` (see the module docstring for attributes)."""
+    import networkx as nx
+
+    partition = _check_partition(network, partition)
+    graph = nx.DiGraph(arch=" ".join(map(str, network.arch)), activation=network.activation)
+    names = _names(network)
+    bias = _unit_biases(network)
+    layers = network.layer_of_units()
+    index = np.concatenate([np.arange(w) for w in network.arch])
+    for u, name in enumerate(names):
+        attrs = {"layer": int(layers[u]), "index": int(index[u]), "bias": float(bias[u])}
+        if partition is not None:
+            attrs["module"] = int(partition[u])
+        graph.add_node(name, **attrs)
+    src, dst, weight = _edge_arrays(network)
+    graph.add_weighted_edges_from(zip((names[s] for s in src), (names[d] for d in dst), weight.tolist()))
+    return graph
+
+
+def network_from_networkx(graph, source: str = "graph"):
+    """A LayeredNetwork from a DiGraph. Layers and positions come from node attributes `layer` and `index`
+    when every node has them; otherwise a node's layer is the length of the longest path from an input
+    (a node without incoming edges) to it, as deepstruct defines it, and its index its order in the graph.
+    Edge `weight` defaults to 1, node `bias` to 0; the `arch` graph attribute keeps units without edges."""
+    import networkx as nx
+
+    if not graph.is_directed():
+        raise InputError(f"{source}: the graph is undirected; a layered network needs directed edges")
+    if graph.number_of_nodes() == 0:
+        raise InputError(f"{source}: the graph has no nodes")
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)
+        raise InputError(f"{source}: the graph has a cycle ({' -> '.join(str(u) for u, _ in cycle)}); it must be a DAG")
+    nodes = list(graph.nodes)
+    if all("layer" in graph.nodes[u] and "index" in graph.nodes[u] for u in nodes):
+        layer = {u: int(graph.nodes[u]["layer"]) for u in nodes}
+        index = {u: int(graph.nodes[u]["index"]) for u in nodes}
+    else:
+        layer = {}
+        for u in nx.topological_sort(graph):
+            preds = list(graph.predecessors(u))
+            layer[u] = 1 + max(layer[p] for p in preds) if preds else 0
+        index, seen = {}, {}
+        for u in nodes:
+            index[u] = seen.get(layer[u], 0)
+            seen[layer[u]] = index[u] + 1
+    n_layers = max(layer.values()) + 1
+    arch = [0] * n_layers
+    for u in nodes:
+        arch[layer[u]] = max(arch[layer[u]], index[u] + 1)
+    stored = graph.graph.get("arch")
+    if stored:
+        declared = [int(v) for v in str(stored).split()]
+        if len(declared) == n_layers and all(d >= a for d, a in zip(declared, arch)):
+            arch = declared
+    if any(a == 0 for a in arch):
+        raise InputError(f"{source}: layer {arch.index(0)} has no units; layers must be numbered 0..L")
+    offsets = np.concatenate([[0], np.cumsum(arch)[:-1]])
+    gid = {u: int(offsets[layer[u]] + index[u]) for u in nodes}
+    if len(set(gid.values())) != len(gid):
+        raise InputError(f"{source}: two nodes share a layer and index")
+    edges = list(graph.edges(data="weight", default=1.0))
+    src = np.fromiter((gid[u] for u, _, _ in edges), dtype=np.int64, count=len(edges))
+    dst = np.fromiter((gid[v] for _, v, _ in edges), dtype=np.int64, count=len(edges))
+    weight = np.fromiter((float(w) for _, _, w in edges), dtype=np.float64, count=len(edges))
+    bias = np.zeros(sum(arch))
+    for u in nodes:
+        bias[gid[u]] = float(graph.nodes[u].get("bias", 0.0))
+    activation = str(graph.graph.get("activation", "relu"))
+    return network_from_edges(arch, src, dst, weight, bias, activation, source)
+
+
+def _partition_from_nodes(graph, network) -> np.ndarray | None:
+    if not all("module" in d for _, d in graph.nodes(data=True)):
+        return None
+    out = np.full(network.n_units, -1, dtype=np.int64)
+    offsets = network.offsets
+    for _, data in graph.nodes(data=True):
+        out[offsets[int(data["layer"])] + int(data["index"])] = int(data["module"])
+    return out
+
