@@ -1,7 +1,7 @@
 """sculpt entry point: parse options into one config and dispatch to run/<experiment>.py.
 
-Nothing else lives here. Bad input (ConfigError, or a UserError raised deeper down) is reported as one
-line on stderr with exit code 2.
+Nothing else lives here. Bad input (a SculptError: ConfigError from the options, InputError and the
+others from the library) is reported as one line on stderr with exit code 2.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.config import ConfigError, parse_config
+    from utils.config import parse_config
+    from utils.errors import SculptError
 
     try:
         config = parse_config(argv)
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         module = importlib.import_module(f"run.{config.experiment}")
         module.run(config)
-    except ConfigError as error:
+    except SculptError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

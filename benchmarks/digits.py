@@ -67,8 +67,8 @@ def throughput(batch: int, threads: int, epochs: int) -> dict:
     import torch
 
     from models.mlp import build_model
+    from run.common import generator_for
     from utils.config import parse_config
-    from utils.experiment import generator_for
     from utils.tasks import load_task
     from utils.training import TaskTensors, train
 

@@ -85,8 +85,8 @@ def install(timers: SelfTimers) -> None:
     """Patch the library where the pipeline looks the functions up (module globals, at call time)."""
     import copy
 
-    import utils.experiment
-    import utils.prune_runs
+    import run.common
+    import run.pruning_runs
     import utils.pruning
     import utils.runs
     import utils.tasks
@@ -94,18 +94,18 @@ def install(timers: SelfTimers) -> None:
 
     copy.deepcopy = timers.wrap("deepcopy", copy.deepcopy, reentrant=False)  # deepcopy recurses via itself
     train = timers.wrap("training steps", utils.training.train)
-    utils.experiment.train = train
-    utils.prune_runs.train = train
+    run.common.train = train
+    run.pruning_runs.train = train
     utils.training.evaluate = timers.wrap("evaluation", utils.training.evaluate)
     utils.training.make_optimizer = timers.wrap("optimizer setup", utils.training.make_optimizer)
     for name in ("unit_scores", "normalise_scores", "unit_masks"):
-        setattr(utils.prune_runs, name, timers.wrap("unit scoring", getattr(utils.pruning, name)))
-    utils.prune_runs.edge_masks = timers.wrap("edge masks", utils.pruning.edge_masks)
+        setattr(run.pruning_runs, name, timers.wrap("unit scoring", getattr(utils.pruning, name)))
+    run.pruning_runs.edge_masks = timers.wrap("edge masks", utils.pruning.edge_masks)
     for name in ("save_json", "save_torch"):
         setattr(utils.runs.RunDir, name, timers.wrap("file writes", getattr(utils.runs.RunDir, name)))
     for name in ("load_json", "load_torch"):
         setattr(utils.runs.RunDir, name, timers.wrap("file reads", getattr(utils.runs.RunDir, name)))
-    utils.experiment.load_task = timers.wrap("task loading", utils.tasks.load_task)
+    run.common.load_task = timers.wrap("task loading", utils.tasks.load_task)
 
 
 def one_pipeline(main_fn, timers: SelfTimers) -> tuple[float, dict]:

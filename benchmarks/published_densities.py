@@ -40,9 +40,9 @@ def published_range(modularity: str, arch: str):
 
 
 def main() -> None:
+    from run.common import prepare
+    from run.study.sculpt import choose_sparsest, prune_all
     from utils.config import parse_config
-    from utils.experiment import prepare
-    from utils.sculpt import choose_sparsest, prune_all
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--result_path", default="/tmp/sculpt-densities")

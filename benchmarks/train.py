@@ -3,13 +3,13 @@
     taskset -c 0,1 python3 benchmarks/train.py [--repeats 20] [--threads 2] [--cores 0,1]
 
 After the imports, each repetition builds the config with utils.config.parse_config, calls
-utils.experiment.prepare (task -> tensors), seeds and builds a fresh MLP and runs utils.training.train for
-15 epochs. Nothing is written: the run-directory step (utils.experiment.train_dense) is left out on purpose,
+run.common.prepare (task -> tensors), seeds and builds a fresh MLP and runs utils.training.train for
+15 epochs. Nothing is written: the run-directory step (run.common.train_dense) is left out on purpose,
 so this measures the science, not the disk. The first repetition is a warm-up reported on its own: it pays
 one-time costs (first calls into torch kernels, lazy imports).
 Reports the median, min and max of `--repeats` further repetitions. Target: median < 0.5 s on 2 cores.
 The process pins itself to `--cores` (default 0,1) when the machine has them, like `taskset -c 0,1`.
-utils.experiment.prepare picks one intra-op thread for small networks unless OMP_NUM_THREADS is set;
+run.common.prepare picks one intra-op thread for small networks unless OMP_NUM_THREADS is set;
 `--keep_threads` sets it so that `--threads` really applies. The table shows the count used.
 """
 
@@ -52,7 +52,7 @@ def timing_parser(description: str, repeats: int) -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep_threads",
         action="store_true",
-        help="also set OMP_NUM_THREADS, so utils.experiment.prepare keeps --threads instead of choosing "
+        help="also set OMP_NUM_THREADS, so run.common.prepare keeps --threads instead of choosing "
         "one thread for small networks",
     )
     parser.add_argument("--cores", default="0,1", help="CPU cores to pin to ('' for no pinning)")
@@ -89,8 +89,8 @@ def main(argv=None) -> int:
     import torch
 
     from models.mlp import build_model
+    from run.common import generator_for, prepare
     from utils.config import parse_config
-    from utils.experiment import generator_for, prepare
     from utils.training import train
 
     imports = time.perf_counter() - import_start

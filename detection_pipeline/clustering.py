@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import pdist
 
-from utils.config import ConfigError
+from utils.errors import InputError
 
 LINKAGES = ("complete", "average", "single", "ward")
 DISTANCES = ("cosine", "jaccard", "euclidean")
@@ -32,18 +32,18 @@ CRITERIA = ("modularity-metric", "ch-index", "silhouette", "db-index")
 
 
 def check_options(linkage: str, distance: str, criterion: str) -> None:
-    """Raise ConfigError for option values or combinations the clustering cannot run."""
+    """Raise InputError for option values or combinations the clustering cannot run."""
     if linkage not in LINKAGES:
-        raise ConfigError(f"--clustering_linkage {linkage!r} is unknown; choose from {', '.join(LINKAGES)}")
+        raise InputError(f"--clustering_linkage {linkage!r} is unknown; choose from {', '.join(LINKAGES)}")
     if distance not in DISTANCES:
-        raise ConfigError(
+        raise InputError(
             f"--clustering_distance_measure {distance!r} is unknown; choose from {', '.join(DISTANCES)}"
         )
     if criterion not in CRITERIA:
-        raise ConfigError(f"--stopping_criteria {criterion!r} is unknown; choose from {', '.join(CRITERIA)}")
+        raise InputError(f"--stopping_criteria {criterion!r} is unknown; choose from {', '.join(CRITERIA)}")
     if linkage == "ward" and distance != "euclidean":
         # scikit-learn refuses this too; silently switching metric would hide a mistaken command line.
-        raise ConfigError(
+        raise InputError(
             f"--clustering_linkage ward needs --clustering_distance_measure euclidean (got {distance})"
         )
 

@@ -18,7 +18,7 @@ from detection_pipeline.features import reachability
 from detection_pipeline.graph import LayeredGraph, NoPathError
 from detection_pipeline.merge import merge_layers
 from detection_pipeline.separability import TestOutcome, compare_expected
-from utils.config import ConfigError
+from utils.errors import InputError
 
 __all__ = ["DetectionOptions", "LayerResult", "Modules", "NoPathError", "detect_modules"]
 
@@ -50,9 +50,9 @@ class DetectionOptions:
         return out
 
     def validate(self) -> None:
-        """Raise ConfigError for values detection cannot use."""
+        """Raise InputError for values detection cannot use."""
         if self.feature_direction not in ("outgoing", "incoming", "bidirectional"):
-            raise ConfigError(
+            raise InputError(
                 f"--feature_direction {self.feature_direction!r} is unknown; "
                 "choose from outgoing, incoming (or incomming), bidirectional"
             )
@@ -60,13 +60,13 @@ class DetectionOptions:
             self.clustering_linkage, self.clustering_distance_measure, self.stopping_criteria
         )
         if self.clusterability_criterion != "compare_expected":
-            raise ConfigError(
+            raise InputError(
                 f"--clusterability_criterion {self.clusterability_criterion!r} is unknown; "
                 "use compare_expected"
             )
         for name in ("feature_step_size", "clusterability_step_size"):
             if int(getattr(self, name)) <= 0:
-                raise ConfigError(f"--{name} must be a positive integer, got {getattr(self, name)}")
+                raise InputError(f"--{name} must be a positive integer, got {getattr(self, name)}")
 
 
 @dataclass
@@ -206,13 +206,13 @@ def detect_modules(masks, options, weights=None) -> Modules:
     """Detect modules in a masked layered network.
 
     masks: list of 0/1 arrays, masks[i] of shape (arch[i+1], arch[i]); weights: same shapes, used only when
-    options.feature_weighted. Raises NoPathError (a ConfigError) when no input reaches an output, and
-    ConfigError for bad shapes or options.
+    options.feature_weighted. Raises NoPathError (a InputError) when no input reaches an output, and
+    InputError for bad shapes or options.
     """
     opts = DetectionOptions.from_any(options)
     graph = LayeredGraph.from_masks(masks, weights if opts.feature_weighted else None)
     if opts.feature_weighted and weights is None:
-        raise ConfigError("--feature_weighted needs the network's weights; pass weights=... with the masks")
+        raise InputError("--feature_weighted needs the network's weights; pass weights=... with the masks")
     condensed, alive = graph.condense()
     layers = [_cluster_layer(condensed, layer, opts) for layer in range(condensed.depth)]
     per_layer = merge_layers(

@@ -11,11 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from utils.config import ConfigError
-
-
-class NoPathError(ConfigError):
-    """The condensed network has no path from its inputs to its outputs, so there is nothing to detect."""
+from utils.errors import InputError, NoPathError
 
 
 def _as_csr(matrix) -> sp.csr_matrix:
@@ -40,11 +36,11 @@ class LayeredGraph:
     def from_masks(cls, masks, weights=None) -> LayeredGraph:
         """Build from per-layer 0/1 masks of shape (arch[i+1], arch[i]); weights (same shapes) optional."""
         if len(masks) == 0:
-            raise ConfigError("a network needs at least one weight layer (got no masks)")
+            raise InputError("a network needs at least one weight layer (got no masks)")
         arch = [int(np.shape(masks[0])[1])] + [int(np.shape(m)[0]) for m in masks]
         for i, m in enumerate(masks):
             if tuple(np.shape(m)) != (arch[i + 1], arch[i]):
-                raise ConfigError(
+                raise InputError(
                     f"mask {i} has shape {tuple(np.shape(m))}, expected {(arch[i + 1], arch[i])} "
                     "(torch Linear layout: out x in, consecutive layers must agree)"
                 )
@@ -52,14 +48,14 @@ class LayeredGraph:
         w_blocks = None
         if weights is not None:
             if len(weights) != len(masks):
-                raise ConfigError(
+                raise InputError(
                     f"got {len(weights)} weight matrices for {len(masks)} masks; give one per layer"
                 )
             w_blocks = []
             for i, (b, w) in enumerate(zip(blocks, weights, strict=True)):
                 w = w.toarray() if sp.issparse(w) else np.asarray(w, dtype=np.float64)
                 if w.shape != b.shape:
-                    raise ConfigError(f"weight {i} has shape {w.shape}, but its mask has shape {b.shape}")
+                    raise InputError(f"weight {i} has shape {w.shape}, but its mask has shape {b.shape}")
                 # Weighted features use |w| on kept edges only; masked weights never count.
                 w_blocks.append(_as_csr(b.multiply(np.abs(w))))
         return cls(arch, blocks, w_blocks)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.config import ConfigError
+from utils.errors import InputError
 from utils.runs import CHECKPOINT_FILE, METRICS_FILE, RunDir, edges_after_units_dir, load_checkpoint
 
 
@@ -43,7 +43,7 @@ class Network:
 def arrays_from_state_dict(state: dict, source: str) -> tuple[list, list, list]:
     """(weights, masks, biases) per layer from an MLP state_dict (keys layers.<i>.weight/weight_mask/bias)."""
     if not isinstance(state, dict):
-        raise ConfigError(
+        raise InputError(
             f"{source} is not a state_dict; pass a checkpoint written by sculpt or a published .npz"
         )
     weights, masks, biases = [], [], []
@@ -57,13 +57,13 @@ def arrays_from_state_dict(state: dict, source: str) -> tuple[list, list, list]:
         biases.append(np.zeros(weight.shape[0]) if bias is None else bias.detach().cpu().numpy())
         i += 1
     if not weights:
-        raise ConfigError(
+        raise InputError(
             f"{source} holds no MLP layers (expected keys layers.0.weight, ...); "
             "pass a checkpoint written by sculpt or a published .npz"
         )
     for a, b in zip(weights[:-1], weights[1:]):
         if a.shape[0] != b.shape[1]:
-            raise ConfigError(
+            raise InputError(
                 f"{source}: layer shapes {a.shape} and {b.shape} do not chain; the file is damaged"
             )
     return weights, masks, biases
@@ -75,7 +75,7 @@ def arch_of(weights: list[np.ndarray]) -> list[int]:
 
 def _check_arch(config, arch: list[int], source: str) -> None:
     if "arch" in getattr(config, "explicit_options", []) and list(config.arch) != arch:
-        raise ConfigError(
+        raise InputError(
             f"{source} has arch {' '.join(map(str, arch))} but --arch is {' '.join(map(str, config.arch))}; "
             "fix --arch or leave it out to use the checkpoint's"
         )
@@ -92,12 +92,12 @@ def picture_path(config, out_dir: Path) -> Path:
 
 
 def load_network(config) -> Network:
-    """The network to analyse, per the config. Raises ConfigError with the fix for every bad input."""
+    """The network to analyse, per the config. Raises InputError with the fix for every bad input."""
     if config.checkpoint:
         return _from_checkpoint(config, Path(config.checkpoint))
     run = RunDir(edges_after_units_dir(config, config.pruning_gradient[0]))
     if not run.finished:
-        raise ConfigError(
+        raise InputError(
             f"no edge-pruned network at {run.path}; run --experiment prune with --prune_units 1 and then "
             "--prune_units 0 with the same options first, or pass --checkpoint FILE"
         )

@@ -2,7 +2,7 @@
 
     paths = plot_success_rates(rates, out_dir)      # one PNG per family: out_dir/success_<family>.png
 
-`rates` are the dicts of utils.summary.success_rates (family, task, depth, n_runs, n_failed, n_scored,
+`rates` are the dicts of run.study.summary.success_rates (family, task, depth, n_runs, n_failed, n_scored,
 n_success, success_rate, rate_<criterion> ...). Each picture: success rate (y, 0-1) per task (x), one bar
 per network depth (hidden layers) in every task's group, the count "successes/scored" above each bar and
 failed runs noted under it. When a family's tasks differ only in their last number k (the number of

@@ -6,13 +6,13 @@
 With --graph the graph file names the task: its "modularity" (or, when it has none, the one derived from
 its structure) gives the file name and --modularity may be left out; an explicit --modularity that
 disagrees with the graph is an error. Without --graph the shipped graph for --modularity is used, preferring
-the family named by the last folder of --dataset_path. The logic lives in utils/function_graph.py.
+the family named by the last folder of --dataset_path. The logic lives in utils/tasks/function_graph.py.
 """
 
 from __future__ import annotations
 
 from utils.config import ConfigError, build_parser
-from utils.function_graph import FunctionGraph, family_from_path, find_graph, generate_table_file
+from utils.tasks.function_graph import FunctionGraph, family_from_path, find_graph, generate_table_file
 
 
 def run(config) -> None:

@@ -2,9 +2,9 @@
 --unit_pruning_gradient value); --prune_units 0 prunes edges of the unit-pruned network the same options
 name (one search per --pruning_gradient value, each from the same retrained start)."""
 
-from utils.experiment import prepare
-from utils.prune_runs import prune_edges_after_units, prune_units, unit_steps
-from utils.reporting import print_pruned
+from run.common import prepare
+from run.pruning_runs import prune_edges_after_units, prune_units, unit_steps
+from run.reporting import print_pruned
 
 
 def run(config) -> list[dict]:

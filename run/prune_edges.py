@@ -1,8 +1,8 @@
 """--experiment prune_edges: train dense, then one edge search per --pruning_gradient value."""
 
-from utils.experiment import prepare
-from utils.prune_runs import prune_edges_from_dense
-from utils.reporting import print_pruned
+from run.common import prepare
+from run.pruning_runs import prune_edges_from_dense
+from run.reporting import print_pruned
 
 
 def run(config) -> list[dict]:

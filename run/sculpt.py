@@ -1,7 +1,7 @@
 """--experiment sculpt: train, prune units and edges over the step grids, keep the sparsest network, detect
 modules, draw and score them; print a one-line summary."""
 
-from utils.sculpt import SCULPT_FILE, sculpt, sculpt_dir, summary_line
+from run.study.sculpt import SCULPT_FILE, sculpt, sculpt_dir, summary_line
 
 
 def run(config) -> dict:

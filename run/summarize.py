@@ -1,10 +1,10 @@
 """--experiment summarize: collect every sculpt run under --result_path into summary.csv and
 success_rates.csv (in --summary_path, default --result_path) and one success-rate PNG per family under
---visualization_path. The logic lives in utils/summary.py and detection_pipeline/success_plots.py."""
+--visualization_path. The logic lives in run/study/summary.py and detection_pipeline/success_plots.py."""
 
 from __future__ import annotations
 
-from utils.summary import summarize
+from run.study.summary import summarize
 
 
 def run(config):

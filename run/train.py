@@ -1,6 +1,6 @@
 """--experiment train: train the dense network and write its run directory."""
 
-from utils.experiment import prepare, train_dense
+from run.common import prepare, train_dense
 from utils.runs import dense_dir
 
 

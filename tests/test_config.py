@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DONE_WHEN, all_files, call_main, one_error_line, run_cli
-from utils.config import ConfigError, parse_config
+from utils.config import parse_config
+from utils.errors import SculptError
 
 # DESIGN §1: every published option with its default.
 PUBLISHED_DEFAULTS = {
@@ -147,7 +148,7 @@ def test_booleans_are_parsed_properly(option, text, value):
 
 @pytest.mark.parametrize("option", ["--dataset_noise", "--bn", "--feature_weighted"])
 def test_a_bad_boolean_is_an_error(option):
-    with pytest.raises(ConfigError, match=option):
+    with pytest.raises(SculptError, match=option):
         parse_config([option, "maybe"])
 
 

@@ -17,8 +17,9 @@ from scipy.spatial.distance import pdist
 from detection_pipeline import clustering
 from detection_pipeline.detect import DetectionOptions, detect_modules
 from detection_pipeline.graph import LayeredGraph, NoPathError
+from utils.config import parse_config
+from utils.errors import SculptError
 from utils.network_files import load_published_npz
-from utils.config import ConfigError, parse_config
 
 DATA = Path(__file__).parent / "data" / "reference_networks"
 REFERENCE = Path(
@@ -123,7 +124,7 @@ def test_no_path_raises():
     masks[1][:] = 0
     with pytest.raises(NoPathError):
         detect_modules(masks, DetectionOptions())
-    assert issubclass(NoPathError, ConfigError)
+    assert issubclass(NoPathError, SculptError)
 
 
 def test_condense_is_per_layer_sparse():
@@ -134,7 +135,7 @@ def test_condense_is_per_layer_sparse():
 
 
 def test_bad_mask_shapes_raise():
-    with pytest.raises(ConfigError):
+    with pytest.raises(SculptError):
         detect_modules([np.ones((3, 4)), np.ones((2, 4))], DetectionOptions())
 
 
@@ -192,13 +193,13 @@ def test_config_namespace_is_accepted():
 
 def test_ward_needs_euclidean():
     masks, _ = random_network()
-    with pytest.raises(ConfigError, match="euclidean"):
+    with pytest.raises(SculptError, match="euclidean"):
         detect_modules(masks, DetectionOptions(clustering_linkage="ward"))
 
 
 def test_weighted_needs_weights():
     masks, _ = random_network()
-    with pytest.raises(ConfigError):
+    with pytest.raises(SculptError):
         detect_modules(masks, DetectionOptions(feature_weighted=True))
 
 
@@ -277,11 +278,11 @@ def _write_npz(path, **arrays):
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(SculptError, match="does not exist"):
         load_published_npz(tmp_path / "missing.npz")
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"not a zip file at all")
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(SculptError, match="cannot read"):
         load_published_npz(corrupt)
     good = {
         "arch": np.array([3, 2]),
@@ -290,14 +291,14 @@ def test_load_errors(tmp_path):
         "mask0": np.ones((2, 3)),
     }
     no_arch = {k: v for k, v in good.items() if k != "arch"}
-    with pytest.raises(ConfigError, match="arch"):
+    with pytest.raises(SculptError, match="arch"):
         load_published_npz(_write_npz(tmp_path / "a.npz", **no_arch))
     no_mask = {k: v for k, v in good.items() if k != "mask0"}
-    with pytest.raises(ConfigError, match="mask0"):
+    with pytest.raises(SculptError, match="mask0"):
         load_published_npz(_write_npz(tmp_path / "b.npz", **no_mask))
-    with pytest.raises(ConfigError, match="shape"):
+    with pytest.raises(SculptError, match="shape"):
         load_published_npz(_write_npz(tmp_path / "c.npz", **{**good, "weight0": np.ones((3, 3))}))
-    with pytest.raises(ConfigError, match="anchor_partition"):
+    with pytest.raises(SculptError, match="anchor_partition"):
         load_published_npz(_write_npz(tmp_path / "d.npz", **good, anchor_partition=np.zeros(4)))
     net = load_published_npz(_write_npz(tmp_path / "e.npz", **good))
     assert net.anchor_partition is None and net.arch == [3, 2]

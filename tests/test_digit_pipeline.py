@@ -16,7 +16,7 @@ import pytest
 
 from detection_pipeline.scoring import CRITERIA
 from tests.conftest import run_cli
-from utils.mnist_idx import MNIST_FILES, write_idx
+from utils.tasks.idx import MNIST_FILES, write_idx
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from utils.config import ConfigError
-from utils.digit_tasks import half_indices, load_digit_task, split_counts
-from utils.mnist_idx import MNIST_FILES, load_mnist, read_idx, write_idx
+from utils.errors import SculptError
+from utils.tasks.digits import half_indices, load_digit_task, split_counts
+from utils.tasks.idx import MNIST_FILES, load_mnist, read_idx, write_idx
 
 
 def _config(**kw) -> Namespace:
@@ -144,15 +144,15 @@ def test_xor_bits(xor, sk):
 
 
 def test_unsupported_modularity_lists_valid_ones():
-    with pytest.raises(ConfigError, match="'128 2 20' or '128 2 3 3'"):
+    with pytest.raises(SculptError, match="'128 2 20' or '128 2 3 3'"):
         load_digit_task(_config(modularity=[4, 2, 4]))
-    with pytest.raises(ConfigError, match="'1568 2 20' or '1568 2 3 3'"):
+    with pytest.raises(SculptError, match="'1568 2 20' or '1568 2 3 3'"):
         load_digit_task(_config(task="mnist", modularity=[128, 2, 20]))
 
 
 def test_images_per_pair_counts():
     assert split_counts(1000) == (800, 200) and split_counts(100) == (80, 20)
-    with pytest.raises(ConfigError, match="at least"):
+    with pytest.raises(SculptError, match="at least"):
         split_counts(1)
     small = load_digit_task(_config(), images_per_pair=10)
     assert small.x_train.shape == (800, 128) and small.x_test.shape == (200, 128)
@@ -197,13 +197,13 @@ def test_idx_header_bytes(tmp_path):
 
 def test_idx_bad_magic(tmp_path):
     write_idx(tmp_path / "lab", np.arange(10, dtype=np.uint8))
-    with pytest.raises(ConfigError, match="bad IDX magic number 0x00000801"):
+    with pytest.raises(SculptError, match="bad IDX magic number 0x00000801"):
         read_idx(tmp_path / "lab", 3)  # a label file where images are expected
     (tmp_path / "html").write_bytes(b"<html>not found</html>")
-    with pytest.raises(ConfigError, match="magic"):
+    with pytest.raises(SculptError, match="magic"):
         read_idx(tmp_path / "html", 1)
     (tmp_path / "html.gz").write_bytes(gzip.compress(b"<html>not found</html>"))
-    with pytest.raises(ConfigError, match="magic"):
+    with pytest.raises(SculptError, match="magic"):
         read_idx(tmp_path / "html.gz", 1)
 
 
@@ -214,15 +214,15 @@ def test_idx_truncated_and_padded(tmp_path):
     (tmp_path / "long").write_bytes(data + b"\0")
     (tmp_path / "bad.gz").write_bytes(gzip.compress(data)[:-10])
     for name in ("short", "long"):
-        with pytest.raises(ConfigError, match="truncated or padded"):
+        with pytest.raises(SculptError, match="truncated or padded"):
             read_idx(tmp_path / name, 3)
-    with pytest.raises(ConfigError, match="gzip"):
+    with pytest.raises(SculptError, match="gzip"):
         read_idx(tmp_path / "bad.gz", 3)
 
 
 def test_missing_folder_names_the_files(tmp_path):
     folder = tmp_path / "nowhere"
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SculptError) as err:
         load_digit_task(_config(task="mnist", modularity=[1568, 2, 20], mnist_path=str(folder)))
     message = str(err.value)
     assert "\n" not in message and str(folder) in message and "mnist" in message.lower()
@@ -234,7 +234,7 @@ def test_one_missing_file_is_named(tmp_path):
     _fake_mnist(tmp_path)
     for suffix in ("", ".gz"):
         (tmp_path / (MNIST_FILES["test_labels"] + suffix)).unlink(missing_ok=True)
-    with pytest.raises(ConfigError, match="missing") as err:
+    with pytest.raises(SculptError, match="missing") as err:
         load_mnist(tmp_path)
     assert "t10k-labels-idx1-ubyte(.gz)" in str(err.value) and "train-images" not in str(err.value)
 
@@ -243,10 +243,10 @@ def test_mismatched_counts_and_sizes(tmp_path):
     _fake_mnist(tmp_path)
     write_idx(tmp_path / MNIST_FILES["test_labels"], np.zeros(59, dtype=np.uint8))
     (tmp_path / (MNIST_FILES["test_labels"] + ".gz")).unlink(missing_ok=True)
-    with pytest.raises(ConfigError, match="60 images but .* 59 labels"):
+    with pytest.raises(SculptError, match="60 images but .* 59 labels"):
         load_mnist(tmp_path)
     write_idx(tmp_path / (MNIST_FILES["train_images"] + ".gz"), np.zeros((200, 8, 8), dtype=np.uint8))
-    with pytest.raises(ConfigError, match="28x28"):
+    with pytest.raises(SculptError, match="28x28"):
         load_mnist(tmp_path)
 
 
@@ -288,7 +288,7 @@ def test_mnist_digit_missing_from_pool(tmp_path):
     write_idx(tmp_path / MNIST_FILES["test_labels"], np.full(60, 3, dtype=np.uint8))
     (tmp_path / (MNIST_FILES["test_labels"] + ".gz")).unlink(missing_ok=True)
     config = _config(task="mnist", modularity=[1568, 2, 20], mnist_path=str(tmp_path))
-    with pytest.raises(ConfigError, match="no image of digit"):
+    with pytest.raises(SculptError, match="no image of digit"):
         load_digit_task(config, images_per_pair=10)
 
 

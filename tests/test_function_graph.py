@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utils.config import ConfigError
-from utils.function_graph import (
+from utils.errors import SculptError
+from utils.tasks.function_graph import (
     DATASETS_DIR,
     FunctionGraph,
     all_input_rows,
@@ -212,18 +212,18 @@ def test_all_input_rows_counting_order():
     ],
 )
 def test_invalid_graphs_raise_one_line_config_error(changes, needle):
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SculptError) as info:
         FunctionGraph.from_dict(small_graph(**changes), source="my.json")
     message = str(info.value)
     assert needle in message and "fix:" in message and "\n" not in message and message.startswith("my.json")
 
 
 def test_graph_file_errors(tmp_path):
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(SculptError, match="not found"):
         FunctionGraph.from_file(tmp_path / "missing.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(ConfigError, match="not valid JSON"):
+    with pytest.raises(SculptError, match="not valid JSON"):
         FunctionGraph.from_file(broken)
 
 
@@ -283,13 +283,13 @@ def test_corrupt_dataset_files_raise_config_error(tmp_path, content, needle):
     stem = "1-1" if '"modularity": [1, 1]' in content else "2-1" if "[2, 1]" in content else "4-2-4"
     (tmp_path / f"{stem}.json").write_text(content)
     modularity = [int(v) for v in stem.split("-")]
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SculptError) as info:
         load_truth_table(tmp_path, modularity)
     assert needle in str(info.value) and "fix:" in str(info.value) and "\n" not in str(info.value)
 
 
 def test_unknown_modularity_without_graph(tmp_path):
-    with pytest.raises(ConfigError, match="no shipped function graph.*--graph"):
+    with pytest.raises(SculptError, match="no shipped function graph.*--graph"):
         load_truth_table(tmp_path, [5, 5, 5])
 
 

@@ -13,8 +13,9 @@ import time
 import pytest
 import torch
 
-import utils.prune_runs
+import run.pruning_runs as pruning_runs
 from models.mlp import MLP
+from run.common import prepare
 from tests.conftest import (
     DONE_WHEN,
     EDGE_PRUNE,
@@ -33,7 +34,6 @@ from tests.conftest import (
     unit_run_path,
 )
 from utils.config import parse_config
-from utils.experiment import prepare
 from utils.training import evaluate
 
 RUN_FILES = ["config.json", "metrics.json", "model.pt"]
@@ -225,7 +225,7 @@ def test_finished_pruning_runs_are_reused_and_force_redoes_them(
     def no_search(*args, **kwargs):
         raise AssertionError("a finished search was redone")
 
-    monkeypatch.setattr(utils.prune_runs, "search", no_search)
+    monkeypatch.setattr(pruning_runs, "search", no_search)
     common = [*DONE_WHEN, "--result_path", root, "--quiet"]
     assert call_main([*common, *UNIT_PRUNE], capsys)[0] == 0
     assert call_main([*common, *EDGE_PRUNE], capsys)[0] == 0
@@ -243,7 +243,7 @@ def test_finished_pruning_runs_are_reused_and_force_redoes_them(
 
 RESUME_SPY = """
 import sys
-import utils.prune_runs as runs
+import run.pruning_runs as runs
 real_search = runs.search
 def spy(model, plan, step, retrain, state=None, **kwargs):
     print("RESUMED_AT", None if state is None else state.iteration, flush=True)

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from models.mlp import MLP
 from tests.conftest import assert_states_equal
-from utils.config import ConfigError
+from utils.errors import SculptError
 from utils.pruning import (
     SearchPlan,
     SearchState,
@@ -230,11 +230,11 @@ def test_cubic_schedule():
 def test_one_shot_and_bad_schedules():
     assert schedule_target("None", 1, 5.0, None, one_shot=42.0) == 42.0
     for name in ("cosine", "cubic"):
-        with pytest.raises(ConfigError, match="iterations"):
+        with pytest.raises(SculptError, match="iterations"):
             schedule_target(name, 1, 10.0, None)
-    with pytest.raises(ConfigError, match="prune_perc"):
+    with pytest.raises(SculptError, match="prune_perc"):
         schedule_target("None", 1, 10.0, None)
-    with pytest.raises(ConfigError):
+    with pytest.raises(SculptError):
         schedule_target("weird", 1, 10.0, None)
 
 

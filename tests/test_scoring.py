@@ -21,7 +21,7 @@ from detection_pipeline.scoring import (
     score_modules,
     stretches,
 )
-from utils.function_graph import FunctionGraph, find_graph
+from utils.tasks.function_graph import FunctionGraph, find_graph
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "models"
 

@@ -1,4 +1,4 @@
-"""--experiment summarize on a fabricated results tree (utils/summary.py, success_plots.py)."""
+"""--experiment summarize on a fabricated results tree (run/study/summary.py, success_plots.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from detection_pipeline.success_plots import panels_for
-from utils.config import ConfigError
-from utils.summary import read_run, success_rates, summarize
+from run.study.summary import read_run, success_rates, summarize
+from utils.errors import SculptError
 
 ALL_TRUE = {
     "input_separability": True,
@@ -141,7 +141,7 @@ def test_summarize_cli_defaults_to_result_path(results, tmp_path, capsys):
 
 
 def test_summarize_without_runs_is_a_config_error(tmp_path, capsys):
-    with pytest.raises(ConfigError, match="no sculpt.json"):
+    with pytest.raises(SculptError, match="no sculpt.json"):
         summarize(tmp_path)
     import main
 

@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
-import utils.experiment
+import run.common
 from models.mlp import MLP
+from run.common import generator_for, prepare
 from tests.conftest import (
     DONE_WHEN,
     REPO,
@@ -22,7 +23,6 @@ from tests.conftest import (
     seed_path,
 )
 from utils.config import parse_config
-from utils.experiment import generator_for, prepare
 from utils.training import (
     TaskTensors,
     accuracy_percent,
@@ -105,7 +105,7 @@ def test_finished_run_is_reused_and_force_redoes_it(result_path, capsys, monkeyp
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was retrained")
 
-    monkeypatch.setattr(utils.experiment, "train", no_training)
+    monkeypatch.setattr(run.common, "train", no_training)
     assert call_main(argv, capsys)[0] == 0
     assert model_file.stat().st_mtime_ns == first
     monkeypatch.undo()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from utils.errors import SculptError  # standard library only, like this module
+
 EXPERIMENTS = (
     "train",
     "prune",
@@ -30,8 +32,8 @@ UNIT_SCHEDULES = ("linear", "lth", "exponential", "cosine", "cubic", "None")
 EDGE_SCHEDULES = ("linear", "lth", "exp", "cosine", "cubic", "None")
 
 
-class ConfigError(ValueError):
-    """Bad user input. main.py prints the message on one line and exits with code 2."""
+class ConfigError(SculptError):
+    """Bad command-line input. main.py prints the message on one line and exits with code 2."""
 
 
 def str2bool(text: str) -> bool:

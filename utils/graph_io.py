@@ -15,7 +15,6 @@ Formats (`write_graph(network, path, fmt)` / `read_graph(path)`):
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -285,7 +284,9 @@ def network_from_edges(arch, source, target, weight, bias, activation="relu", or
             w, m = weights[s_layer], masks[s_layer]
         else:
             shape = (arch[t_layer], arch[s_layer])
-            w, m = skips.setdefault((s_layer, t_layer), (np.zeros(shape, np.float32), np.zeros(shape, np.uint8)))
+            w, m = skips.setdefault(
+                (s_layer, t_layer), (np.zeros(shape, np.float32), np.zeros(shape, np.uint8))
+            )
         w[rows, cols] = weight[pick]
         m[rows, cols] = 1
     bias = np.asarray(bias, dtype=np.float32).reshape(-1)
@@ -329,7 +330,9 @@ def network_from_networkx(graph, source: str = "graph"):
         raise InputError(f"{source}: the graph has no nodes")
     if not nx.is_directed_acyclic_graph(graph):
         cycle = nx.find_cycle(graph)
-        raise InputError(f"{source}: the graph has a cycle ({' -> '.join(str(u) for u, _ in cycle)}); it must be a DAG")
+        raise InputError(
+            f"{source}: the graph has a cycle ({' -> '.join(str(u) for u, _ in cycle)}); it must be a DAG"
+        )
     nodes = list(graph.nodes)
     if all("layer" in graph.nodes[u] and "index" in graph.nodes[u] for u in nodes):
         layer = {u: int(graph.nodes[u]["layer"]) for u in nodes}
@@ -377,4 +380,3 @@ def _partition_from_nodes(graph, network) -> np.ndarray | None:
     for _, data in graph.nodes(data=True):
         out[offsets[int(data["layer"])] + int(data["index"])] = int(data["module"])
     return out
-

@@ -140,7 +140,9 @@ class LayeredNetwork:
     def n_edges(self) -> int:
         return int(sum(int(b.mask.sum()) for b in self.blocks()))
 
-    def adjacency(self, weighted: bool = True, absolute: bool = True, symmetric: bool = False) -> sp.csr_matrix:
+    def adjacency(
+        self, weighted: bool = True, absolute: bool = True, symmetric: bool = False
+    ) -> sp.csr_matrix:
         """The whole-network (N, N) sparse matrix: entry [u, v] for the kept edge u -> v (u in a lower layer).
 
         weighted: the weight (|w| when absolute) instead of 1. symmetric: A + Aᵀ (undirected view).
@@ -223,7 +225,9 @@ class LayeredNetwork:
             mask = state.get(f"skips.{pair}.weight_mask")
             weight = _numpy(state[key])
             skips.append(Block(s, t, weight, np.ones_like(weight) if mask is None else _numpy(mask)))
-        return cls(arch, weights, biases, masks, skips=skips, norms=norms, activation=activation, source=source)
+        return cls(
+            arch, weights, biases, masks, skips=skips, norms=norms, activation=activation, source=source
+        )
 
     @classmethod
     def from_model(cls, model, source: str = "model") -> LayeredNetwork:

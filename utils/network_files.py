@@ -110,7 +110,9 @@ def read_npz_network(path):
             with np.load(path, allow_pickle=False) as data:
                 is_graph = "edge_source" in data.files
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise InputError(f"cannot read {path} as .npz ({type(exc).__name__}: {exc}); re-copy the file") from exc
+            raise InputError(
+                f"cannot read {path} as .npz ({type(exc).__name__}: {exc}); re-copy the file"
+            ) from exc
         if is_graph:
             from utils.graph_io import read_graph
 
@@ -145,7 +147,9 @@ def load_torch_file(path) -> dict:
 
     file = Path(path)
     if not file.is_file():
-        raise InputError(f"checkpoint {file} does not exist; check the path or run the experiment that makes it")
+        raise InputError(
+            f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
+        )
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged or unsafe file

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from utils.config import ConfigError
+from utils.errors import InputError
 from utils.training import clone_state, per_sample_loss
 
 # ----------------------------------------------------------------------------------------------- scores
@@ -59,7 +59,7 @@ def unit_scores(
             elif metric == "activation_sum_gradient_product":
                 objective = torch.sigmoid(logits).sum()
             else:
-                raise ConfigError(f"unknown --unit_pruning_metric {metric!r}")
+                raise InputError(f"unknown --unit_pruning_metric {metric!r}")
             model.zero_grad(set_to_none=True)
             objective.backward()
         for l in range(n_hidden):
@@ -111,7 +111,7 @@ def normalise_scores(
             elif norm == "prev_num_units":
                 s = s / max(previous_alive, 1)
             else:
-                raise ConfigError(f"unknown --unit_pruning_norm {norm!r}")
+                raise InputError(f"unknown --unit_pruning_norm {norm!r}")
         if scale == "local_global" and live.numel() > 0:
             s = s / _safe(s[a].max())
         previous_alive = int(a.sum())
@@ -148,7 +148,7 @@ def schedule_target(
         return 100.0 * (1.0 - (1.0 - step / 100.0) ** iteration)
     if schedule in ("cosine", "cubic"):
         if not iterations:
-            raise ConfigError(
+            raise InputError(
                 f"the {schedule} schedule needs the number of iterations "
                 "(--unit_pruning_iterations / --pruning_iterations)"
             )
@@ -160,9 +160,9 @@ def schedule_target(
         return final * ramp
     if schedule in ("None", None):
         if one_shot is None:
-            raise ConfigError("schedule None prunes once to --prune_perc; give --prune_perc")
+            raise InputError("schedule None prunes once to --prune_perc; give --prune_perc")
         return float(one_shot)
-    raise ConfigError(f"unknown pruning schedule {schedule!r}")
+    raise InputError(f"unknown pruning schedule {schedule!r}")
 
 
 # ------------------------------------------------------------------------------------------------ masks

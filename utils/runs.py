@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from utils.atomic_io import atomic_path, write_json_atomic
-from utils.config import ConfigError
+from utils.errors import InputError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -72,7 +72,9 @@ def task_key(config) -> Path:
         return Path("boolean-graph") / f"{graph.stem}-{digest}"
     family = ""
     if config.task == "boolean":
-        family = Path(str(config.dataset_path).rstrip("/")).name
+        from utils.tasks import family_of
+
+        family = family_of(config.dataset_path)
     task = config.task if not family or family == "boolean" else f"{config.task}-{family}"
     return Path(task) / _dashes(config.modularity)
 
@@ -159,11 +161,11 @@ class RunDir:
         try:
             return json.loads(file.read_text())
         except FileNotFoundError:
-            raise ConfigError(
+            raise InputError(
                 f"{file} is missing; re-run the command that makes it (or pass --force)"
             ) from None
         except (OSError, json.JSONDecodeError) as error:
-            raise ConfigError(f"{file} is unreadable ({error}); delete it and re-run with --force") from None
+            raise InputError(f"{file} is unreadable ({error}); delete it and re-run with --force") from None
 
     def save_torch(self, name: str, obj) -> None:
         import torch
@@ -191,18 +193,18 @@ class RunDir:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a torch checkpoint (state_dict) on CPU; ConfigError when missing or corrupt."""
+    """Load a torch checkpoint (state_dict) on CPU; InputError when missing or corrupt."""
     import torch
 
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(
+        raise InputError(
             f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
         )
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged file
-        raise ConfigError(
+        raise InputError(
             f"checkpoint {file} is corrupt or not a torch file ({type(error).__name__}); "
             "delete it and re-run with --force"
         ) from None

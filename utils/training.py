@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
-from utils.config import ConfigError
+from utils.errors import InputError
 from utils.optim import epoch_lr
 
 
@@ -76,7 +76,7 @@ def make_optimizer(params, config):
     from utils.optim import OPTIMIZERS
 
     if config.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"unknown --optimizer {config.optimizer!r} (choose adam, sgd, momentum, rms)")
+        raise InputError(f"unknown --optimizer {config.optimizer!r} (choose adam, sgd, momentum, rms)")
     return OPTIMIZERS[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -97,7 +97,7 @@ def loss_value(
         for group in output_groups:
             total = total + F.cross_entropy(logits[:, group], y[:, group].argmax(dim=1))
         return total
-    raise ConfigError(f"unknown --loss {loss!r} (choose BCE, MSE, CE)")
+    raise InputError(f"unknown --loss {loss!r} (choose BCE, MSE, CE)")
 
 
 def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups) -> torch.Tensor:
@@ -160,7 +160,7 @@ def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
 
 def check_loss_fits(config, data: TaskTensors) -> None:
     if config.loss == "CE" and data.accuracy_kind == "bits":
-        raise ConfigError(
+        raise InputError(
             "--loss CE needs one-hot outputs (digits 128 2 20, mnist 1568 2 20, mnist_10way); "
             "use --loss BCE or MSE for bit outputs"
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.config import ConfigError
+from utils.errors import InputError
 
 BOOLEAN_NOISE_STD = 0.1
 DIGIT_VALIDATION_FRACTION = 10  # one tenth of the training pairs
@@ -40,7 +40,7 @@ class Task:
     accuracy_kind: str = "bits"
     output_groups: list[list[int]] = field(default_factory=list)
     input_groups: list[list[int]] = field(default_factory=list)
-    graph: object | None = None  # utils.function_graph.FunctionGraph for boolean tasks
+    graph: object | None = None  # utils.tasks.function_graph.FunctionGraph for boolean tasks
 
     @property
     def n_inputs(self) -> int:
@@ -56,14 +56,17 @@ class Task:
 
 
 def family_of(dataset_path: str) -> str:
-    """The family is the last folder name of --dataset_path (./datasets/exemplar/ -> exemplar)."""
-    return Path(str(dataset_path).rstrip("/\\")).name or "boolean"
+    """The family a dataset path names (./datasets/exemplar/ -> exemplar; aliases mapped), "boolean" when
+    the path names none. The one place a family is derived from a path."""
+    from utils.tasks.function_graph import family_from_path
+
+    return family_from_path(str(dataset_path).rstrip("/\\")) or "boolean"
 
 
 def load_task(config) -> Task:
     """Build the task named by config.task / config.modularity and check it against config.arch.
 
-    Raises ConfigError (one line, with the fix) on missing files or an arch that does not fit.
+    Raises InputError (one line, with the fix) on missing files or an arch that does not fit.
     """
     if config.task == "boolean":
         task = _boolean_task(config)
@@ -74,7 +77,7 @@ def load_task(config) -> Task:
 
 
 def _boolean_task(config) -> Task:
-    from utils.function_graph import load_truth_table
+    from utils.tasks.function_graph import load_truth_table
 
     table = load_truth_table(config.dataset_path, config.modularity, getattr(config, "graph", None))
     x = np.asarray(table.inputs, dtype=np.float32)
@@ -99,7 +102,7 @@ def _boolean_task(config) -> Task:
 
 
 def _digit_task(config) -> Task:
-    from utils.digit_tasks import load_digit_task
+    from utils.tasks.digits import load_digit_task
 
     data = load_digit_task(config)
     multiclass = data.label_kind == "multiclass"
@@ -127,7 +130,7 @@ def _digit_task(config) -> Task:
 def check_arch(arch: list[int], task: Task) -> None:
     if arch[0] != task.n_inputs or arch[-1] != task.n_outputs:
         hint = " ".join(str(w) for w in [task.n_inputs, *arch[1:-1], task.n_outputs])
-        raise ConfigError(
+        raise InputError(
             f"--arch {' '.join(map(str, arch))} does not fit task {task.name} with {task.n_inputs} inputs "
             f"and {task.n_outputs} outputs; use e.g. --arch {hint}"
         )

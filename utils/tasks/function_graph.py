@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from utils.atomic_io import write_text_atomic
-from utils.config import ConfigError
+from utils.errors import InputError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS_DIR = REPO_ROOT / "datasets"
 GRAPHS_DIR = DATASETS_DIR / "graphs"
 
@@ -132,7 +132,7 @@ def _subfunction_dict(sub: SubFunction) -> dict:
 
 
 class FunctionGraph:
-    """A validated function graph. Build with `from_file` / `from_dict`; invalid graphs raise ConfigError."""
+    """A validated function graph. Build with `from_file` / `from_dict`; invalid graphs raise InputError."""
 
     def __init__(
         self,
@@ -161,17 +161,17 @@ class FunctionGraph:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> FunctionGraph:
-        """Read and validate a graph JSON file; a missing or broken file raises ConfigError."""
+        """Read and validate a graph JSON file; a missing or broken file raises InputError."""
         path = Path(path)
         fix = "fix: point --graph at a function-graph JSON file (format in datasets/README.md)"
         if not path.is_file():
-            raise ConfigError(f"graph file {path} not found; {fix}")
+            raise InputError(f"graph file {path} not found; {fix}")
         try:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"graph file {path} unreadable ({error}); {fix}") from None
+            raise InputError(f"graph file {path} unreadable ({error}); {fix}") from None
         except json.JSONDecodeError as error:
-            raise ConfigError(f"graph file {path} is not valid JSON ({error}); {fix}") from None
+            raise InputError(f"graph file {path} is not valid JSON ({error}); {fix}") from None
         return cls.from_dict(data, source=f"graph file {path}")
 
     @classmethod
@@ -327,7 +327,7 @@ class FunctionGraph:
                 stack.extend(c for c in self._by_name[name].children if isinstance(c, str))
         unused = [node.name for node in self.nodes if node.name not in used]
         if unused:
-            raise ConfigError(
+            raise InputError(
                 f"{self.source}: node(s) {', '.join(unused)} feed no output; fix: remove them or list them in"
                 " outputs"
             )
@@ -372,10 +372,10 @@ def _evaluate_gate(node: Node, args: list[np.ndarray]) -> np.ndarray:
 
 
 def _parse_graph(data, source: str) -> FunctionGraph:
-    """Check every field of a graph dict and build the FunctionGraph; ConfigError names the first problem."""
+    """Check every field of a graph dict and build the FunctionGraph; InputError names the first problem."""
 
     def fail(problem: str, fix: str = "see the format in datasets/README.md"):
-        raise ConfigError(f"{source}: {problem}; fix: {fix}")
+        raise InputError(f"{source}: {problem}; fix: {fix}")
 
     if not isinstance(data, dict):
         fail(f"expected a JSON object, got {type(data).__name__}")
@@ -619,7 +619,7 @@ def write_truth_table(path: str | os.PathLike, family: str, modularity, inputs, 
 
 
 def read_truth_table(path: str | os.PathLike) -> TruthTable:
-    """Read and check a reference-schema table file; problems raise ConfigError naming the fix."""
+    """Read and check a reference-schema table file; problems raise InputError naming the fix."""
     path = Path(path)
     fix = (
         "fix: regenerate it with python3 main.py --experiment generate_task --modularity M ... "
@@ -627,7 +627,7 @@ def read_truth_table(path: str | os.PathLike) -> TruthTable:
     )
 
     def fail(problem: str):
-        raise ConfigError(f"dataset file {path}: {problem}; {fix}")
+        raise InputError(f"dataset file {path}: {problem}; {fix}")
 
     try:
         data = json.loads(path.read_text())
@@ -685,7 +685,7 @@ def load_truth_table(dataset_path, modularity, graph_path=None) -> TruthTable:
     - else `<dataset_path>/<m>.json` when present, with the shipped graph attached for ground truth when
       one exists for that modularity (family from the file, then the folder name) and computes the table.
     - else the table is built from the shipped graph for that modularity.
-    Raises ConfigError (one line, with the fix) when none of these works or a file is broken.
+    Raises InputError (one line, with the fix) when none of these works or a file is broken.
     """
     if graph_path:
         return table_from_graph(FunctionGraph.from_file(graph_path))
@@ -695,7 +695,7 @@ def load_truth_table(dataset_path, modularity, graph_path=None) -> TruthTable:
     if path.exists():
         table = read_truth_table(path)
         if table.modularity != modularity:
-            raise ConfigError(
+            raise InputError(
                 f"dataset file {path} says modularity {list(table.modularity)}, not {list(modularity)}; "
                 "fix: regenerate it with --experiment generate_task or pass the matching --modularity"
             )
@@ -703,7 +703,7 @@ def load_truth_table(dataset_path, modularity, graph_path=None) -> TruthTable:
         return table
     found = find_graph(modularity, family_from_path(folder))
     if found is None:
-        raise ConfigError(
+        raise InputError(
             f"no truth table {path} and no shipped function graph for modularity "
             f"{' '.join(map(str, modularity))}; fix: write a graph file (datasets/README.md) and pass --graph"
             f" FILE, or run {GENERATE_HINT}"
@@ -729,7 +729,7 @@ def generate_table_file(dataset_path, graph: FunctionGraph) -> Path:
     try:
         return write_truth_table(path, table.family, table.modularity, table.inputs, table.outputs)
     except OSError as error:
-        raise ConfigError(
+        raise InputError(
             f"cannot write {path} ({error.strerror or error}); "
             "fix: choose a writable folder for --dataset_path"
         ) from None

@@ -2,7 +2,7 @@
 
 MNIST cannot be downloaded on our machines, so nothing here touches the network: `load_mnist(folder)` reads
 the four official files from a local folder and every problem (missing file, wrong magic number, truncated
-or padded payload, mismatched counts, labels outside 0-9) raises `utils.config.ConfigError` with one line
+or padded payload, mismatched counts, labels outside 0-9) raises `utils.config.InputError` with one line
 that names the file and the fix.
 
 IDX format: 2 zero bytes, a type byte (0x08 = unsigned byte, the only one MNIST uses), a byte with the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.config import ConfigError
+from utils.errors import InputError
 
 # Official names; files may also end in .gz. Some mirrors (e.g. Kaggle) write "train-images.idx3-ubyte".
 MNIST_FILES = {
@@ -52,7 +52,7 @@ def _read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise ConfigError(
+        raise InputError(
             f"cannot read MNIST file {path}: {err.strerror}; check the path and permissions"
         ) from err
     if not raw.startswith(_GZIP_MAGIC):
@@ -60,7 +60,7 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as err:
-        raise ConfigError(f"{path}: corrupt or truncated gzip data ({err}); {_fix_hint(path)}") from err
+        raise InputError(f"{path}: corrupt or truncated gzip data ({err}); {_fix_hint(path)}") from err
 
 
 def read_idx(path: str | Path, ndim: int) -> np.ndarray:
@@ -73,20 +73,20 @@ def read_idx(path: str | Path, ndim: int) -> np.ndarray:
     data = _read_bytes(path)
     expected_magic = (_UBYTE << 8) | ndim
     if len(data) < 4:
-        raise ConfigError(f"{path}: only {len(data)} bytes, too short for an IDX header; {_fix_hint(path)}")
+        raise InputError(f"{path}: only {len(data)} bytes, too short for an IDX header; {_fix_hint(path)}")
     magic = int.from_bytes(data[:4], "big")
     if magic != expected_magic:
-        raise ConfigError(
+        raise InputError(
             f"{path}: bad IDX magic number 0x{magic:08x} (expected 0x{expected_magic:08x} for an "
             f"idx{ndim}-ubyte file); is it the right file, or HTML from a failed download? {_fix_hint(path)}"
         )
     header_len = 4 + 4 * ndim
     if len(data) < header_len:
-        raise ConfigError(f"{path}: truncated IDX header ({len(data)} bytes); {_fix_hint(path)}")
+        raise InputError(f"{path}: truncated IDX header ({len(data)} bytes); {_fix_hint(path)}")
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected_len = header_len + int(np.prod(dims, dtype=np.int64))
     if len(data) != expected_len:
-        raise ConfigError(
+        raise InputError(
             f"{path}: header says shape {dims} ({expected_len} bytes) but the file has {len(data)} bytes "
             f"(truncated or padded); {_fix_hint(path)}"
         )
@@ -111,7 +111,7 @@ def _candidates(folder: Path, name: str) -> list[Path]:
 def find_mnist_files(folder: str | Path) -> dict[str, Path]:
     """Map each key of MNIST_FILES to an existing file in `folder` (raw preferred over .gz).
 
-    Raises ConfigError naming every missing file and where to put it.
+    Raises InputError naming every missing file and where to put it.
     """
     shown = str(folder).rstrip("/\\") + "/"  # the user's spelling, e.g. ./datasets/mnist/
     folder = Path(folder)
@@ -124,7 +124,7 @@ def find_mnist_files(folder: str | Path) -> dict[str, Path]:
     if missing:
         what = "MNIST files not found" if len(missing) == len(MNIST_FILES) else "MNIST files missing"
         wanted = ", ".join(f"{name}(.gz)" for name in missing)
-        raise ConfigError(
+        raise InputError(
             f"{what} in {shown}: put {wanted} there (from {MNIST_SOURCE}), or point --mnist_path at "
             f"the folder that has them"
         )
@@ -133,21 +133,21 @@ def find_mnist_files(folder: str | Path) -> dict[str, Path]:
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, images_path: Path, labels_path: Path) -> None:
     if images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-        raise ConfigError(
+        raise InputError(
             f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, MNIST needs "
             f"{IMAGE_SIDE}x{IMAGE_SIDE}; {_fix_hint(images_path)}"
         )
     if len(images) != len(labels):
-        raise ConfigError(
+        raise InputError(
             f"{images_path.name} has {len(images)} images but {labels_path.name} has {len(labels)} labels; "
             f"use files from the same MNIST copy ({MNIST_SOURCE})"
         )
     if len(labels) and int(labels.max()) > 9:
-        raise ConfigError(f"{labels_path}: label {int(labels.max())} outside 0-9; {_fix_hint(labels_path)}")
+        raise InputError(f"{labels_path}: label {int(labels.max())} outside 0-9; {_fix_hint(labels_path)}")
 
 
 def load_mnist(folder: str | Path) -> MnistArrays:
-    """Read the official MNIST train/test split from `folder` (IDX, gz or raw); raises ConfigError."""
+    """Read the official MNIST train/test split from `folder` (IDX, gz or raw); raises InputError."""
     paths = find_mnist_files(folder)
     arrays = {key: read_idx(path, 3 if key.endswith("images") else 1) for key, path in paths.items()}
     for split in ("train", "test"):

@@ -7,7 +7,7 @@ Tasks (`--task`, `--modularity`):
   digit and columns 8-15 the right digit (`DigitTask.input_groups`). Pixels 0..16 are scaled to [0, 1].
   Modularities `128 2 20` and `128 2 3 3`.
 - `mnist`: the published tasks, two 28x28 MNIST digits side by side (28x56 = 1568 inputs), pixels / 255.
-  Modularities `1568 2 20` and `1568 2 3 3`. Read from local IDX files in `--mnist_path` (utils.mnist_idx).
+  Modularities `1568 2 20` and `1568 2 3 3`. Read from local IDX files in `--mnist_path` (utils.tasks.idx).
 - `mnist_10way`: plain MNIST, 784 inputs, one-hot 10 outputs, the official 60k/10k split. `--modularity` is
   ignored (the task has no built-in structure); the task reports [784, 10].
 
@@ -27,7 +27,7 @@ the 1797 images; for `mnist` the official train (60k) / t10k (10k) files. Train 
 the train pool only and test pairs from the test pool only. For each digit pair each half is drawn from
 that digit's pool without replacement when the pool has enough images, and with replacement otherwise
 (small pools, e.g. tiny test fixtures, or a large `images_per_pair`); a digit with no image at all in a pool
-raises ConfigError. Rows come in a seeded random order (not grouped by pair). Everything is deterministic
+raises InputError. Rows come in a seeded random order (not grouped by pair). Everything is deterministic
 in `--seed`.
 
 Memory: the 1568-input task is 80k x 1568 float32 (~500 MB) for training plus ~125 MB for test. Each split
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.config import ConfigError
+from utils.errors import InputError
 
 DEFAULT_IMAGES_PER_PAIR = {"digits": 100, "mnist": 1000}
 TEST_FRACTION = 0.2
@@ -102,7 +102,7 @@ def load_digit_task(
     """Build the task named by config.task ("digits", "mnist", "mnist_10way") and config.modularity.
 
     images_per_pair: images per ordered digit pair, train + test; default from `config.images_per_pair` if
-    present, else DEFAULT_IMAGES_PER_PAIR. Raises ConfigError on an unsupported modularity, a bad count or
+    present, else DEFAULT_IMAGES_PER_PAIR. Raises InputError on an unsupported modularity, a bad count or
     missing / broken MNIST files.
     """
     task = config.task
@@ -110,7 +110,7 @@ def load_digit_task(
     if task == "mnist_10way":
         return _mnist_10way(getattr(config, "mnist_path", "./datasets/mnist/"))
     if task not in DEFAULT_IMAGES_PER_PAIR:
-        raise ConfigError(f"--task {task} is not a digit task; use digits, mnist or mnist_10way")
+        raise InputError(f"--task {task} is not a digit task; use digits, mnist or mnist_10way")
     if images_per_pair is None:
         images_per_pair = getattr(config, "images_per_pair", None)
     if images_per_pair is None:
@@ -152,11 +152,11 @@ def load_digit_task(
 def split_counts(images_per_pair: int, test_fraction: float = TEST_FRACTION) -> tuple[int, int]:
     """(train, test) rows per digit pair, e.g. 1000 -> (800, 200); both must be at least 1."""
     if not 0.0 < test_fraction < 1.0:
-        raise ConfigError(f"test fraction must be in (0, 1), got {test_fraction}")
+        raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
     n_test = int(round(images_per_pair * test_fraction))
     n_train = int(images_per_pair) - n_test
     if n_train < 1 or n_test < 1:
-        raise ConfigError(
+        raise InputError(
             f"images per digit pair = {images_per_pair} leaves {n_train} train / {n_test} test images per "
             f"pair; use at least {int(np.ceil(1 / min(test_fraction, 1 - test_fraction)))}"
         )
@@ -170,12 +170,12 @@ def half_indices(rows: int, cols: int) -> list[list[int]]:
 
 
 def _output_tail(task: str, modularity, n_inputs: int) -> tuple[int, ...]:
-    """The modularity after the input width, e.g. (2, 20); ConfigError listing the valid ones otherwise."""
+    """The modularity after the input width, e.g. (2, 20); InputError listing the valid ones otherwise."""
     modularity = tuple(int(m) for m in modularity)
     if modularity[:1] == (n_inputs,) and modularity[1:] in TWO_DIGIT_OUTPUTS:
         return modularity[1:]
     valid = " or ".join(f"'{n_inputs} {' '.join(map(str, tail))}'" for tail in TWO_DIGIT_OUTPUTS)
-    raise ConfigError(
+    raise InputError(
         f"--task {task} does not support --modularity {' '.join(map(str, modularity))}; use {valid} "
         f"(one-hot left+right digit, or the 3 bits of left XOR right on digits 0-7)"
     )
@@ -207,7 +207,7 @@ def _sklearn_pools(rng: np.random.Generator, test_fraction: float) -> tuple[_Poo
 
 def _mnist_pools(mnist_path: str | Path) -> tuple[_Pool, _Pool]:
     """The official MNIST train and t10k files as the train and test pools."""
-    from utils.mnist_idx import load_mnist
+    from utils.tasks.idx import load_mnist
 
     data = load_mnist(mnist_path)
     return (
@@ -224,7 +224,7 @@ def _sample_sources(pool: _Pool, pairs: np.ndarray, count: int, rng: np.random.G
     by_digit = {d: pool.indices[pool.labels[pool.indices] == d] for d in np.unique(pairs)}
     empty = [int(d) for d, idx in by_digit.items() if len(idx) == 0]
     if empty:
-        raise ConfigError(
+        raise InputError(
             f"no image of digit(s) {empty} in the {len(pool.indices)}-image pool; use a full dataset "
             f"(every digit must appear in both the train and the test images)"
         )
@@ -286,7 +286,7 @@ def _describe(
 
 def _mnist_10way(mnist_path: str | Path) -> DigitTask:
     """Plain MNIST: 784 inputs in [0, 1], one-hot 10 outputs, the official train / t10k split."""
-    from utils.mnist_idx import load_mnist
+    from utils.tasks.idx import load_mnist
 
     data = load_mnist(mnist_path)
 

@@ -85,7 +85,7 @@ def prune_all(ctx) -> list[dict]:
     """Unit pruning for every unit step, then edge pruning for every edge step from each (from the dense
     network when edges_only). Returns candidates: {"unit_step", "edge_step", "density", "test_accuracy",
     "run"} per accepted final network."""
-    from utils.prune_runs import edge_searches, prune_edges_from_dense, prune_units, unit_steps
+    from run.pruning_runs import edge_searches, prune_edges_from_dense, prune_units, unit_steps
 
     config = ctx.config
     candidates = []
@@ -166,7 +166,7 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     from detection_pipeline.network_source import network_from_run
     from detection_pipeline.outputs import write_detection
     from detection_pipeline.scoring import ground_truth_for, score_modules
-    from utils.experiment import prepare
+    from run.common import prepare
     from utils.runs import RunDir
 
     ctx = prepare(config)

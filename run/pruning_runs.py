@@ -15,8 +15,8 @@ import time
 import torch
 
 from models.mlp import build_model
+from run.common import Context, generator_for, model_metrics, progress_bar, train_dense
 from utils.config import ConfigError
-from utils.experiment import Context, generator_for, model_metrics, progress_bar, train_dense
 from utils.pruning import (
     SearchPlan,
     SearchState,
