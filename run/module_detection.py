@@ -1,17 +1,26 @@
-"""--experiment module_detection: cluster the pruned network's units into modules, write modules.json,
-the GraphML and the layered PNG."""
+"""--experiment module_detection: find modules with --method (default sculpt, the Neural Sculpting
+detection), write modules.json, the GraphML and the layered PNG."""
 
-from detection_pipeline.detect import detect_modules
-from detection_pipeline.network_source import load_network
-from detection_pipeline.outputs import write_detection
+from detection_pipeline.methods import find_modules
+from run.detection_outputs import write_detection
+from run.network_source import load_target
+from run.options import method_options
 
 
 def run(config) -> dict:
-    network = load_network(config)
-    modules = detect_modules(network.masks, config, weights=network.weights)
-    paths = write_detection(config, network, modules)
+    method = getattr(config, "method", "sculpt")
+    options, options_dict, line = method_options(config, method)
+    target = load_target(config)
+    data = None
+    if getattr(options, "needs_data", False):
+        from utils.tasks import load_task
+
+        data = load_task(config)
+    partition = find_modules(method, target.network, data, options)
+    paths = write_detection(config, target, partition, options_dict, line)
+    kept = partition.diagnostics.get("condensed_arch")
+    kept_text = f" (units kept per layer {' '.join(map(str, kept))})" if kept else ""
+    print(f"{method}: {partition.n_modules} modules{kept_text} -> {paths['modules']}")
     if not config.quiet:
-        kept = " ".join(str(a) for a in modules.condensed_arch)
-        print(f"{modules.n_modules} modules (units kept per layer {kept}) -> {paths['modules']}")
         print(f"picture -> {paths['picture']}")
-    return {"modules": modules, "paths": paths}
+    return {"partition": partition, "paths": paths}

@@ -79,10 +79,10 @@ def test_published_npz_checkpoint_reproduces_its_partition(npz, tmp_path, capsys
         "--quiet",
     ]
     assert call_main(argv, capsys)[0] == 0
-    modules = json.loads((tmp_path / "r" / npz.stem / "modules.json").read_text())
+    modules = json.loads((tmp_path / "r" / f"{npz.parent.name}_{npz.stem}" / "modules.json").read_text())
     expected = np.load(npz)["anchor_partition"]
     assert partition_groups(modules["partition"]) == partition_groups(expected)
-    assert (tmp_path / "v" / npz.stem / "modules.png").is_file()
+    assert (tmp_path / "v" / f"{npz.parent.name}_{npz.stem}" / "modules.png").is_file()
 
 
 def test_our_checkpoint_file_works_and_arch_is_taken_from_it(example, tmp_path, capsys):
@@ -99,7 +99,7 @@ def test_our_checkpoint_file_works_and_arch_is_taken_from_it(example, tmp_path, 
         "--quiet",
     ]
     assert call_main(argv, capsys)[0] == 0
-    assert json.loads((tmp_path / "r" / "model" / "modules.json").read_text())["n_modules"] == 2
+    assert json.loads((tmp_path / "r" / f"{checkpoint.parent.name}_model" / "modules.json").read_text())["n_modules"] == 2
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ EXPERIMENTS = (
     "sculpt",
     "summarize",
 )
-TASKS = ("boolean", "digits", "mnist", "mnist_10way")
+TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
     "activation_gradient_product",
     "activation_sum_gradient_product",
@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prune_perc", type=optional_float, default=None)
 
     g = p.add_argument_group("module detection")
+    g.add_argument(
+        "--method", default="sculpt", help="module-finding method (sculpt: the Neural Sculpting detection)"
+    )
     g.add_argument("--visualization_path", default="./visualizations/exemplar/")
     g.add_argument("--checkpoint", default=None, help="network file (our checkpoint or published .npz)")
     g.add_argument("--feature_direction", type=feature_direction, default="outgoing")

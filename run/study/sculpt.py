@@ -162,22 +162,26 @@ def sculpt(config) -> dict:
 
 
 def _sculpt_stages(config, out_dir: Path) -> dict:
-    from detection_pipeline.detect import detect_modules
-    from detection_pipeline.network_source import network_from_run
-    from detection_pipeline.outputs import write_detection
-    from detection_pipeline.scoring import ground_truth_for, score_modules
+    from detection_pipeline.detect import sculpt_method
+    from detection_pipeline.scoring import score_modules
     from run.common import prepare
+    from run.detection_outputs import write_detection
+    from run.network_source import target_from_run
+    from run.options import method_options
     from utils.runs import RunDir
+    from utils.tasks.ground_truth import ground_truth_for
 
     ctx = prepare(config)
     candidates = prune_all(ctx)
     chosen = choose_sparsest(candidates)
-    network = network_from_run(config, RunDir(chosen["run"]), out_dir)
-    masks = network.masks
-    modules = detect_modules(masks, config, weights=network.weights)
-    paths = write_detection(config, network, modules)
+    target = target_from_run(config, RunDir(chosen["run"]), out_dir)
+    network = target.network
+    options, options_dict, line = method_options(config, "sculpt")
+    modules = sculpt_method(network, None, options)
+    paths = write_detection(config, target, modules, options_dict, line)
     truth = ground_truth_for(config)
-    score = score_modules(network.arch, modules.partition, truth, n_hidden=len(network.arch) - 2, masks=masks)
+    masks = network.masks
+    score = score_modules(network.arch, modules.labels, truth, n_hidden=len(network.arch) - 2, masks=masks)
     write_json_atomic(out_dir / SCORE_FILE, score)
     paths["score"] = out_dir / SCORE_FILE
     return {

@@ -7,7 +7,6 @@ graph), the bundled two-digit task, and MNIST from local IDX files.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 

@@ -109,8 +109,10 @@ def load_digit_task(
     seed = int(getattr(config, "seed", 0))
     if task == "mnist_10way":
         return _mnist_10way(getattr(config, "mnist_path", "./datasets/mnist/"))
+    if task == "digits_10way":
+        return digits_10way(seed, test_fraction)
     if task not in DEFAULT_IMAGES_PER_PAIR:
-        raise InputError(f"--task {task} is not a digit task; use digits, mnist or mnist_10way")
+        raise InputError(f"task {task} is not a digit task; use digits, digits_10way, mnist or mnist_10way")
     if images_per_pair is None:
         images_per_pair = getattr(config, "images_per_pair", None)
     if images_per_pair is None:
@@ -281,6 +283,40 @@ def _describe(
         f"{task}: two {source} side by side ({side}x{2 * side} = {2 * side * side} inputs); {outputs}; "
         f"{n_pairs} digit pairs x {n_train} train / {n_test} test = {n_pairs * n_train} / {n_pairs * n_test} "
         f"images; single images split into train/test pools before pairing; seed {seed}"
+    )
+
+
+def digits_10way(seed: int = 0, test_fraction: float = TEST_FRACTION) -> DigitTask:
+    """scikit-learn's bundled 8x8 digits as a 10-class task: 64 inputs in [0, 1] (pixels / 16), one-hot 10
+    outputs, split by image (per digit, seeded by `seed`, `test_fraction` of each digit's images to test)."""
+    train_pool, test_pool = _sklearn_pools(np.random.default_rng(np.random.SeedSequence(seed)), test_fraction)
+
+    def split(pool: _Pool):
+        idx = pool.indices
+        x = np.divide(pool.images[idx].reshape(len(idx), -1), np.float32(16.0), dtype=np.float32)
+        y = np.zeros((len(idx), 10), dtype=np.float32)
+        y[np.arange(len(idx)), pool.labels[idx]] = 1.0
+        return x, y, pool.labels[idx][:, None], idx[:, None].astype(np.int64)
+
+    x_tr, y_tr, d_tr, s_tr = split(train_pool)
+    x_te, y_te, d_te, s_te = split(test_pool)
+    return DigitTask(
+        family="digits_10way",
+        modularity=[64, 10],
+        x_train=x_tr,
+        y_train=y_tr,
+        x_test=x_te,
+        y_test=y_te,
+        label_kind="multiclass",
+        input_groups=[list(range(64))],
+        output_groups=[list(range(10))],
+        description=f"digits_10way: 8x8 scikit-learn digits (64 inputs), 10 classes; {len(y_tr)} train / "
+        f"{len(y_te)} test images",
+        image_shape=(8, 8),
+        digits_train=d_tr,
+        digits_test=d_te,
+        sources_train=s_tr,
+        sources_test=s_te,
     )
 
 

@@ -122,7 +122,7 @@ def ground_truth_for(source):
 
             table = load_truth_table(source.dataset_path, source.modularity, getattr(source, "graph", None))
             return table.graph.ground_truth() if table.graph is not None else None
-        if task == "mnist_10way":
+        if task in ("mnist_10way", "digits_10way"):
             return None
         return digit_truth(task, source.modularity)
     if hasattr(source, "graph") and source.graph is not None:

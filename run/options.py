@@ -1,0 +1,48 @@
+"""Typed options, built once from the parsed config and handed to the library (DESIGN §10.1).
+
+Each module-finding method has a builder here: `method_options(config, name)` returns the method's options
+dataclass and a one-line description for picture titles. The library never sees the argparse namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+
+from utils.config import ConfigError
+
+
+def detection_options(config):
+    """Neural Sculpting detection options (DetectionOptions) from the CLI."""
+    from detection_pipeline.detect import DetectionOptions
+
+    try:
+        return DetectionOptions.from_any(config)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def sculpt_line(opts) -> str:
+    return (
+        f"{opts.feature_direction} features (steps {opts.feature_step_size}), "
+        f"{opts.clustering_distance_measure} distance, {opts.clustering_linkage} linkage, "
+        f"{opts.stopping_criteria}, tests over {opts.clusterability_step_size} layers, "
+        f"mm {opts.mm_threshold:g}, merge {opts.cluster_merging_threshold:g}"
+    )
+
+
+# method name -> (options builder(config), title line(options)); methods add theirs here.
+METHOD_OPTIONS: dict[str, tuple[Callable, Callable]] = {
+    "sculpt": (detection_options, sculpt_line),
+}
+
+
+def method_options(config, name: str):
+    """(options dataclass, options as a dict, title line) for the method `name`."""
+    from detection_pipeline.methods import method_names
+
+    if name not in METHOD_OPTIONS:
+        raise ConfigError(f"--method {name} is unknown; choose from {', '.join(method_names())}")
+    build, line = METHOD_OPTIONS[name]
+    options = build(config)
+    return options, asdict(options), line(options)
