@@ -19,6 +19,7 @@ EXPERIMENTS = (
     "generate_task",
     "sculpt",
     "summarize",
+    "lesion",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
@@ -160,9 +161,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cluster_merging_threshold", type=float, default=0.9)
     g.add_argument("--mm_threshold", type=float, default=0.2)
 
+    g = p.add_argument_group("lesion tests (--experiment lesion)")
+    g.add_argument(
+        "--partition",
+        default=None,
+        help="modules.json of any method (default: the modules.json beside the network)",
+    )
+    g.add_argument("--num_shuffles", type=int, default=100, help="random same-size unit sets per sub-module")
+    g.add_argument("--double", action="store_true", help="also run double lesions (joint and conditional)")
+    g.add_argument("--num_shuffles_double", type=int, default=50, help="random sets per double-lesion test")
+    g.add_argument(
+        "--double_pairs",
+        choices=("adjacent", "all"),
+        default="adjacent",
+        help="double lesions of sub-modules in adjacent hidden layers, or in any two hidden layers",
+    )
+
     g = p.add_argument_group("running")
     g.add_argument("--gpu", type=int, default=0, help="1: use CUDA when available")
-    g.add_argument("--workers", type=int, default=4, help="accepted for compatibility; data stays on device")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="lesion: threads evaluating lesion batches; elsewhere accepted for compatibility",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--dry_run", action="store_true", help="print the resolved config as JSON and exit")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -252,6 +274,9 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--unit_pruning_gradient steps must be positive, got {config.unit_pruning_gradient}"
         )
+    for name in ("num_shuffles", "num_shuffles_double"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {getattr(config, name)}")
     for name in ("feature_step_size", "clusterability_step_size"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"--{name} must be positive, got {getattr(config, name)}")
