@@ -124,6 +124,11 @@ class Evaluator:
         return drops_from_counts(base, self.counts(layer, idx, later), self.totals)
 
 
+def control_sets(sub: SubModule, options: LesionOptions) -> np.ndarray:
+    """The random same-size sets of a testable sub-module's single-lesion test: int64 (num_shuffles, size)."""
+    return draw_sets(options.seed, (_SINGLE, sub.index), sub.alive, sub.size, options.num_shuffles)
+
+
 def _with_true(true_units: np.ndarray, random_sets: np.ndarray) -> np.ndarray:
     return np.vstack([np.asarray(true_units, dtype=np.int64)[None, :], random_sets])
 
