@@ -29,7 +29,7 @@ from detection_pipeline.lesion.submodules import SubModule, draw_sets, find_subm
 from utils.errors import InputError
 
 PAIR_SCOPES = ("adjacent", "all")
-_CHUNK_FLOATS = 2**22  # floats in one copies x batch x width activation tensor (16 MB)
+_CHUNK_FLOATS = 2**20  # floats in one copies x batch x width activation tensor (4 MB)
 
 _STAT_KEYS = ("mean_drop", "spread", "random_mean", "random_std", "p_mean", "p_spread", "effect")
 # Stream tags of the random sets: one independent stream per kind of test.
@@ -76,6 +76,14 @@ class Evaluator:
         self.acts, self.pre = intact_pass(self.net, torch.from_numpy(np.asarray(x, dtype=np.float32)))
         self.base = self.scorer.correct(self.acts[-1].unsqueeze(0))[0]
         self.totals = self.scorer.totals
+        self._removed: dict[int, object] = {}
+
+    def removed(self, layer: int):
+        from detection_pipeline.lesion.forward import removed_rows
+
+        if layer not in self._removed:
+            self._removed[layer] = removed_rows(self.net, self.acts, layer)
+        return self._removed[layer]
 
     def chunk_rows(self, layer: int) -> int:
         width = max(self.net.arch[layer + 1 :])
@@ -92,6 +100,7 @@ class Evaluator:
             layer,
             torch.from_numpy(idx),
             {m: torch.from_numpy(mask) for m, mask in later.items()},
+            self.removed(layer),
         )
         return self.scorer.correct(logits)
 
@@ -104,6 +113,7 @@ class Evaluator:
             for s in range(0, len(idx), step)
         ]
         torch = self.torch
+        self.removed(layer)  # once, before the threads share it
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # one thread per chunk: the same arithmetic whatever `workers`
         try:

@@ -99,6 +99,13 @@ def intact_pass(net: NetTensors, x: torch.Tensor) -> tuple[list[torch.Tensor], l
 
 
 @torch.no_grad()
+def removed_rows(net: NetTensors, acts: list[torch.Tensor], layer: int) -> torch.Tensor:
+    """(arch[layer], batch): lesion_value − activation of every unit of hidden `layer`, one row per unit
+    (what lesioning a unit adds to its activation); computed once per layer, rows gathered per copy."""
+    return (net.lesion_value - acts[layer]).T.contiguous()
+
+
+@torch.no_grad()
 def lesioned_logits(
     net: NetTensors,
     acts: list[torch.Tensor],
@@ -106,14 +113,18 @@ def lesioned_logits(
     layer: int,
     idx: torch.Tensor,
     later: dict[int, torch.Tensor] | None = None,
+    removed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Logits (copies, batch, arch[-1]) of copies lesioned at hidden `layer` (1 = first hidden) by unit
-    indices idx (copies, k) int64, plus bool masks later[m] (copies, arch[m]) at hidden layers m > layer."""
+    indices idx (copies, k) int64, plus bool masks later[m] (copies, arch[m]) at hidden layers m > layer.
+    removed: removed_rows(net, acts, layer), when the caller keeps it between calls."""
     later = later or {}
-    h = acts[layer]  # (batch, n_l)
-    removed = (net.lesion_value - h[:, idx]).permute(1, 0, 2)  # (copies, batch, k)
+    if removed is None:
+        removed = removed_rows(net, acts, layer)
+    gathered = removed[idx]  # (copies, k, batch)
     w_rows = net.weights[layer].T[idx]  # (copies, k, n_{l+1})
-    z = pre[layer + 1].unsqueeze(0) + torch.bmm(removed, w_rows)  # (copies, batch, n_{l+1})
+    base = pre[layer + 1].unsqueeze(0).expand(idx.shape[0], -1, -1)
+    z = torch.baddbmm(base, gathered.transpose(1, 2), w_rows)  # (copies, batch, n_{l+1})
     for i in range(layer, net.depth):
         # z is the pre-activation of layer i+1
         if i == net.depth - 1:
@@ -122,7 +133,9 @@ def lesioned_logits(
         mask = later.get(i + 1)
         if mask is not None:
             h = torch.where(mask[:, None, :], torch.full_like(h[:1, :1, :1], net.lesion_value), h)
-        z = torch.matmul(h, net.weights[i + 1].T) + net.biases[i + 1]
+        z = torch.baddbmm(
+            net.biases[i + 1].expand(h.shape[0], 1, -1), h, net.weights[i + 1].T.expand(h.shape[0], -1, -1)
+        )
     raise ValueError(f"layer {layer} is not a hidden layer of arch {net.arch}")
 
 
@@ -151,7 +164,8 @@ class Scorer:
             return right.sum(dim=1).numpy().astype(np.int64)
         out = np.zeros((logits.shape[0], self.y.shape[1]), dtype=np.int64)
         for group, onehot, target in zip(self.groups, self.onehots, self.targets):
-            hit = (logits[..., group].argmax(dim=-1) == target).to(torch.float32)  # (copies, batch)
+            columns = logits[..., group[0] : group[-1] + 1] if _is_range(group) else logits[..., group]
+            hit = (columns.argmax(dim=-1) == target).to(torch.float32)  # (copies, batch)
             out[:, group] = np.rint((hit @ onehot).numpy()).astype(np.int64)
         return out
 
@@ -172,3 +186,7 @@ def make_scorer(y: np.ndarray, kind: str, output_groups) -> Scorer:
         targets.append(target)
         totals[group] = onehot.sum(dim=0).numpy().astype(np.int64)
     return Scorer(y_t, kind, groups, totals, onehots, targets)
+
+
+def _is_range(group: list[int]) -> bool:
+    return list(group) == list(range(group[0], group[0] + len(group)))

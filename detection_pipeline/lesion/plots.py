@@ -103,7 +103,7 @@ def draw_dependencies(result: dict, path: str | os.PathLike, title: str = "") ->
             x += w + gap
     fig, ax = plt.subplots(figsize=(9, 1.2 + 1.6 * len(layers)))
     norm = colors.LogNorm(vmin=0.1, vmax=10)
-    cmap = plt.get_cmap("coolwarm_r")
+    cmap = plt.get_cmap("RdBu")
     table = (result.get("double") or {}).get("table") or []
     for row in table:
         a, b = (
@@ -120,18 +120,20 @@ def draw_dependencies(result: dict, path: str | os.PathLike, title: str = "") ->
             [a[0], b[0]],
             [a[1] + 0.18, b[1] - 0.18],
             color=cmap(norm(np.clip(effect, 0.1, 10))),
-            linewidth=0.6 + 2.5 * strength,
+            linewidth=1.5 + 2.5 * strength,
             linestyle="-" if conditional else "--",
-            alpha=0.85,
+            alpha=0.95,
             zorder=1,
         )
-    palette = plt.get_cmap("tab20")
+        mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+        ax.text(*mid, f"p {joint['p_mean']:.2f}", fontsize=6.5, ha="center", va="center", color="#444444")
+    palette = plt.get_cmap("tab10")
     for x, layer, w, entry in place.values():
-        face = palette(entry["module"] % 20) if entry["module"] >= 0 else "#cccccc"
+        face = palette(entry["module"] % 10) if entry["module"] >= 0 else "#cccccc"
         edge = "black" if entry["testable"] else "#aaaaaa"
         ax.add_patch(
             plt.Rectangle(
-                (x - w / 2, layer - 0.18), w, 0.36, facecolor=face, edgecolor=edge, alpha=0.8, zorder=2
+                (x - w / 2, layer - 0.18), w, 0.36, facecolor=face, edgecolor=edge, alpha=0.45, zorder=2
             )
         )
         p = entry["p_mean"]
