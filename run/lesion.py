@@ -101,14 +101,13 @@ def run(config) -> dict:
     write_json_atomic(paths["lesion"], result)
 
     combined = result["combined_p"]
-    significant = sum(
-        1 for e in result["submodules"] if e["testable"] and min(e["p_mean"], e["p_spread"]) <= 0.05
-    )
+    tested = [e for e in result["submodules"] if e["testable"]]
+    count = {key: sum(1 for e in tested if e[key] <= 0.05) for key in ("p_mean", "p_spread", "p_range")}
     fmt = lambda p: "n/a" if p is None else f"{p:.3g}"  # noqa: E731
     print(
-        f"lesion: {combined['testable']}/{len(result['submodules'])} sub-modules testable, {significant} "
-        f"with p <= 0.05; Fisher p mean {fmt(combined['mean'])}, spread {fmt(combined['spread'])} "
-        f"-> {paths['lesion']}"
+        f"lesion: {len(tested)}/{len(result['submodules'])} sub-modules testable; p <= 0.05 for "
+        f"{count['p_mean']} (mean), {count['p_spread']} (spread), {count['p_range']} (range); Fisher p "
+        f"mean {fmt(combined['mean'])}, spread {fmt(combined['spread'])} -> {paths['lesion']}"
     )
     if not config.quiet:
         for kind, path in paths.items():

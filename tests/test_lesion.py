@@ -82,6 +82,7 @@ def test_statistics_by_hand():
     random_means = np.where(with_4, 12.5, 25.0)
     assert a["p_mean"] == pytest.approx((np.count_nonzero(~with_4) + 1) / (n + 1))
     assert a["p_spread"] == 1.0  # every random spread (2 or 4) is >= 2
+    assert a["range"] == 50.0 and a["p_range"] == 1.0  # every random range is 50 too
     assert a["random_mean"] == pytest.approx(random_means.mean())
     assert a["random_std"] == pytest.approx(random_means.std())
     assert a["effect"] == pytest.approx(random_means.mean() / 25.0)

@@ -7,6 +7,9 @@ layer, on the task's test set, per output (bits: per output bit; classes: per cl
 - mean drop: the mean over outputs of the accuracy drop (percentage points); p_mean small = the true lesion
   hurts more than random ones;
 - spread: range / mean of the per-output drops; p_spread small = it hits some outputs far more than others;
+- range: max − min of the per-output drops (pp), p_range: the same question without dividing by the mean
+  (range / mean is capped near 2 for a module that knocks out half the outputs evenly, while partial random
+  lesions hit outputs unevenly and score higher; see the issue note for the power of each);
 - p = (#{random ≥ true} + 1) / (N + 1); Fisher's method over the testable sub-modules; effect = mean random
   damage / true damage.
 Double lesions (options.double) test pairs of sub-modules: `joint` (both at once against two random sets of
@@ -31,7 +34,17 @@ from utils.errors import InputError
 PAIR_SCOPES = ("adjacent", "all")
 _CHUNK_FLOATS = 2**20  # floats in one copies x batch x width activation tensor (4 MB)
 
-_STAT_KEYS = ("mean_drop", "spread", "random_mean", "random_std", "p_mean", "p_spread", "effect")
+_STAT_KEYS = (
+    "mean_drop",
+    "spread",
+    "range",
+    "random_mean",
+    "random_std",
+    "p_mean",
+    "p_spread",
+    "p_range",
+    "effect",
+)
 # Stream tags of the random sets: one independent stream per kind of test.
 _SINGLE, _JOINT_A, _JOINT_B, _B_GIVEN_A, _A_GIVEN_B = range(5)
 
@@ -176,10 +189,11 @@ def single_entry(sub: SubModule, drops: np.ndarray | None, output_labels: np.nda
         ("mean_drop", "spread", "random_mean", "random_std", "p_mean", "p_spread", "effect")
     )
     if drops is not None:
-        from detection_pipeline.lesion.stats import mean_drop, spread
+        from detection_pipeline.lesion.stats import drop_range, mean_drop, spread
 
         stats["mean_drop"] = finite_or_none(mean_drop(drops[:1])[0])
         stats["spread"] = finite_or_none(spread(drops[:1])[0])
+        stats["range"] = finite_or_none(drop_range(drops[:1])[0])
         if sub.testable:
             stats = summary(drops)
     entry.update(stats)
@@ -247,6 +261,7 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
         "combined_p": {
             "mean": fisher([e["p_mean"] for e in tested]),
             "spread": fisher([e["p_spread"] for e in tested]),
+            "range": fisher([e["p_range"] for e in tested]),
             "testable": len(tested),
         },
         "double": None,

@@ -54,7 +54,10 @@ def draw_heatmap(result: dict, path: str | os.PathLike, title: str = "") -> None
     labels = []
     for r, entry in enumerate(entries):
         if entry["testable"]:
-            labels.append(f"p_mean {_p_text(entry['p_mean'])}  p_spread {_p_text(entry['p_spread'])}")
+            labels.append(
+                f"p_mean {_p_text(entry['p_mean'])}  p_spread {_p_text(entry['p_spread'])}  "
+                f"p_range {_p_text(entry.get('p_range'))}"
+            )
         else:
             ax.get_yticklabels()[r].set_color("#999999")
             labels.append("untestable")
@@ -62,11 +65,12 @@ def draw_heatmap(result: dict, path: str | os.PathLike, title: str = "") -> None
     for entry, label in zip(entries, right.get_yticklabels()):
         if not entry["testable"]:
             label.set_color("#999999")
-        elif min(entry["p_mean"], entry["p_spread"]) <= _SIGNIFICANT:
+        elif min(entry["p_mean"], entry["p_spread"], entry["p_range"]) <= _SIGNIFICANT:
             label.set_weight("bold")
     combined = result["combined_p"]
     line = (
-        f"Fisher combined p: mean {_p_text(combined['mean'])}, spread {_p_text(combined['spread'])} "
+        f"Fisher combined p: mean {_p_text(combined['mean'])}, spread {_p_text(combined['spread'])}, "
+        f"range {_p_text(combined.get('range'))} "
         f"({combined['testable']} testable, {result['num_shuffles']} random sets each)"
     )
     heading = "accuracy drop (pp) per output when a sub-module is lesioned"

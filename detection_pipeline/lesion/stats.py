@@ -1,5 +1,6 @@
 """Statistics of lesion damage (DESIGN §10.3): accuracy drops per output, their mean and spread, the
-permutation p-value against random controls, Fisher's combination and the effect factor.
+permutation p-value against random controls (also for the plain range of the drops, which unlike
+range / mean does not blow up for lesions that barely hurt), Fisher's combination and the effect factor.
 
 drops: float64 (draws, outputs) in percentage points (accuracy before − after), NaN for an output that no
 test sample measures (a class absent from the test set). Row 0 is the true lesion, rows 1.. the controls.
@@ -38,6 +39,11 @@ def spread(drops: np.ndarray) -> np.ndarray:
     return out
 
 
+def drop_range(drops: np.ndarray) -> np.ndarray:
+    """(draws,) max − min of the per-output drops (pp): the unevenness without dividing by the mean."""
+    return np.nanmax(drops, axis=1) - np.nanmin(drops, axis=1)
+
+
 def p_value(true: float, random: np.ndarray) -> float:
     """(#{random ≥ true} + 1) / (N + 1): small when the true lesion scores above nearly every control."""
     random = np.asarray(random, dtype=np.float64)
@@ -70,13 +76,15 @@ def finite_or_none(value) -> float | None:
 
 def summary(drops: np.ndarray) -> dict:
     """Statistics of one test: drops (1 + N, outputs), row 0 the true lesion."""
-    means, spreads = mean_drop(drops), spread(drops)
+    means, spreads, ranges = mean_drop(drops), spread(drops), drop_range(drops)
     return {
         "mean_drop": finite_or_none(means[0]),
         "spread": finite_or_none(spreads[0]),
+        "range": finite_or_none(ranges[0]),
         "random_mean": finite_or_none(np.mean(means[1:])),
         "random_std": finite_or_none(np.std(means[1:])),
         "p_mean": p_value(means[0], means[1:]),
         "p_spread": p_value(spreads[0], spreads[1:]),
+        "p_range": p_value(ranges[0], ranges[1:]),
         "effect": effect(means[0], means[1:]),
     }
