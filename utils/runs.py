@@ -65,11 +65,7 @@ def task_key(config) -> Path:
     if getattr(config, "graph", None):
         # A user's graph defines its own task: name the folder after the file and its content, so two
         # graphs (or an edited graph) never share a trained network.
-        import hashlib
-
-        graph = Path(config.graph)
-        digest = hashlib.sha1(graph.read_bytes()).hexdigest()[:8] if graph.is_file() else "missing"
-        return Path("boolean-graph") / f"{graph.stem}-{digest}"
+        return Path("boolean-graph") / _file_key("graph", config.graph)[len("graph-") :]
     family = ""
     if config.task == "boolean":
         from utils.tasks import family_of
@@ -79,12 +75,28 @@ def task_key(config) -> Path:
     return Path(task) / _dashes(config.modularity)
 
 
+def _file_key(label: str, path) -> str:
+    """<label>-<file stem>-<first 8 hex of its SHA-1>: two files (or an edited one) never share a folder."""
+    import hashlib
+
+    file = Path(path)
+    digest = hashlib.sha1(file.read_bytes()).hexdigest()[:8] if file.is_file() else "missing"
+    return f"{label}-{file.stem}-{digest}"
+
+
+def arch_key(config) -> str:
+    """arch-<widths>, or for a network built from --structure FILE structure-<stem>-<hash>_arch-<widths>."""
+    arch = f"arch-{_dashes(config.arch)}"
+    structure = getattr(config, "structure", None)
+    return f"{_file_key('structure', structure)}_{arch}" if structure else arch
+
+
 def seed_dir(config) -> Path:
-    """<result_path>/<task>/<modularity>/arch-<arch>/<training>/seed-<S>"""
+    """<result_path>/<task>/<modularity>/<arch key>/<training>/seed-<S>"""
     return (
         Path(config.result_path)
         / task_key(config)
-        / f"arch-{_dashes(config.arch)}"
+        / arch_key(config)
         / training_key(config)
         / f"seed-{config.seed}"
     )
