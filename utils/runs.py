@@ -23,6 +23,7 @@ from utils.errors import InputError
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_FILE = "model.pt"
+NETWORK_FILE = "network.npz"  # the checkpoint's network as a graph .npz: analyses read it without torch
 SEARCH_STATE_FILE = "search_state.pt"
 
 # Training options that are not in the folder name when they have their published default.
@@ -201,7 +202,22 @@ class RunDir:
         """Write config, checkpoint, then metrics last: metrics.json marks the run as finished."""
         self.save_json(CONFIG_FILE, config_dict(config))
         self.save_torch(CHECKPOINT_FILE, state)
+        self.save_network(state, getattr(config, "hidden_layer_activation", "relu"))
         self.save_json(METRICS_FILE, metrics)
+
+    def save_network(self, state: dict, activation: str) -> None:
+        """network.npz beside model.pt (the kept edges, biases, arch; see utils/graph_io.py), so analyses
+        start without importing torch. Left out for batch-norm networks (the graph holds no statistics)."""
+        from utils.graph_io import write_graph
+        from utils.network import LayeredNetwork
+
+        network = LayeredNetwork.from_state_dict(
+            state, str(self.path / CHECKPOINT_FILE), activation=activation
+        )
+        if all(norm is None for norm in network.norms):
+            write_graph(network, self.path / NETWORK_FILE, "npz")
+        else:
+            self.remove(NETWORK_FILE)
 
 
 def load_checkpoint(path: str | Path) -> dict:
