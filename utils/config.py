@@ -19,6 +19,7 @@ EXPERIMENTS = (
     "generate_task",
     "sculpt",
     "summarize",
+    "export_graph",
     "lesion",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model and training")
     g.add_argument("--model", choices=("MLP",), default="MLP")
     g.add_argument("--arch", type=int, nargs="+", default=[4, 24, 4], help="layer widths, inputs to outputs")
+    g.add_argument(
+        "--structure",
+        default=None,
+        help="layered DAG file (.graphml, .edgelist, graph .npz) whose edges, skips included, are the "
+        "network's connections; its layer sizes are the arch",
+    )
     g.add_argument("--hidden_layer_activation", choices=("relu", "sigmoid", "ste"), default="relu")
     g.add_argument("--optimizer", choices=("sgd", "adam", "momentum", "rms"), default="adam")
     g.add_argument("--loss", choices=("CE", "MSE", "BCE"), default="BCE")
@@ -161,12 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cluster_merging_threshold", type=float, default=0.9)
     g.add_argument("--mm_threshold", type=float, default=0.2)
 
-    g = p.add_argument_group("lesion tests (--experiment lesion)")
+    g = p.add_argument_group("networks as graphs")
+    g.add_argument(
+        "--graph_format",
+        choices=("graphml", "edgelist", "npz"),
+        default="graphml",
+        help="export_graph format",
+    )
+    g.add_argument("--output", default=None, help="export_graph: file to write (default: beside the network)")
     g.add_argument(
         "--partition",
         default=None,
-        help="modules.json of any method (default: the modules.json beside the network)",
+        help="a modules.json: export_graph puts its module ids on the nodes; lesion tests its modules "
+        "(default there: the modules.json beside the network)",
     )
+
+    g = p.add_argument_group("lesion tests (--experiment lesion)")
     g.add_argument("--num_shuffles", type=int, default=100, help="random same-size unit sets per sub-module")
     g.add_argument("--double", action="store_true", help="also run double lesions (joint and conditional)")
     g.add_argument("--num_shuffles_double", type=int, default=50, help="random sets per double-lesion test")
