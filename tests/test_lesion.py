@@ -364,3 +364,31 @@ def test_cli_bad_input_one_line_nothing_written(tmp_path, capsys):
     rc, _, err = call_main([*overlap_cli_args(tmp_path, good), "--num_shuffles", "0"], capsys)
     assert rc == 2 and "--num_shuffles" in one_error_line(err)
     assert not (tmp_path / "results").exists() and not (tmp_path / "vis").exists()
+
+
+def test_double_lesions_by_hand():
+    """Two hidden layers that copy each other: hidden 1 unit i -> hidden 2 unit i -> output i (i < 4)."""
+    net, task = copy_network()
+    eye = np.eye(5, dtype=np.float32)
+    deep = LayeredNetwork(
+        [4, 5, 5, 4],
+        [net.weights[0], eye, net.weights[1]],
+        [np.zeros(5), np.zeros(5), -np.ones(4)],
+        [net.masks[0], np.eye(5, dtype=np.uint8), net.masks[1]],
+    )
+    labels = [0, 0, 1, 1] + [0, 0, 1, 1, 1] * 2 + [0, 0, 1, 1]
+    options = LesionOptions(num_shuffles=10, double=True, num_shuffles_double=12, double_pairs="all")
+    result = lesion_tests(deep, Partition(np.array(labels), deep.arch), task, options)
+    table = {(r["a"]["module"], r["b"]["module"]): r for r in result["double"]["table"]}
+    assert sorted(table) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    # A in both layers: the same two outputs die, once.
+    same = table[(0, 0)]
+    assert same["joint"]["output_drop"] == [50.0, 50.0, 0.0, 0.0] and same["joint"]["mean_drop"] == 25.0
+    # With A lesioned in layer 1, A in layer 2 adds nothing; every random set adds >= 0: p = 1.
+    assert same["b_given_a"]["mean_drop"] == 0.0 and same["b_given_a"]["p_mean"] == 1.0
+    assert same["a_given_b"]["mean_drop"] == 0.0 and same["a_given_b"]["p_mean"] == 1.0
+    # A then B: all four outputs die; B adds 25 pp on average over outputs given A.
+    cross = table[(0, 1)]
+    assert cross["joint"]["output_drop"] == [50.0] * 4
+    assert cross["b_given_a"]["mean_drop"] == 25.0 and cross["a_given_b"]["mean_drop"] == 25.0
+    assert result["double"]["num_shuffles"] == 12
