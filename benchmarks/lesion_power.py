@@ -9,6 +9,9 @@ Cases (5 seeds each):
   modules by construction, 12 alive units per sub-module.
 - `sculpt 6 3 3 3` (with --sculpt_root): every sculpt.json under DIR (e.g. edge-only sculpts of 6 3 3 3,
   arch 6 24 24 3): the chosen network and the sculpt partition.
+- `class blocks`: digits_10way 64-80-80-10 with one 8-unit block per class in each hidden layer (block c
+  reads every input and feeds only block c, then output c), trained; partition = the 10 blocks. Small
+  modules, as in Filan et al.'s 12-cluster networks. Control: the same arch untrained, random 10-way split.
 - `dense untrained`: Kaiming-initialised 4-24-24-4 and 6-24-24-3 (no training, no pruning) with a random
   partition of each hidden layer into 2 (resp. 3) equal modules; evaluated on the same tasks.
 Prints one line per network (p of each sub-module with >= 4 units) and a summary per case: the fraction of
@@ -115,6 +118,47 @@ def block_digits(seed: int, arch=(128, 64, 64, 20)):
     return LayeredNetwork.from_model(model), Partition(np.concatenate(blocks), arch, "blocks"), task
 
 
+def class_blocks(seed: int, trained: bool = True, arch=(64, 80, 80, 10)):
+    """digits_10way 64-80-80-10 with one block of 8 units per class in each hidden layer (block c reads all
+    inputs, feeds block c of the next layer, and only output c); partition = the 10 blocks (inputs module
+    -1). With trained=False: the same arch dense and untrained, with a random 10-way partition of each
+    hidden layer."""
+    import torch
+
+    from detection_pipeline.partition import Partition
+    from models.mlp import MLP
+    from utils.config import parse_config
+    from utils.network import LayeredNetwork
+    from utils.tasks import load_task
+    from utils.training import TaskTensors, train
+
+    arch = list(arch)
+    config = parse_config(
+        ["--task", "digits_10way", "--arch", *map(str, arch), "--loss", "CE", "--lr", "0.003"]
+        + ["--epochs", "60", "--batch_size", "32", "--seed", str(seed)]
+    )
+    task = load_task(config)
+    hidden = [np.repeat(np.arange(10), w // 10) for w in arch[1:-1]]
+    torch.manual_seed(seed)
+    model = MLP(arch)
+    if trained:
+        ids = [None, *hidden, np.arange(10)]
+        masks = [np.ones((arch[1], arch[0]), np.float32)]
+        masks += [(ids[i + 1][:, None] == ids[i][None, :]).astype(np.float32) for i in range(1, 3)]
+        model.set_masks([torch.from_numpy(m) for m in masks])
+        train(
+            model,
+            TaskTensors.from_task(task, torch.device("cpu")),
+            config,
+            torch.Generator().manual_seed(seed),
+        )
+    else:
+        rng = np.random.default_rng(seed)
+        hidden = [rng.permutation(h) for h in hidden]
+    labels = np.concatenate([np.full(arch[0], -1), *hidden, np.arange(10)])
+    return LayeredNetwork.from_model(model), Partition(labels, arch, "blocks" if trained else "random"), task
+
+
 def dense_digits(seed: int, arch=(128, 64, 64, 20)):
     """Untrained Kaiming 128-64-64-20 with a random two-module partition of each hidden layer."""
     import torch
@@ -219,6 +263,19 @@ def main(argv: list[str] | None = None) -> int:
         result = lesion_tests(network, partition, task, options)
         digits.append((f"seed {seed} (acc {np.mean(result['base_accuracy']):.0f}%)", result))
     report("block digits 128-64-64-20", digits)
+    classes = []
+    for seed in range(args.seeds):
+        network, partition, task = class_blocks(seed)
+        result = lesion_tests(network, partition, task, options)
+        classes.append((f"seed {seed} (acc {np.mean(result['base_accuracy']):.0f}%)", result))
+    report("class blocks digits_10way 64-80-80-10", classes)
+    report(
+        "dense untrained digits_10way 64-80-80-10, random 10-way partition",
+        [
+            (f"seed {seed}", lesion_tests(*class_blocks(seed, trained=False), options))
+            for seed in range(args.seeds)
+        ],
+    )
     report(
         "dense untrained digits 128-64-64-20",
         [(f"seed {seed}", lesion_tests(*dense_digits(seed), options)) for seed in range(args.seeds)],
