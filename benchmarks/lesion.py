@@ -59,6 +59,35 @@ def block_partition(arch: list[int], modules: int):
     return Partition(np.concatenate(labels), arch, "blocks")
 
 
+def work_gflop(arch: list[int], result: dict, batch: int, shuffles: int) -> float:
+    """Multiply-adds of the batched passes, x2: per copy the k-wide correction into the next layer, then
+    dense layers to the outputs."""
+    flop = 0
+    for entry in result["submodules"]:
+        if not entry["testable"]:
+            continue
+        layer, k = entry["layer"], len(entry["units"])
+        per_sample = k * arch[layer + 1] + sum(arch[i] * arch[i + 1] for i in range(layer + 1, len(arch) - 1))
+        flop += 2 * (shuffles + 1) * batch * per_sample
+    return flop / 1e9
+
+
+def probe_gflops() -> float:
+    """Single-thread baddbmm speed of this machine now, on shapes like the lesion passes (GFLOP/s)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    a, b, c = torch.randn(8, 2000, 64), torch.randn(8, 64, 256), torch.randn(8, 2000, 256)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        torch.baddbmm(c, a, b)
+        best = min(best, time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    return 2 * 8 * 2000 * 64 * 256 / best / 1e9
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -92,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(subs)} sub-modules x ({args.num_shuffles} + 1) lesions = {copies} copies; "
         f"workers {args.workers}, cores {args.cores or 'all'}, network set-up {setup:.1f} s "
         f"(epochs {args.epochs}), base accuracy {sum(result['base_accuracy']) / 20:.1f}%"
+    )
+    gflop = work_gflop(network.arch, result, task.x_test.shape[0], args.num_shuffles)
+    print(
+        f"work {gflop:.1f} GFLOP -> {gflop / median:.1f} GFLOP/s achieved; single-thread baddbmm probe "
+        f"on this machine now: {probe_gflops():.1f} GFLOP/s"
     )
     print(
         f"median {median:.3f} s (min {min(times):.3f}, max {max(times):.3f}, {len(times)} runs) -> "
