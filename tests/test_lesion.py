@@ -392,3 +392,22 @@ def test_double_lesions_by_hand():
     assert cross["joint"]["output_drop"] == [50.0] * 4
     assert cross["b_given_a"]["mean_drop"] == 25.0 and cross["a_given_b"]["mean_drop"] == 25.0
     assert result["double"]["num_shuffles"] == 12
+
+
+def test_pairs_adjacent_or_all():
+    from detection_pipeline.lesion import lesion_pairs
+
+    net, _ = copy_network()
+    eye, ones = np.eye(5, dtype=np.float32), np.eye(5, dtype=np.uint8)
+    deep = LayeredNetwork(
+        [4, 5, 5, 5, 4],
+        [net.weights[0], eye, eye, net.weights[1]],
+        [np.zeros(5)] * 3 + [-np.ones(4)],
+        [net.masks[0], ones, ones, net.masks[1]],
+    )
+    labels = [0, 0, 1, 1] + [0, 0, 1, 1, 1] * 3 + [0, 0, 1, 1]
+    subs = find_submodules(deep, Partition(np.array(labels), deep.arch))
+    layers = lambda pairs: sorted({(a.layer, b.layer) for a, b in pairs})  # noqa: E731
+    assert layers(lesion_pairs(subs, "adjacent")) == [(1, 2), (2, 3)]
+    assert layers(lesion_pairs(subs, "all")) == [(1, 2), (1, 3), (2, 3)]
+    assert len(lesion_pairs(subs, "all")) == 12  # 2 x 2 module pairs per layer pair
