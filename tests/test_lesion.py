@@ -387,10 +387,13 @@ def test_double_lesions_by_hand():
     # With A lesioned in layer 1, A in layer 2 adds nothing; every random set adds >= 0: p = 1.
     assert same["b_given_a"]["mean_drop"] == 0.0 and same["b_given_a"]["p_mean"] == 1.0
     assert same["a_given_b"]["mean_drop"] == 0.0 and same["a_given_b"]["p_mean"] == 1.0
+    # ... so layer-2 A depends fully on layer-1 A (and back): 1 − 0 / 25.
+    assert same["b_given_a"]["dependence"] == 1.0 and same["a_given_b"]["dependence"] == 1.0
     # A then B: all four outputs die; B adds 25 pp on average over outputs given A.
     cross = table[(0, 1)]
     assert cross["joint"]["output_drop"] == [50.0] * 4
     assert cross["b_given_a"]["mean_drop"] == 25.0 and cross["a_given_b"]["mean_drop"] == 25.0
+    assert cross["b_given_a"]["dependence"] == 0.0  # B does its 25 pp whether A is lesioned or not
     assert result["double"]["num_shuffles"] == 12
 
 

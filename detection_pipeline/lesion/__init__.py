@@ -13,7 +13,9 @@ layer, on the task's test set, per output (bits: per output bit; classes: per cl
 - p = (#{random ≥ true} + 1) / (N + 1); Fisher's method over the testable sub-modules; effect = mean random
   damage / true damage.
 Double lesions (options.double) test pairs of sub-modules: `joint` (both at once against two random sets of
-the same sizes) and `conditional` (one lesioned, the other's true set against random ones).
+the same sizes) and `conditional` (one lesioned, the other's true set against random ones: b_given_a,
+a_given_b). A conditional test also gives p_below (the extra damage is smaller than random: already done by
+the first lesion) and dependence = 1 − extra damage / damage of the second sub-module alone.
 
 `lesion_tests(network, partition, task, options)` returns a JSON-able dict (what lesion.json holds).
 Random sets are seeded per test from (options.seed, test key), draw i being the same whatever the number of
@@ -27,7 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detection_pipeline.lesion.stats import drops_from_counts, finite_or_none, fisher, summary
+from detection_pipeline.lesion.stats import (
+    conditional_summary,
+    drops_from_counts,
+    finite_or_none,
+    fisher,
+    mean_drop,
+    summary,
+)
 from detection_pipeline.lesion.submodules import SubModule, draw_sets, find_submodules
 from utils.errors import InputError
 
@@ -189,7 +198,7 @@ def single_entry(sub: SubModule, drops: np.ndarray | None, output_labels: np.nda
         ("mean_drop", "spread", "random_mean", "random_std", "p_mean", "p_spread", "effect")
     )
     if drops is not None:
-        from detection_pipeline.lesion.stats import drop_range, mean_drop, spread
+        from detection_pipeline.lesion.stats import drop_range, spread
 
         stats["mean_drop"] = finite_or_none(mean_drop(drops[:1])[0])
         stats["spread"] = finite_or_none(spread(drops[:1])[0])
@@ -291,6 +300,10 @@ def double_tests(evaluator: Evaluator, subs, true_counts: dict, options: LesionO
     n = options.num_shuffles_double
     arch = evaluator.net.arch
     table = []
+    alone = {
+        index: float(mean_drop(drops_from_counts(evaluator.base, counts[None, :], evaluator.totals))[0])
+        for index, counts in true_counts.items()
+    }
     for a, b in lesion_pairs(subs, options.double_pairs):
         key = (a.index, b.index)
         rows = n + 1
@@ -314,8 +327,8 @@ def double_tests(evaluator: Evaluator, subs, true_counts: dict, options: LesionO
                 "a": {"layer": a.layer, "module": a.module, "size": a.size},
                 "b": {"layer": b.layer, "module": b.module, "size": b.size},
                 "joint": {**summary(joint), "output_drop": _jsonable(joint[0])},
-                "b_given_a": summary(b_given_a),
-                "a_given_b": summary(a_given_b),
+                "b_given_a": conditional_summary(b_given_a, alone[b.index]),
+                "a_given_b": conditional_summary(a_given_b, alone[a.index]),
             }
         )
         done(1)

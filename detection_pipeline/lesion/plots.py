@@ -10,6 +10,7 @@ import numpy as np
 from utils.atomic_io import atomic_path
 
 _SIGNIFICANT = 0.05
+_MAX_EDGES = 24
 
 
 def _p_text(p) -> str:
@@ -75,18 +76,26 @@ def draw_heatmap(result: dict, path: str | os.PathLike, title: str = "") -> None
     )
     heading = "accuracy drop (pp) per output when a sub-module is lesioned"
     ax.set_title("\n".join(t for t in (title, heading, line) if t), fontsize=9, pad=8)
-    fig.colorbar(
-        image, ax=[ax, right], orientation="horizontal", fraction=0.05, pad=0.18, label="accuracy drop (pp)"
-    )
+    # A colour bar a fixed 0.9 inch below the heatmap, whatever the figure's height.
+    axes_inches = height * ax.get_position().height
+    bar = ax.inset_axes([0.3, -0.9 / axes_inches, 0.4, 0.12 / axes_inches])
+    fig.colorbar(image, cax=bar, orientation="horizontal", label="accuracy drop (pp)")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
+def _dependence(row: dict) -> float:
+    """How much of B's damage A's lesion already does (0 independent .. 1 fully dependent), clipped."""
+    value = row["b_given_a"].get("dependence")
+    return 0.0 if value is None else float(np.clip(value, 0.0, 1.0))
+
+
 def draw_dependencies(result: dict, path: str | os.PathLike, title: str = "") -> None:
-    """Sub-modules as boxes, one row per hidden layer (first hidden at the bottom), box width ∝ units;
-    an edge per tested pair: width ∝ −log10 p of the joint test, colour = joint effect (random / true
-    damage, below 1 = the pair matters more than random sets), solid when b|a or a|b is significant."""
+    """Sub-modules as boxes, one row per hidden layer (first hidden at the bottom), box width ∝ units; an
+    edge A → B per tested pair, width and colour = dependence of B on A (1 − B's extra damage with A
+    lesioned / B's damage alone), solid when that extra damage is below random (p_below ≤ 0.05). With more
+    than _MAX_EDGES pairs only the solid ones and those of dependence ≥ 0.5 are drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,32 +114,50 @@ def draw_dependencies(result: dict, path: str | os.PathLike, title: str = "") ->
         for entry, w in zip(row, widths):
             place[(layer, entry["module"])] = (x + gap / 2 + w / 2, layer, w, entry)
             x += w + gap
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 1.6 * len(layers)))
-    norm = colors.LogNorm(vmin=0.1, vmax=10)
-    cmap = plt.get_cmap("RdBu")
+    fig, ax = plt.subplots(
+        figsize=(max(9, 0.9 * max(len(place) // max(1, len(layers)), 1)), 1.2 + 1.6 * len(layers))
+    )
+    norm = colors.Normalize(vmin=0, vmax=1)
+    cmap = plt.get_cmap("Purples")
     table = (result.get("double") or {}).get("table") or []
-    for row in table:
+    shown = table
+    if len(table) > _MAX_EDGES:
+        shown = [r for r in table if r["b_given_a"]["p_below"] <= _SIGNIFICANT or _dependence(r) >= 0.5]
+    for row in sorted(shown, key=_dependence):
         a, b = (
             place.get((row["a"]["layer"], row["a"]["module"])),
             place.get((row["b"]["layer"], row["b"]["module"])),
         )
         if a is None or b is None:
             continue
-        joint = row["joint"]
-        strength = -np.log10(max(joint["p_mean"], 1e-12))
-        effect = joint["effect"] if joint["effect"] is not None else 10.0
-        conditional = min(row["b_given_a"]["p_mean"], row["a_given_b"]["p_mean"]) <= _SIGNIFICANT
-        ax.plot(
-            [a[0], b[0]],
-            [a[1] + 0.18, b[1] - 0.18],
-            color=cmap(norm(np.clip(effect, 0.1, 10))),
-            linewidth=1.5 + 2.5 * strength,
-            linestyle="-" if conditional else "--",
-            alpha=0.95,
+        dep = _dependence(row)
+        solid = row["b_given_a"]["p_below"] <= _SIGNIFICANT
+        ax.annotate(
+            "",
+            xy=(b[0], b[1] - 0.19),
+            xytext=(a[0], a[1] + 0.19),
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": cmap(0.25 + 0.75 * dep),
+                "linewidth": 0.8 + 3.5 * dep,
+                "linestyle": "-" if solid else "--",
+                "shrinkA": 0,
+                "shrinkB": 0,
+            },
             zorder=1,
         )
-        mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
-        ax.text(*mid, f"p {joint['p_mean']:.2f}", fontsize=6.5, ha="center", va="center", color="#444444")
+        if len(shown) <= _MAX_EDGES:
+            mid = (0.4 * a[0] + 0.6 * b[0], 0.4 * a[1] + 0.6 * b[1])
+            ax.text(
+                *mid,
+                f"{dep:.2f}",
+                fontsize=6.5,
+                ha="center",
+                va="center",
+                color="#333333",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8},
+                zorder=4,
+            )
     palette = plt.get_cmap("tab10")
     for x, layer, w, entry in place.values():
         face = palette(entry["module"] % 10) if entry["module"] >= 0 else "#cccccc"
@@ -150,13 +177,17 @@ def draw_dependencies(result: dict, path: str | os.PathLike, title: str = "") ->
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     mappable = cm.ScalarMappable(norm=norm, cmap=cmap)
-    fig.colorbar(mappable, ax=ax, fraction=0.04, label="joint effect (random / true damage)")
+    fig.colorbar(mappable, ax=ax, fraction=0.04, label="dependence of B on A")
+    hidden = f" ({len(table) - len(shown)} weak ones hidden)" if len(shown) < len(table) else ""
     note = (
-        "edges: joint double lesions (width ∝ −log10 p_mean; solid = a conditional test p ≤ 0.05)"
+        "edges A → B: dependence = 1 − B's extra damage with A lesioned / B's damage alone; solid: extra "
+        f"damage below random sets (p ≤ 0.05){hidden}; boxes: single-lesion p_mean"
         if table
         else "no double lesions (run with --double)"
     )
-    ax.set_title((title + "\n" if title else "") + note, fontsize=9)
+    import textwrap
+
+    ax.set_title((title + "\n" if title else "") + textwrap.fill(note, 120), fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -50,6 +50,21 @@ def p_value(true: float, random: np.ndarray) -> float:
     return float((np.count_nonzero(random >= true) + 1) / (len(random) + 1))
 
 
+def p_below(true: float, random: np.ndarray) -> float:
+    """(#{random ≤ true} + 1) / (N + 1): small when the true lesion does less harm than nearly every control
+    (for a conditional lesion: the second sub-module's damage is already done by the first)."""
+    random = np.asarray(random, dtype=np.float64)
+    return float((np.count_nonzero(random <= true) + 1) / (len(random) + 1))
+
+
+def dependence(conditional: float, alone: float) -> float | None:
+    """1 − damage of B with A lesioned / damage of B alone: 1 when A's lesion already does all B's damage
+    (B depends on A, or they are redundant), 0 when independent; None when B alone does no harm."""
+    if not alone > 0:
+        return None
+    return float(1.0 - conditional / alone)
+
+
 def effect(true: float, random: np.ndarray) -> float | None:
     """Mean random damage / true damage (below 1: the true lesion does more harm); None when the true
     lesion does no harm."""
@@ -72,6 +87,17 @@ def finite_or_none(value) -> float | None:
     """JSON-safe float: None for NaN and infinities."""
     value = float(value)
     return value if np.isfinite(value) else None
+
+
+def conditional_summary(drops: np.ndarray, alone: float) -> dict:
+    """summary() of a conditional test plus p_below (true extra damage below the controls') and dependence
+    on the first lesion; alone = mean drop of the second sub-module lesioned by itself."""
+    means = mean_drop(drops)
+    return {
+        **summary(drops),
+        "p_below": p_below(means[0], means[1:]),
+        "dependence": dependence(means[0], alone),
+    }
 
 
 def summary(drops: np.ndarray) -> dict:
