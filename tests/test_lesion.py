@@ -414,3 +414,18 @@ def test_pairs_adjacent_or_all():
     assert layers(lesion_pairs(subs, "adjacent")) == [(1, 2), (2, 3)]
     assert layers(lesion_pairs(subs, "all")) == [(1, 2), (1, 3), (2, 3)]
     assert len(lesion_pairs(subs, "all")) == 12  # 2 x 2 module pairs per layer pair
+
+
+def test_dead_units_are_not_lesioned_nor_drawn():
+    net, task = copy_network()
+    masks = [m.copy() for m in net.masks]
+    masks[1][0, 4] = 0  # hidden unit 4 loses its only outgoing edge: dead
+    dead = LayeredNetwork(net.arch, net.weights, net.biases, masks)
+    options = LesionOptions(num_shuffles=15)
+    result = lesion_tests(dead, Partition(np.array(COPY_LABELS), dead.arch), task, options)
+    b = result["submodules"][1]
+    assert b["units"] == [2, 3] and b["dead_units"] == [4] and b["alive_in_layer"] == 4
+    subs = find_submodules(dead, Partition(np.array(COPY_LABELS), dead.arch))
+    assert not np.isin(control_sets(subs[1], options), [4]).any()
+    # Every pair of the 4 real units drops two outputs by 50: same damage as the true set, p = 1.
+    assert b["mean_drop"] == 25.0 and b["random_mean"] == 25.0 and b["p_mean"] == 1.0
