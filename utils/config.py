@@ -20,6 +20,7 @@ EXPERIMENTS = (
     "sculpt",
     "summarize",
     "export_graph",
+    "sweep",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
@@ -176,6 +177,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--output", default=None, help="export_graph: file to write (default: beside the network)")
     g.add_argument("--partition", default=None, help="a modules.json whose module ids the nodes carry")
+
+    g = p.add_argument_group("sweeps")
+    g.add_argument("--jobs_file", default=None, help="sweep: file of command lines, one run per line")
+    g.add_argument(
+        "--jobs", type=int, default=None, help="sweep: runs at once on the local pool (default: cores)"
+    )
+    g.add_argument(
+        "--backend", choices=("local", "ray"), default="local", help="sweep: local process pool or Ray"
+    )
+    g.add_argument(
+        "--ray_address", default=None, help="sweep --backend ray: an existing cluster (default: local Ray)"
+    )
+    g.add_argument(
+        "--log_dir", default=None, help="sweep: folder for one log per run (default: <result_path>/logs)"
+    )
 
     g = p.add_argument_group("running")
     g.add_argument("--gpu", type=int, default=0, help="1: use CUDA when available")
