@@ -92,8 +92,8 @@ def _same(a: dict, b: dict) -> None:
 @pytest.mark.slow
 def test_batched_grid_and_seeds_write_what_sequential_runs_write(tmp_path, capsys):
     for seed in ("0", "1"):
-        rc, _, err = call_main([*GRID, "--seed", seed, "--batch_members", "1", "--result_path", tmp_path / "seq",
-                                "--visualization_path", tmp_path / "v1"], capsys)  # fmt: skip
+        argv = [*GRID, "--seed", seed, "--batch_members", "1", "--result_path", tmp_path / "seq"]
+        rc, _, err = call_main([*argv, "--visualization_path", tmp_path / "v1"], capsys)
         assert rc == 0, err
     rc, out, err = call_main([*GRID, "--seeds", "0", "1", "--result_path", tmp_path / "bat",
                               "--visualization_path", tmp_path / "v2"], capsys)  # fmt: skip
