@@ -21,6 +21,7 @@ EXPERIMENTS = (
     "summarize",
     "export_graph",
     "lesion",
+    "sweep",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
@@ -192,6 +193,31 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("adjacent", "all"),
         default="adjacent",
         help="double lesions of sub-modules in adjacent hidden layers, or in any two hidden layers",
+    )
+
+    g = p.add_argument_group("sweeps")
+    g.add_argument("--jobs_file", default=None, help="sweep: file of command lines, one run per line")
+    g.add_argument(
+        "--jobs", type=int, default=None, help="sweep: runs at once on the local pool (default: cores)"
+    )
+    g.add_argument(
+        "--backend", choices=("local", "ray"), default="local", help="sweep: local process pool or Ray"
+    )
+    g.add_argument(
+        "--ray_address", default=None, help="sweep --backend ray: an existing cluster (default: local Ray)"
+    )
+    g.add_argument(
+        "--log_dir", default=None, help="sweep: folder for one log per run (default: <result_path>/logs)"
+    )
+
+    g.add_argument(
+        "--batch_members",
+        type=int,
+        default=0,
+        help="sculpt: searches trained together as one batched model (0: the whole grid; 1: one at a time)",
+    )
+    g.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="sculpt: run these seeds as members of one batch"
     )
 
     g = p.add_argument_group("running")
