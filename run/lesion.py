@@ -64,6 +64,27 @@ def load_test_task(config, network):
         ) from None
 
 
+def table_lines(result: dict) -> list[str]:
+    """One line per sub-module: size, true and random mean drop, spread, p-values (or why untestable)."""
+
+    def num(value, digits=1):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    lines = []
+    for e in result["submodules"]:
+        head = f"  L{e['layer']} M{e['module']}: {len(e['units'])}/{e['alive_in_layer']} units"
+        if not e["testable"]:
+            lines.append(f"{head}, drop {num(e['mean_drop'])} pp, untestable ({e['reason']})")
+            continue
+        lines.append(
+            f"{head}, drop {num(e['mean_drop'])} pp "
+            f"(random {num(e['random_mean'])} ± {num(e['random_std'])}), "
+            f"spread {num(e['spread'], 2)}, p_mean {e['p_mean']:.3f} p_spread {e['p_spread']:.3f} "
+            f"p_range {e['p_range']:.3f}"
+        )
+    return lines
+
+
 def run(config) -> dict:
     from detection_pipeline.lesion import lesion_pairs, lesion_tests
     from detection_pipeline.lesion.plots import draw_dependencies, draw_heatmap
@@ -110,6 +131,8 @@ def run(config) -> dict:
         f"mean {fmt(combined['mean'])}, spread {fmt(combined['spread'])} -> {paths['lesion']}"
     )
     if not config.quiet:
+        for line in table_lines(result):
+            print(line)
         for kind, path in paths.items():
             if kind != "lesion":
                 print(f"picture -> {path}")
