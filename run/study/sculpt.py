@@ -121,11 +121,17 @@ def _same_task(ctxs) -> bool:
 
 def prune_grids(ctxs) -> list[list[dict]]:
     """The unit x edge grid of every context (one per seed of one configuration), as `prune_all` would run
-    each alone; returns the candidates per context. Searches that share the task train as one batch."""
+    each alone; returns the candidates per context, in grid order (unit step, then edge step).
+
+    Unless --batch_members 1 (or the network cannot batch), the searches run as one pipeline of batched
+    training: every unit search starts at once, each continues with its retrained start and spawns its edge
+    searches as soon as it ends, and all searches in flight retrain together (run/batched_searches.py).
+    Searches of contexts whose tasks differ (digit splits depend on the seed) batch per context."""
     if len(ctxs) > 1 and not _same_task(ctxs):
         return [candidates for ctx in ctxs for candidates in prune_grids([ctx])]
     from run.common import progress_bar, train_dense
     from run.pruning_runs import unit_steps
+    from utils.batched_training import can_batch
 
     config = ctxs[0].config
     grids = [(ctx, unit_steps(ctx.config)) for ctx in ctxs]
@@ -133,8 +139,10 @@ def prune_grids(ctxs) -> list[list[dict]]:
     label = f"sculpt grid ({len(ctxs)} seed{'s' if len(ctxs) > 1 else ''})"
     with progress_bar(config, total, label) as bar:
         dense = [train_dense(ctx) for ctx in ctxs]
-        units = _unit_searches(grids, dense, bar)
-        return _edge_searches(grids, units, bar)
+        members = _batch_members(ctxs[0])
+        if members == 1 or not can_batch(dense[0][0]):
+            return [_grid_sequential(ctx, steps, start, bar) for (ctx, steps), start in zip(grids, dense)]
+        return _grids_pipelined(grids, dense, members, bar)
 
 
 def _batch_members(ctx) -> int | None:
@@ -142,105 +150,100 @@ def _batch_members(ctx) -> int | None:
     return None if not value or value <= 0 else int(value)
 
 
-def _unit_searches(grids, dense, bar) -> list[list[tuple]]:
-    """Every unit search of every grid; returns [(model, metrics) per unit step] per grid."""
+def _unit_search(ctx, step, dense, factory):
+    """(model, metrics) of the unit search for `step` from the dense (model, metrics)."""
     from run.pruning_runs import require_reachable, run_search, unit_plan
     from utils.runs import RunDir, dense_dir
 
-    jobs, where = [], []
-    for g, ((ctx, steps), (model, metrics)) in enumerate(zip(grids, dense)):
-        for step in steps:
-            run = RunDir(unit_dir(ctx.config, step))
-            if not (run.finished and not ctx.config.force):
-                threshold = ctx.config.prune_acc_threshold
-                require_reachable(metrics, threshold, "dense", dense_dir(ctx.config))
-            plan = unit_plan(ctx, step if step is not None else 0.0)
-            label = f"units step {step}"
-
-            def job(
-                factory, ctx=ctx, model=model, metrics=metrics, plan=plan, step=step, run=run, label=label
-            ):
-                return run_search(ctx, model, metrics, plan, step or 0.0, run, label, factory)
-
-            jobs.append(job)
-            where.append(g)
-    results = _run(grids[0][0], jobs, bar)
-    out = [[] for _ in grids]
-    for g, result in zip(where, results):
-        out[g].append(result)
-    return out
+    model, metrics = dense
+    run = RunDir(unit_dir(ctx.config, step))
+    if not (run.finished and not ctx.config.force):
+        require_reachable(metrics, ctx.config.prune_acc_threshold, "dense", dense_dir(ctx.config))
+    plan = unit_plan(ctx, step if step is not None else 0.0)
+    return run_search(ctx, model, metrics, plan, step or 0.0, run, f"units step {step}", factory)
 
 
-def _run(ctx, jobs, bar) -> list:
-    """Run search jobs batched (or one by one with --batch_members 1), ticking the overall bar."""
-    from run.batched_searches import run_all
+def _edge_start(ctx, step, unit, retrain_start):
+    """The start of the edge searches after unit step `step`: the unit-pruned network retrained once
+    (retrain_start(model) -> (model, metrics)), or the unit-pruned one when every edge run is finished."""
+    from run.pruning_runs import require_reachable
+    from utils.runs import RunDir
 
-    members = _batch_members(ctx)
-    if members == 1:
-        results = []
-        for job in jobs:
-            results.append(job(None))
-            bar.update(1)
-        return results
-    return run_all(jobs, ctx.data, ctx.training, members, on_done=lambda _: bar.update(1))
+    runs = [RunDir(edges_after_units_dir(ctx.config, e, step)) for e in ctx.config.pruning_gradient]
+    if all(run.finished and not ctx.config.force for run in runs):
+        return unit
+    start = retrain_start(unit[0])
+    threshold = ctx.config.prune_acc_threshold
+    require_reachable(start[1], threshold, "retrained unit-pruned", unit_dir(ctx.config, step))
+    return start
 
 
-def _edge_searches(grids, units, bar) -> list[list[dict]]:
-    """Edge searches from each unit-pruned network (retrained once first, the retraining batched too)."""
-    import copy
-
-    from run.common import generator_for, model_metrics
-    from run.pruning_runs import edge_plan, require_reachable, run_search
-    from utils.batched_training import train_batched
+def _edge_search(ctx, step, edge_step, start, factory) -> dict:
+    from run.pruning_runs import edge_plan, run_search
     from utils.pruning import weights_pruned_percent
     from utils.runs import RunDir
 
-    # retrained starts, only where some edge search of that unit step still has work
-    need = []
+    model, metrics = start
+    run = RunDir(edges_after_units_dir(ctx.config, edge_step, step))
+    plan = edge_plan(ctx, edge_step, weights_pruned_percent(model), total_weights(model))
+    _, pruned = run_search(ctx, model, metrics, plan, edge_step, run, f"edges step {edge_step}", factory)
+    return _candidate(ctx.config, step, edge_step, pruned, run.path)
+
+
+def _grid_sequential(ctx, steps, dense, bar) -> list[dict]:
+    """One search at a time, unit step by unit step (the --batch_members 1 path)."""
+    from run.pruning_runs import retrained_start
+
+    candidates = []
+    for step in steps:
+        unit = _unit_search(ctx, step, dense, None)
+        bar.update(1)
+        start = _edge_start(ctx, step, unit, lambda model: retrained_start(ctx, model))
+        for edge_step in ctx.config.pruning_gradient:
+            candidates.append(_edge_search(ctx, step, edge_step, start, None))
+            bar.update(1)
+    return candidates
+
+
+def _grids_pipelined(grids, dense, members, bar) -> list[list[dict]]:
+    import copy
+
+    from run.batched_searches import SearchPool
+    from run.common import generator_for, model_metrics
+
+    ctx0 = grids[0][0]
+    pool = SearchPool(ctx0.data, ctx0.training, members)
+    found: dict[tuple, dict] = {}
+
+    def chain(factory, g, ctx, step):
+        unit = _unit_search(ctx, step, dense[g], factory)
+        bar.update(1)
+
+        def retrain_start(model):  # retrained_start through the batch: same generator, same training
+            start = copy.deepcopy(model)
+            metrics = factory(generator_for(ctx.config.seed))(start)
+            return start, dict(metrics, **model_metrics(start))
+
+        start = _edge_start(ctx, step, unit, retrain_start)
+        for edge_step in ctx.config.pruning_gradient:
+
+            def edge_job(edge_factory, edge_step=edge_step):
+                return _edge_search(ctx, step, edge_step, start, edge_factory)
+
+            def done(candidate, key=(g, step, edge_step)):
+                found[key] = candidate
+                bar.update(1)
+
+            pool.spawn(edge_job, done)
+
     for g, (ctx, steps) in enumerate(grids):
-        for k, step in enumerate(steps):
-            runs = [RunDir(edges_after_units_dir(ctx.config, e, step)) for e in ctx.config.pruning_gradient]
-            if any(not (run.finished and not ctx.config.force) for run in runs):
-                need.append((g, k))
-    starts = {}
-    if need:
-        models = [copy.deepcopy(units[g][k][0]) for g, k in need]
-        generators = [generator_for(grids[g][0].config.seed) for g, _ in need]
-        ctx0 = grids[0][0]
-        if _batch_members(ctx0) == 1:
-            from run.pruning_runs import retrained_start
-
-            trained = [retrained_start(grids[g][0], units[g][k][0]) for g, k in need]
-        else:
-            results = train_batched(models, ctx0.data, ctx0.training, generators, include_start=True)
-            trained = [(m, dict(r.metrics, **model_metrics(m))) for m, r in zip(models, results)]
-        for (g, k), (model, metrics) in zip(need, trained):
-            ctx, steps = grids[g]
-            where = unit_dir(ctx.config, steps[k])
-            require_reachable(metrics, ctx.config.prune_acc_threshold, "retrained unit-pruned", where)
-            starts[(g, k)] = (model, metrics)
-    jobs, where = [], []
-    for g, (ctx, steps) in enumerate(grids):
-        for k, step in enumerate(steps):
-            unit_model, unit_metrics = units[g][k]
-            start, start_metrics = starts.get((g, k), (unit_model, unit_metrics))
-            for edge_step in ctx.config.pruning_gradient:
-                run = RunDir(edges_after_units_dir(ctx.config, edge_step, step))
-                plan = edge_plan(ctx, edge_step, weights_pruned_percent(start), total_weights(start))
-
-                def job(factory, ctx=ctx, start=start, sm=start_metrics, plan=plan, e=edge_step, run=run):
-                    return run_search(ctx, start, sm, plan, e, run, f"edges step {e}", factory)
-
-                jobs.append(job)
-                where.append((g, step, edge_step))
-    results = _run(grids[0][0], jobs, bar)
-    out = [[] for _ in grids]
-    for (g, step, edge_step), (_, metrics) in zip(where, results):
-        config = grids[g][0].config
-        out[g].append(
-            _candidate(config, step, edge_step, metrics, edges_after_units_dir(config, edge_step, step))
-        )
-    return out
+        for step in steps:
+            pool.spawn(lambda factory, g=g, ctx=ctx, step=step: chain(factory, g, ctx, step))
+    pool.wait()
+    return [
+        [found[(g, s, e)] for s in steps for e in ctx.config.pruning_gradient]
+        for g, (ctx, steps) in enumerate(grids)
+    ]
 
 
 def total_weights(model) -> int:
