@@ -15,7 +15,15 @@ import time
 import torch
 
 from models.mlp import build_model
-from run.common import Context, generator_for, model_metrics, progress_bar, train_dense
+from run.common import (
+    Context,
+    generator_for,
+    model_metrics,
+    progress_bar,
+    reused,
+    say_waiting,
+    train_dense,
+)
 from utils.config import ConfigError
 from utils.pruning import (
     SearchPlan,
@@ -114,9 +122,17 @@ def run_search(
     """Run (or resume, or reuse) one search whose result lives in `run`. Returns (model, metrics)."""
     config = ctx.config
     model = copy.deepcopy(start_model)
-    if run.finished and not config.force:
-        model.load_state_dict(run.load_torch("model.pt"))
-        return model, run.load_json("metrics.json")
+    with run.lock(on_wait=say_waiting):
+        if run.finished and not config.force:
+            model.load_state_dict(run.load_torch("model.pt"))
+            return model, reused(run.load_json("metrics.json"), run.path)
+        metrics = _search_into(ctx, model, start_metrics, plan, step, run, label)
+    return model, metrics
+
+
+def _search_into(ctx, model, start_metrics: dict, plan: SearchPlan, step: float, run: RunDir, label: str):
+    """The search of run_search, with the run folder locked: resume from its state, save the result."""
+    config = ctx.config
     run.clean_stale_temps()
     generator = generator_for(config.seed)
     state = None
@@ -170,7 +186,7 @@ def run_search(
     }
     run.save_result(config, model.state_dict(), metrics)
     run.remove(SEARCH_STATE_FILE)
-    return model, metrics
+    return metrics
 
 
 def require_reachable(metrics: dict, threshold: float, what: str, where) -> None:

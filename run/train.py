@@ -1,15 +1,15 @@
 """--experiment train: train the dense network and write its run directory."""
 
 from run.common import prepare, train_dense
+from run.reporting import reuse_note
 from utils.runs import dense_dir
 
 
 def run(config) -> dict:
     ctx = prepare(config)
     _, metrics = train_dense(ctx)
-    if not config.quiet:
-        print(
-            f"test accuracy {metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
-            f"-> {dense_dir(config)}"
-        )
+    print(
+        f"test accuracy {metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
+        f"-> {dense_dir(config)}{reuse_note(metrics)}"
+    )
     return metrics

@@ -13,17 +13,21 @@ e.g. boolean-exemplar/4-2-4/arch-4-24-4/lr-0.05_batch-8_epochs-15/seed-0/units/
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.atomic_io import atomic_path, write_json_atomic
-from utils.errors import InputError
+from utils.atomic_io import atomic_path, output_error, stale_temps, write_json_atomic
+from utils.errors import InputError, RunBusyError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_FILE = "model.pt"
 SEARCH_STATE_FILE = "search_state.pt"
+LOCK_FILE = ".lock"
 
 # Training options that are not in the folder name when they have their published default.
 _TRAINING_DEFAULTS = {
@@ -177,10 +181,47 @@ class RunDir:
         return load_checkpoint(self.path / name)
 
     def clean_stale_temps(self) -> None:
-        """Remove temp files left by a process killed in the middle of an atomic write."""
-        if self.path.is_dir():
-            for stale in self.path.glob(".*.tmp*"):
-                stale.unlink(missing_ok=True)
+        """Remove temp files left by a process killed in the middle of an atomic write (never the temp
+        file of a process still writing)."""
+        for stale in stale_temps(self.path):
+            stale.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self, on_wait: Callable[[str], None] | None = None, wait: bool = True) -> Iterator[None]:
+        """Hold the run folder's advisory lock (fcntl.flock on <run>/.lock) for the block.
+
+        A second process asking for the same run waits until the first is done (on_wait(message) is
+        called once when it has to wait), then finds the run finished and reuses it; with wait=False it
+        raises RunBusyError instead. The lock file holds the owner's pid for the message; the kernel
+        releases the lock when the owner exits, even when it is killed.
+        """
+        import fcntl
+
+        file = self.path / LOCK_FILE
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(file, "a+")
+        except OSError as error:
+            raise output_error(error, "create the lock file", file) from None
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "another process"
+                message = f"run {self.path} is busy: process {owner} is writing it"
+                if not wait:
+                    raise RunBusyError(f"{message}; wait for it to finish, then re-run") from None
+                if on_wait is not None:
+                    on_wait(f"{message}; waiting for it to finish")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()  # closing releases the flock
 
     def remove(self, name: str) -> None:
         (self.path / name).unlink(missing_ok=True)

@@ -140,7 +140,7 @@ def sculpt(config) -> dict:
         except (OSError, ValueError):
             record = {}
         if record.get("status") == "ok":
-            return record
+            return dict(record, _reused=str(out_dir))
     record = base_record(config)
     start = time.perf_counter()
     try:
