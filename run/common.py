@@ -12,7 +12,7 @@ import torch
 from models.mlp import MLP, build_model
 from utils.runs import RunDir, dense_dir
 from utils.tasks import Task, load_task
-from utils.training import TaskTensors, select_device, train
+from utils.training import TaskTensors, check_loss_fits, select_device, train
 
 
 @dataclass
@@ -29,8 +29,13 @@ def prepare(config) -> Context:
     """Load the task (ConfigError on bad input) and put it on the device."""
     task = load_task(config)
     device = select_device(config)
+    data = TaskTensors.from_task(task, device)
+    check_loss_fits(config, data)  # before any run folder is made
+    if getattr(config, "gpu", 0) and device.type != "cuda":
+        # A published command with --gpu 1 still runs (same results on the CPU), but not silently.
+        print("warning: --gpu 1 but CUDA is not available here; running on the CPU", file=sys.stderr)
     choose_threads(config, device)
-    return Context(config, task, TaskTensors.from_task(task, device), device)
+    return Context(config, task, data, device)
 
 
 def choose_threads(config, device) -> None:

@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="main.py",
         description="sculpt: train, prune (units, then edges), detect and score modules in neural networks.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,  # --epoch 5 must not silently mean --epochs 5
     )
     add = p.add_argument
     g = p.add_argument_group("experiment and task")
@@ -194,7 +195,13 @@ def explicit_options(parser: argparse.ArgumentParser, argv: list[str] | None) ->
 
 
 def validate(config: argparse.Namespace) -> None:
-    """Checks that need no file: positive sizes, a sane arch. Raises ConfigError."""
+    """Checks that need no file: finite numbers, positive sizes, a sane arch. Raises ConfigError."""
+    import math
+
+    for name, value in sorted(vars(config).items()):
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ConfigError(f"--{name} must be a finite number, got {value}")
     if config.epochs <= 0:
         raise ConfigError(f"--epochs must be positive, got {config.epochs}")
     if config.table_repeats <= 0:

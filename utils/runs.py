@@ -193,17 +193,42 @@ class RunDir:
         A second process asking for the same run waits until the first is done (on_wait(message) is
         called once when it has to wait), then finds the run finished and reuses it; with wait=False it
         raises RunBusyError instead. The lock file holds the owner's pid for the message; the kernel
-        releases the lock when the owner exits, even when it is killed.
+        releases the lock when the owner exits, even when it is killed. The lock file is removed on
+        release, and so are the folders the lock made if the block left them empty (a run that failed on
+        bad input leaves nothing behind).
         """
+        file = self.path / LOCK_FILE
+        made = _missing_folders(self.path)
+        handle = self._acquire(file, on_wait, wait)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            # Unlink while still holding the lock; a waiter that then gets the old file sees that it is
+            # no longer the file at the path and starts over (see _acquire).
+            file.unlink(missing_ok=True)
+            handle.close()
+            for folder in made:  # deepest first
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break  # not empty (the run's files, or another process's): keep it and its parents
+
+    def _acquire(self, file: Path, on_wait, wait: bool):
         import fcntl
 
-        file = self.path / LOCK_FILE
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            handle = open(file, "a+")
-        except OSError as error:
-            raise output_error(error, "create the lock file", file) from None
-        try:
+        told = False
+        while True:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                handle = open(file, "a+")
+            except FileNotFoundError:
+                continue  # another process removed the empty folder just now: make it again
+            except OSError as error:
+                raise output_error(error, "create the lock file", file) from None
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -211,17 +236,19 @@ class RunDir:
                 owner = handle.read().strip() or "another process"
                 message = f"run {self.path} is busy: process {owner} is writing it"
                 if not wait:
+                    handle.close()
                     raise RunBusyError(f"{message}; wait for it to finish, then re-run") from None
-                if on_wait is not None:
+                if on_wait is not None and not told:
                     on_wait(f"{message}; waiting for it to finish")
+                    told = True
                 fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            yield
-        finally:
-            handle.close()  # closing releases the flock
+            try:
+                same = os.fstat(handle.fileno()).st_ino == os.stat(file).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return handle
+            handle.close()  # the holder removed this lock file on release: lock the current one
 
     def remove(self, name: str) -> None:
         (self.path / name).unlink(missing_ok=True)
@@ -231,6 +258,15 @@ class RunDir:
         self.save_json(CONFIG_FILE, config_dict(config))
         self.save_torch(CHECKPOINT_FILE, state)
         self.save_json(METRICS_FILE, metrics)
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    return missing
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -243,12 +279,31 @@ def load_checkpoint(path: str | Path) -> dict:
             f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
         )
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
+        state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged file
         raise InputError(
             f"checkpoint {file} is corrupt or not a torch file ({type(error).__name__}); "
             "delete it and re-run with --force"
         ) from None
+    bad = _non_finite(state)
+    if bad:
+        raise InputError(f"checkpoint {file}: {bad} holds NaN or inf; delete it and re-run with --force")
+    return state
+
+
+def _non_finite(state, prefix: str = "") -> str | None:
+    """The name of the first floating tensor in a (nested) state dict with NaN or inf; None when clean."""
+    import torch
+
+    if isinstance(state, dict):
+        for key, value in state.items():
+            found = _non_finite(value, f"{prefix}{key}.")
+            if found:
+                return found
+    elif isinstance(state, torch.Tensor) and state.is_floating_point():
+        if not bool(torch.isfinite(state).all()):
+            return prefix.rstrip(".")
+    return None
 
 
 def config_dict(config) -> dict:
