@@ -99,7 +99,9 @@ def main() -> int:
             if left:
                 problems.append(f"left behind: {left}")
             seconds = time.perf_counter() - start
-            print(f"round {round_:2d}: {'ok' if not problems else 'FAILED ' + '; '.join(problems)}  ({seconds:.1f} s)")
+            verdict = "ok" if not problems else "FAILED " + "; ".join(problems)
+            print(f"round {round_:2d}: {verdict}  ({seconds:.1f} s)")
+            )
             failures += bool(problems)
         print(f"{args.repeats - failures}/{args.repeats} rounds clean ({args.copies} copies each)")
         return 1 if failures else 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -31,6 +32,12 @@ def prepare(config) -> Context:
     device = select_device(config)
     data = TaskTensors.from_task(task, device)
     check_loss_fits(config, data)  # before any run folder is made
+    if config.task == "boolean" and not config.graph and not Path(config.dataset_path).is_dir():
+        print(
+            f"note: --dataset_path {config.dataset_path} does not exist; the task is built from the shipped "
+            f"function graph of family {task.family}",
+            file=sys.stderr,
+        )
     if getattr(config, "gpu", 0) and device.type != "cuda":
         # A published command with --gpu 1 still runs (same results on the CPU), but not silently.
         print("warning: --gpu 1 but CUDA is not available here; running on the CPU", file=sys.stderr)

@@ -15,8 +15,9 @@
 #   --result_path DIR     default ./results/<family>/
 #   --visualization_path DIR  default ./visualizations/<family>/
 #   --list                print the job commands and exit
-# Finished runs are skipped (sculpt reuses every finished stage); failed runs are logged and reported by the
-# summary, never dropped.
+# Finished runs are skipped (sculpt reuses every finished stage). Each run logs to
+# <result_path>/logs/<task>_<modularity>_arch-<arch>_seed-<S>.log (first line: its command); failed runs are
+# listed in a table at the end and the script exits 1.
 
 set -euo pipefail
 
@@ -95,11 +96,15 @@ sweep_main() {
                 [[ -z "$opts" ]] && opts="$(nearest_options "$FAMILY" "$modularity" "$depth" "$width")"
                 [[ -z "$opts" ]] && opts="${DEFAULT_OPTIONS:-0.05 8 30}"
                 read -r lr batch epochs <<< "$opts"
+                local arch
+                arch="$(arch_for "$inputs" "$outputs" "$depth" "$width")"
                 for seed in $seeds; do
-                    echo "$PYTHON main.py --experiment sculpt --task ${TASK:-boolean}" \
+                    # first field: the job's log name, after the run (task, arch, seed)
+                    echo "${TASK:-boolean}_${modularity// /-}_arch-${arch// /-}_seed-$seed" \
+                        "$PYTHON main.py --experiment sculpt --task ${TASK:-boolean}" \
                         "--dataset_path ${DATASET_PATH:-./datasets/$FAMILY/} --result_path $RESULT_PATH" \
                         "--visualization_path $VIS_PATH --modularity $modularity" \
-                        "--arch $(arch_for "$inputs" "$outputs" "$depth" "$width") --lr $lr" \
+                        "--arch $arch --lr $lr" \
                         "--batch_size $batch --epochs $epochs --seed $seed --prune_acc_threshold $ACC_THRESHOLD" \
                         "--unit_pruning_gradient $unit_steps --pruning_gradient $edge_steps" \
                         "--feature_step_size $((depth + 1)) --clusterability_step_size $((depth + 1))" \
@@ -108,7 +113,7 @@ sweep_main() {
             done
         done
     done
-    if [[ $list == 1 ]]; then cat "$job_file"; rm -f "$job_file"; return 0; fi
+    if [[ $list == 1 ]]; then cut -d' ' -f2- "$job_file"; rm -f "$job_file"; return 0; fi
     local n_jobs log_dir
     n_jobs="$(wc -l < "$job_file")"
     # LOG_TAG: a script that calls sweep_main more than once gives each call its own log folder
@@ -116,13 +121,29 @@ sweep_main() {
     mkdir -p "$log_dir"
     echo "$FAMILY: $n_jobs runs on $jobs parallel jobs (logs in $log_dir)"
     cd "$REPO_DIR"
-    # Each job logs to its own file; a failing job does not stop the others (its sculpt.json says failed).
-    local failures=0
-    nl -ba -w1 -s' ' "$job_file" | xargs -P "$jobs" -L 1 bash -c '
-        n="$0"
-        if "$@" > "'"$log_dir"'/job-$n.log" 2>&1; then echo "[$n] $(tail -n 1 "'"$log_dir"'/job-$n.log")";
-        else echo "[$n] FAILED: $(tail -n 1 "'"$log_dir"'/job-$n.log")"; exit 0; fi' || failures=1
+    # Each job logs to <log_dir>/<task>_<modularity>_arch-<arch>_seed-<S>.log, which starts with its command
+    # line; a failing job does not stop the others (its sculpt.json says failed) but is listed at the end.
+    local failed_file
+    failed_file="$(mktemp)"
+    xargs -P "$jobs" -L 1 bash -c '
+        log="'"$log_dir"'/$0.log"
+        echo "$*" > "$log"
+        if "$@" >> "$log" 2>&1; then echo "[$0] $(tail -n 1 "$log")";
+        else code=$?; echo "[$0] FAILED (exit $code): $(tail -n 1 "$log")";
+             printf "%s\t%s\t%s\n" "$0" "$code" "$(tail -n 1 "$log")" >> "'"$failed_file"'"; fi' \
+        < "$job_file"
     rm -f "$job_file"
-    "$PYTHON" main.py --experiment summarize --result_path "$RESULT_PATH" --visualization_path "$VIS_PATH"
-    return $failures
+    "$PYTHON" main.py --experiment summarize --result_path "$RESULT_PATH" --visualization_path "$VIS_PATH" \
+        || echo "summarize failed" >> "$failed_file"
+    local n_failed
+    n_failed="$(wc -l < "$failed_file")"
+    if [[ $n_failed -gt 0 ]]; then
+        echo "$FAMILY: $n_failed of $n_jobs runs FAILED (logs in $log_dir):"
+        printf "run\texit\tlast line of its log\n" | cat - "$failed_file" | column -t -s $'\t' 2>/dev/null \
+            || cat "$failed_file"
+        rm -f "$failed_file"
+        return 1
+    fi
+    rm -f "$failed_file"
+    return 0
 }

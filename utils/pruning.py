@@ -337,8 +337,9 @@ def search(
         if masks_equal(model, weight_masks, bias_masks):
             record.update(skipped="the cut masks nothing new", accepted=True)
             state.history.append(record)
-            if state.linear:
-                state.accepted_percent = target  # move past it, or the same target would come back
+            # move past it (the published search accepts such a step and goes on from its target), or the
+            # same target would come back after a rejection
+            state.accepted_percent = max(state.accepted_percent, target)
             _show(bar, increment, target, model, None, True)
             continue
         model.set_masks(weight_masks, bias_masks)

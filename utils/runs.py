@@ -76,11 +76,13 @@ def task_key(config) -> Path:
         return Path("boolean-graph") / f"{graph.stem}-{digest}"
     family = ""
     if config.task == "boolean":
-        from utils.tasks import family_of
+        from utils.tasks import boolean_family
 
-        family = family_of(config.dataset_path)
+        family = boolean_family(config)
     task = config.task if not family or family == "boolean" else f"{config.task}-{family}"
-    return Path(task) / _dashes(config.modularity)
+    from utils.tasks import task_modularity
+
+    return Path(task) / _dashes(task_modularity(config))
 
 
 def seed_dir(config) -> Path:

@@ -206,10 +206,10 @@ def train(
         best_key, best_state = (val_acc, -val_loss), clone_state(model)
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
-        if not math.isfinite(optimizer.lr):
+        if not math.isfinite(optimizer.lr) or abs(optimizer.lr) > torch.finfo(torch.float32).max:
             raise NumericalError(
-                f"the learning rate became {optimizer.lr} in epoch {epoch + 1} (--lr {config.lr}, "
-                f"--gamma {config.gamma}); use a smaller --gamma"
+                f"the learning rate became {optimizer.lr:g} in epoch {epoch + 1} (--lr {config.lr:g}, "
+                f"--gamma {config.gamma:g}), beyond float32; use a smaller --gamma"
             )
         model.train()
         order = torch.randperm(n, generator=generator).to(device)

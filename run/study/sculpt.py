@@ -54,15 +54,15 @@ def sculpt_dir(config) -> Path:
 
 
 def base_record(config) -> dict:
-    from utils.tasks import family_of
+    from utils.tasks import boolean_family, task_modularity
 
-    family = family_of(config.dataset_path) if config.task == "boolean" else config.task
+    family = boolean_family(config) if config.task == "boolean" else config.task
     return {
         "status": "running",
         "error": None,
         "task": config.task,
         "family": family,
-        "modularity": list(config.modularity),
+        "modularity": task_modularity(config),
         "arch": list(config.arch),
         "depth": len(config.arch) - 2,
         "seed": config.seed,
