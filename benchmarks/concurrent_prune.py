@@ -101,7 +101,6 @@ def main() -> int:
             seconds = time.perf_counter() - start
             verdict = "ok" if not problems else "FAILED " + "; ".join(problems)
             print(f"round {round_:2d}: {verdict}  ({seconds:.1f} s)")
-            )
             failures += bool(problems)
         print(f"{args.repeats - failures}/{args.repeats} rounds clean ({args.copies} copies each)")
         return 1 if failures else 0
