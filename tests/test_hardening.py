@@ -387,3 +387,116 @@ def test_family_script_exits_non_zero_with_a_failure_table(tmp_path):
     assert "boolean_4-2-4_arch-4-24-4_seed-0.log" in names and "boolean_4-2-4_arch-4-24-4_seed-1.log" in names
     first = (results / "logs" / "boolean_4-2-4_arch-4-24-4_seed-1.log").read_text().splitlines()[0]
     assert "--experiment sculpt" in first and "--seed 1" in first
+
+
+# ------------------------------------------------------------------------ 7. pictures a researcher can cite
+
+
+def _lab(colour):
+    """sRGB -> CIE Lab (D65), for colour distances."""
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    c = np.array(to_rgb(colour))
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = m @ c / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def _drawn_frame(monkeypatch, tmp_path, arch, masks, partition, **kwargs):
+    """Draw and return the figure frame (boxes, texts) that draw_modules saved."""
+    from detection_pipeline import draw
+
+    frames = []
+    real = draw._frame
+    monkeypatch.setattr(draw, "_frame", lambda *a, **k: frames.append(real(*a, **k)) or frames[-1])
+    draw.draw_modules(arch, masks, partition, tmp_path / "p.png", **kwargs)
+    return frames[0]
+
+
+def test_twelve_modules_get_twelve_distinct_colours():
+    import itertools
+
+    import numpy as np
+
+    from detection_pipeline import draw
+    from detection_pipeline.export import kept_layer_edges
+
+    modules = [np.arange(12), np.arange(12)]
+    edges = kept_layer_edges([12, 12], [np.eye(12)], np.concatenate(modules))
+    layout = draw._layout([12, 12], modules, edges)
+    colours = list(draw._module_colours(layout, modules).values())
+    assert len(set(colours)) == 12
+    labs = [_lab(c) for c in [*colours, draw._CROSS_MODULE_GREY]]
+    closest = min(np.linalg.norm(a - b) for a, b in itertools.combinations(labs, 2))
+    assert closest >= 25, f"two module colours are only {closest:.1f} Lab units apart"
+
+
+def test_one_box_per_module_spans_its_layers(monkeypatch, tmp_path):
+    import numpy as np
+    from matplotlib.patches import FancyBboxPatch
+
+    arch = [4, 3, 2]
+    masks = [np.array([[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 1]]), np.array([[1, 0, 1], [0, 1, 1]])]
+    partition = np.array([0, 0, 1, -1, 0, 1, -1, 0, 1])
+    frame = _drawn_frame(monkeypatch, tmp_path, arch, masks, partition)
+    boxes = [p for p in frame.ax.patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == 2  # one per module, not one per module per row
+    for box in boxes:
+        assert box.get_y() == pytest.approx(-0.2) and box.get_height() == pytest.approx(2.4)
+
+
+def test_reordered_outputs_say_labels_are_original_indices(monkeypatch, tmp_path):
+    import numpy as np
+
+    arch = [2, 2, 2]
+    masks = [np.eye(2), np.array([[0, 1], [1, 0]])]  # input 0 -> hidden 0 -> output 1
+    partition = np.array([0, 1, 0, 1, 1, 0])
+    frame = _drawn_frame(monkeypatch, tmp_path, arch, masks, partition)
+    titles = " ".join(t.get_text() for t in frame.fig.texts)
+    assert "outputs reordered to group modules: labels are original indices" in titles
+    labels = [t.get_text() for t in frame.ax.texts]
+    assert labels.count("0") == 2 and labels.count("1") == 2  # every input and output unit labelled
+
+
+def test_wide_input_rows_get_one_range_label_per_module(monkeypatch, tmp_path):
+    import numpy as np
+
+    arch = [128, 8, 2]
+    masks = [np.ones((8, 128)), np.ones((2, 8))]
+    left = np.arange(128) % 16 < 8  # the left 8x8 image of a 16-wide row-major two-digit input
+    partition = np.concatenate([np.where(left, 0, 1), [0] * 4 + [1] * 4, [0, 1]])
+    frame = _drawn_frame(monkeypatch, tmp_path, arch, masks, partition)
+    labels = [t.get_text() for t in frame.ax.texts]
+    assert "64 units: 0–7, 16–23, 32–39, 48–55 … (+4 runs)" in labels
+    assert "64 units: 8–15, 24–31, 40–47, 56–63 … (+4 runs)" in labels
+    assert not any(t.isdigit() and int(t) > 2 for t in labels)  # not 128 tiny labels
+
+
+def test_sculpt_picture_title_names_training_steps_and_verdict(tmp_path, capsys):
+    import numpy as np
+
+    from detection_pipeline.partition import Partition
+    from run.detection_outputs import picture_title
+    from run.network_source import Target
+    from utils.network import LayeredNetwork
+
+    config = parse_config([*DONE_WHEN, "--unit_pruning_gradient", "70"])
+    network = LayeredNetwork(
+        arch=[4, 24, 4],
+        weights=[np.ones((24, 4)), np.ones((4, 24))],
+        biases=[np.zeros(24), np.zeros(4)],
+        masks=[np.ones((24, 4)), np.ones((4, 24))],
+        metrics={"test_accuracy": 100.0},
+    )
+    partition = Partition(labels=np.zeros(32, dtype=int), arch=[4, 24, 4], method="sculpt")
+    title = picture_title(
+        config, Target(network, tmp_path, tmp_path), partition, "options", (70.0, 2.5), "verdict: no success"
+    )
+    for part in ("boolean 4 2 4", "arch 4 24 4", "seed 0", "lr 0.05", "batch 8", "epochs 15",
+                 "unit step 70", "edge step 2.5", "density 100.00%", "test acc 100.0%", "1 module",
+                 "verdict: no success"):  # fmt: skip
+        assert part in title, part
+    assert "1 modules" not in title
