@@ -14,10 +14,12 @@
 #   --widths "24"         hidden widths to run (default: the family's)
 #   --result_path DIR     default ./results/<family>/
 #   --visualization_path DIR  default ./visualizations/<family>/
+#   --backend local|ray   run on a local process pool (default) or on Ray (pip install -r requirements-ray.txt)
+#   --ray_address ADDR    with --backend ray: an existing Ray cluster (default: a local Ray)
 #   --list                print the job commands and exit
-# Finished runs are skipped (sculpt reuses every finished stage). Each run logs to
-# <result_path>/logs/<task>_<modularity>_arch-<arch>_seed-<S>.log (first line: its command); failed runs are
-# listed in a table at the end and the script exits 1.
+# Finished runs are skipped (sculpt reuses every finished stage). Every run logs to
+# <result_path>/logs/<run name>.log (starting with its command line); failed runs are listed in a table,
+# reported by the summary, never dropped, and make the script exit non-zero.
 
 set -euo pipefail
 
@@ -55,7 +57,7 @@ arch_for() {  # inputs outputs depth width -> "in w w ... out"
 }
 
 sweep_main() {
-    local jobs quick=0 seeds="0 1 2 5" list=0
+    local jobs quick=0 seeds="0 1 2 5" list=0 backend=local ray_address=""
     # GNU nproc obeys OMP_NUM_THREADS, which is exported as 1 above: ask without it
     jobs="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 2)"
     RESULT_PATH="./results/$FAMILY/"
@@ -69,8 +71,10 @@ sweep_main() {
             --widths) WIDTHS="$2"; QUICK_WIDTHS="$2"; shift 2 ;;
             --result_path) RESULT_PATH="$2"; shift 2 ;;
             --visualization_path) VIS_PATH="$2"; shift 2 ;;
+            --backend) backend="$2"; shift 2 ;;
+            --ray_address) ray_address="$2"; shift 2 ;;
             --list) list=1; shift ;;
-            -h|--help) sed -n '2,22p' "$SCRIPT_DIR/sweep_lib.sh"; return 0 ;;
+            -h|--help) sed -n '2,26p' "$SCRIPT_DIR/sweep_lib.sh"; return 0 ;;
             *) echo "error: unknown option $1 (see --help)" >&2; return 2 ;;
         esac
     done
@@ -96,15 +100,11 @@ sweep_main() {
                 [[ -z "$opts" ]] && opts="$(nearest_options "$FAMILY" "$modularity" "$depth" "$width")"
                 [[ -z "$opts" ]] && opts="${DEFAULT_OPTIONS:-0.05 8 30}"
                 read -r lr batch epochs <<< "$opts"
-                local arch
-                arch="$(arch_for "$inputs" "$outputs" "$depth" "$width")"
                 for seed in $seeds; do
-                    # first field: the job's log name, after the run (task, arch, seed)
-                    echo "${TASK:-boolean}_${modularity// /-}_arch-${arch// /-}_seed-$seed" \
-                        "$PYTHON main.py --experiment sculpt --task ${TASK:-boolean}" \
+                    echo "$PYTHON main.py --experiment sculpt --task ${TASK:-boolean}" \
                         "--dataset_path ${DATASET_PATH:-./datasets/$FAMILY/} --result_path $RESULT_PATH" \
                         "--visualization_path $VIS_PATH --modularity $modularity" \
-                        "--arch $arch --lr $lr" \
+                        "--arch $(arch_for "$inputs" "$outputs" "$depth" "$width") --lr $lr" \
                         "--batch_size $batch --epochs $epochs --seed $seed --prune_acc_threshold $ACC_THRESHOLD" \
                         "--unit_pruning_gradient $unit_steps --pruning_gradient $edge_steps" \
                         "--feature_step_size $((depth + 1)) --clusterability_step_size $((depth + 1))" \
@@ -113,37 +113,16 @@ sweep_main() {
             done
         done
     done
-    if [[ $list == 1 ]]; then cut -d' ' -f2- "$job_file"; rm -f "$job_file"; return 0; fi
-    local n_jobs log_dir
-    n_jobs="$(wc -l < "$job_file")"
+    if [[ $list == 1 ]]; then cat "$job_file"; rm -f "$job_file"; return 0; fi
+    local log_dir failures=0
     # LOG_TAG: a script that calls sweep_main more than once gives each call its own log folder
     log_dir="$RESULT_PATH/logs${LOG_TAG:+/$LOG_TAG}"
-    mkdir -p "$log_dir"
-    echo "$FAMILY: $n_jobs runs on $jobs parallel jobs (logs in $log_dir)"
+    echo "$FAMILY: $(wc -l < "$job_file") runs on $backend (logs in $log_dir)"
     cd "$REPO_DIR"
-    # Each job logs to <log_dir>/<task>_<modularity>_arch-<arch>_seed-<S>.log, which starts with its command
-    # line; a failing job does not stop the others (its sculpt.json says failed) but is listed at the end.
-    local failed_file
-    failed_file="$(mktemp)"
-    xargs -P "$jobs" -L 1 bash -c '
-        log="'"$log_dir"'/$0.log"
-        echo "$*" > "$log"
-        if "$@" >> "$log" 2>&1; then echo "[$0] $(tail -n 1 "$log")";
-        else code=$?; echo "[$0] FAILED (exit $code): $(tail -n 1 "$log")";
-             printf "%s\t%s\t%s\n" "$0" "$code" "$(tail -n 1 "$log")" >> "'"$failed_file"'"; fi' \
-        < "$job_file"
+    # One runner for both backends (run/study/sweep.py): progress bar, one log per run, failure table.
+    "$PYTHON" main.py --experiment sweep --jobs_file "$job_file" --jobs "$jobs" --backend "$backend" \
+        ${ray_address:+--ray_address "$ray_address"} --log_dir "$log_dir" || failures=1
     rm -f "$job_file"
-    "$PYTHON" main.py --experiment summarize --result_path "$RESULT_PATH" --visualization_path "$VIS_PATH" \
-        || echo "summarize failed" >> "$failed_file"
-    local n_failed
-    n_failed="$(wc -l < "$failed_file")"
-    if [[ $n_failed -gt 0 ]]; then
-        echo "$FAMILY: $n_failed of $n_jobs runs FAILED (logs in $log_dir):"
-        printf "run\texit\tlast line of its log\n" | cat - "$failed_file" | column -t -s $'\t' 2>/dev/null \
-            || cat "$failed_file"
-        rm -f "$failed_file"
-        return 1
-    fi
-    rm -f "$failed_file"
-    return 0
+    "$PYTHON" main.py --experiment summarize --result_path "$RESULT_PATH" --visualization_path "$VIS_PATH"
+    return $failures
 }

@@ -363,32 +363,6 @@ def test_ten_way_run_folders_carry_the_real_modularity(task, arch, folder):
     assert "mnist_10way/784-10/" in str(dense_dir(config))
 
 
-FAKE_PYTHON = """#!/usr/bin/env bash
-# stands in for python3: every sculpt job with seed 1 fails, everything else succeeds
-for a in "$@"; do [[ $prev == --seed && $a == 1 ]] && { echo "error: boom"; exit 2; }; prev=$a; done
-echo "ok line"
-"""
-
-
-def test_family_script_exits_non_zero_with_a_failure_table(tmp_path):
-    fake = tmp_path / "python"
-    fake.write_text(FAKE_PYTHON)
-    fake.chmod(0o755)
-    results = tmp_path / "results"
-    proc = subprocess.run(
-        ["bash", str(REPO / "shell" / "exemplar.sh"), "--quick", "--jobs", "2", "--depths", "1",
-         "--result_path", str(results)],
-        capture_output=True, text=True, env=dict(cli_env(), PYTHON=str(fake)), timeout=60,
-    )  # fmt: skip
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "runs FAILED" in proc.stdout and "error: boom" in proc.stdout
-    logs = sorted((results / "logs").glob("*.log"))
-    names = [p.name for p in logs]
-    assert "boolean_4-2-4_arch-4-24-4_seed-0.log" in names and "boolean_4-2-4_arch-4-24-4_seed-1.log" in names
-    first = (results / "logs" / "boolean_4-2-4_arch-4-24-4_seed-1.log").read_text().splitlines()[0]
-    assert "--experiment sculpt" in first and "--seed 1" in first
-
-
 # ------------------------------------------------------------------------ 7. pictures a researcher can cite
 
 
