@@ -47,6 +47,8 @@ def run_folders(config) -> dict[str, str]:
         folders["pictures"] = Path(config.visualization_path)
     elif experiment == "generate_task":
         folders["dataset"] = Path(config.dataset_path)
+    elif experiment == "sweep":
+        folders["logs"] = Path(config.log_dir or Path(config.result_path) / "logs")
     return {what: str(path) for what, path in folders.items()}
 
 
@@ -59,6 +61,7 @@ _WRITES = {
     "sculpt": ("result_path", "visualization_path"),
     "summarize": ("summary_path", "visualization_path"),
     "generate_task": ("dataset_path",),
+    "sweep": ("log_dir",),
 }
 
 
@@ -67,7 +70,7 @@ def check_output_folders(config) -> None:
     not writable. Creates nothing."""
     for option in _WRITES.get(config.experiment, ()):
         folder = getattr(config, option, None)
-        if option == "summary_path" and folder is None:
+        if option in ("summary_path", "log_dir") and folder is None:
             folder = config.result_path
             option = "result_path"
         if folder:

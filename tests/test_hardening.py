@@ -474,3 +474,25 @@ def test_sculpt_picture_title_names_training_steps_and_verdict(tmp_path, capsys)
                  "verdict: no success"):  # fmt: skip
         assert part in title, part
     assert "1 modules" not in title
+
+
+# ------------------------------------------------------------------------------------- 8. README truth
+
+
+def test_missing_unit_pruned_run_names_the_option_to_add(tmp_path, capsys):
+    units = ["--experiment", "prune", *TINY, "--result_path", tmp_path, "--quiet", "--prune_units"]
+    assert call_main([*units, "1", "--unit_pruning_gradient", "50"], capsys)[0] == 0
+    rc, _, err = call_main([*units, "0", "--pruning_gradient", "5"], capsys)  # the unit step left out
+    assert rc == 2 and "add --unit_pruning_gradient 50" in one_error_line(err)
+    rc, _, err = call_main([*units, "0", "--unit_pruning_gradient", "60"], capsys)  # a step never run
+    assert rc == 2 and "add --unit_pruning_gradient 50" in one_error_line(err)
+
+
+def test_every_option_has_help_and_shows_its_default():
+    from utils.config import build_parser
+
+    parser = build_parser()
+    missing = [a.option_strings[0] for a in parser._actions if not a.help]
+    assert missing == []
+    text = parser.format_help()
+    assert "--lr LR               learning rate (default: 0.05)" in text

@@ -146,6 +146,23 @@ def unit_step(config) -> float | None:
     return steps[index]
 
 
+def finished_unit_steps(config) -> list[float]:
+    """The --unit_pruning_gradient values of finished unit-pruned runs with otherwise the same options
+    (for the message when a command names a unit-pruned run that does not exist)."""
+    import re
+
+    folder = seed_dir(config) / "units"
+    steps = []
+    if folder.is_dir():
+        for run in sorted(folder.iterdir()):
+            match = re.search(r"_step-([0-9.e+-]+?)(_|$)", run.name)
+            if match and RunDir(run).finished:
+                step = float(match.group(1))
+                if unit_pruning_key(config, step) == run.name:
+                    steps.append(step)
+    return sorted(steps)
+
+
 def unit_dir(config, step: float | None = None) -> Path:
     step = unit_step(config) if step is None else step
     return seed_dir(config) / "units" / unit_pruning_key(config, step)
