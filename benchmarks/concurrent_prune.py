@@ -57,11 +57,11 @@ def result_files(result_path: Path) -> dict[str, object]:
 
 
 def leftovers(result_path: Path) -> list[str]:
-    """Temp files or search state left behind by the finished commands."""
+    """Temp, lock or search-state files left behind by the finished commands."""
     return [
         str(p.relative_to(result_path))
         for p in result_path.rglob("*")
-        if p.is_file() and (".tmp" in p.name or p.name == "search_state.pt")
+        if p.is_file() and (".tmp" in p.name or p.name in ("search_state.pt", ".lock"))
     ]
 
 
