@@ -496,3 +496,20 @@ def test_every_option_has_help_and_shows_its_default():
     assert missing == []
     text = parser.format_help()
     assert "--lr LR               learning rate (default: 0.05)" in text
+
+
+def test_a_batched_sculpt_says_busy_instead_of_deadlocking(tmp_path, capsys):
+    from utils.runs import unit_dir
+
+    argv = ["--experiment", "sculpt", *TINY, "--unit_pruning_gradient", "50", "60"]
+    argv += ["--pruning_gradient", "50"]
+    argv += ["--result_path", str(tmp_path / "r"), "--visualization_path", str(tmp_path / "v"), "--quiet"]
+    holder = _hold_lock(unit_dir(parse_config(argv), 60.0), 60.0)
+    try:
+        start = time.perf_counter()
+        rc, _, err = call_main(argv, capsys)
+        assert time.perf_counter() - start < 50
+    finally:
+        holder.kill()
+        holder.wait()
+    assert rc == 2 and f"busy: process {holder.pid}" in one_error_line(err)

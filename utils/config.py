@@ -236,6 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--log_dir", default=None, help="sweep: folder for one log per run (default: <result_path>/logs)"
     )
 
+    g.add_argument(
+        "--batch_members",
+        type=int,
+        default=0,
+        help="sculpt: searches trained together as one batched model (0: the whole grid; 1: one at a time)",
+    )
+    g.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="sculpt: run these seeds as members of one batch"
+    )
+
     g = p.add_argument_group("running")
     g.add_argument(
         "--gpu", type=int, default=0, help="1: use CUDA (without CUDA: one warning line, then the CPU)"
