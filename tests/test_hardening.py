@@ -513,3 +513,18 @@ def test_a_batched_sculpt_says_busy_instead_of_deadlocking(tmp_path, capsys):
         holder.kill()
         holder.wait()
     assert rc == 2 and f"busy: process {holder.pid}" in one_error_line(err)
+
+
+def test_a_nan_loss_in_batched_training_is_an_error_naming_it():
+    from run.common import prepare
+    from utils.batched_training import train_batched
+    from utils.errors import NumericalError
+
+    config = parse_config([*TINY])
+    ctx = prepare(config)
+    models = [_tiny_model(), _tiny_model()]
+    with torch.no_grad():
+        models[1].layers[0].weight[0, 0] = math.nan
+    generators = [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)]
+    with pytest.raises(NumericalError, match="training loss became nan"):
+        train_batched(models, ctx.data, ctx.training, generators)

@@ -182,6 +182,24 @@ def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
     return bounds
 
 
+def check_lr(lr: float, epoch: int, options) -> None:
+    """NumericalError when the scheduled learning rate of `epoch` is NaN, inf or beyond float32."""
+    if not math.isfinite(lr) or abs(lr) > torch.finfo(torch.float32).max:
+        raise NumericalError(
+            f"the learning rate became {lr:g} in epoch {epoch + 1} (--lr {options.lr:g}, "
+            f"--gamma {options.gamma:g}), beyond float32; use a smaller --gamma"
+        )
+
+
+def check_train_loss(train_loss: float, epoch: int, options) -> None:
+    """NumericalError when an epoch's mean training loss is NaN or inf (the weights diverged)."""
+    if not math.isfinite(train_loss):
+        raise NumericalError(
+            f"the training loss became {train_loss} in epoch {epoch + 1} (--lr {options.lr}); "
+            "the weights diverged: lower --lr"
+        )
+
+
 def check_finite_weights(model) -> None:
     """NumericalError naming the first layer whose weights or biases hold NaN or inf."""
     for name, tensor in model.state_dict().items():
@@ -236,11 +254,7 @@ def train(
         best_key, best_state = (val_acc, -val_loss), clone_state(model)
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
-        if not math.isfinite(optimizer.lr) or abs(optimizer.lr) > torch.finfo(torch.float32).max:
-            raise NumericalError(
-                f"the learning rate became {optimizer.lr:g} in epoch {epoch + 1} (--lr {config.lr:g}, "
-                f"--gamma {config.gamma:g}), beyond float32; use a smaller --gamma"
-            )
+        check_lr(optimizer.lr, epoch, config)
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         x_epoch = data.x_train[order]
@@ -258,11 +272,7 @@ def train(
             running += loss.detach()
             steps += 1
         train_loss = float(running) / max(steps, 1)
-        if not math.isfinite(train_loss):
-            raise NumericalError(
-                f"the training loss became {train_loss} in epoch {epoch + 1} (--lr {config.lr}); "
-                "the weights diverged: lower --lr"
-            )
+        check_train_loss(train_loss, epoch, config)
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         history["train_loss"].append(train_loss)
         history["val_accuracy"].append(val_acc)
