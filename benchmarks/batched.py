@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,16 +33,30 @@ FULL_EDGES = ["2.5", "2.0", "1.5", "1.0", "0.5"]
 
 
 def sculpt(root: Path, units, edges, *extra) -> float:
+    """Wall seconds of one sculpt process (CPU seconds are added to CPU_SECONDS[0])."""
     argv = [sys.executable, "main.py", "--experiment", "sculpt", "--modularity", "4", "2", "4"]
     argv += ["--arch", "4", "24", "4", "--lr", "0.05", "--batch_size", "8", "--epochs", "15"]
     argv += ["--unit_pruning_gradient", *units, "--pruning_gradient", *edges]
     argv += ["--result_path", str(root), "--visualization_path", str(root) + "-v", "--quiet", *extra]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"sculpt failed: {done.stderr.strip().splitlines()[-1]}")
+    CPU_SECONDS[0] += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return time.perf_counter() - start
+
+
+CPU_SECONDS = [0.0]
+
+
+def timed(function, *args) -> tuple[float, float]:
+    """(wall, CPU) seconds of function(*args), which runs sculpt processes."""
+    CPU_SECONDS[0] = 0.0
+    wall = function(*args)
+    return wall, CPU_SECONDS[0]
 
 
 def run_files(root: Path) -> dict:
@@ -78,26 +93,33 @@ def main() -> int:
     seeds = ["0", "1", "2", "5"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        grid_seq = sculpt(tmp / "grid-seq", units, edges, "--batch_members", "1")
-        grid_bat = sculpt(tmp / "grid-bat", units, edges)
+        grid_seq = timed(sculpt, tmp / "grid-seq", units, edges, "--batch_members", "1")
+        grid_bat = timed(sculpt, tmp / "grid-bat", units, edges)
         same_grid = identical(tmp / "grid-seq", tmp / "grid-bat")
-        seeds_bat = sculpt(tmp / "seeds-bat", units, edges, "--seeds", *seeds)
-        procs_bat = sum(sculpt(tmp / "procs-bat", units, edges, "--seed", s) for s in seeds)
-        procs_seq = sum(
-            sculpt(tmp / "procs-seq", units, edges, "--seed", s, "--batch_members", "1") for s in seeds
+        seeds_bat = timed(sculpt, tmp / "seeds-bat", units, edges, "--seeds", *seeds)
+        procs_bat = timed(lambda: sum(sculpt(tmp / "procs-bat", units, edges, "--seed", s) for s in seeds))
+        procs_seq = timed(
+            lambda: sum(
+                sculpt(tmp / "procs-seq", units, edges, "--seed", s, "--batch_members", "1") for s in seeds
+            )
         )
         same_seeds = identical(tmp / "seeds-bat", tmp / "procs-seq") and identical(
             tmp / "procs-bat", tmp / "procs-seq"
         )
     n_search = len(units) * (1 + len(edges))
     print(f"grid: {len(units)} unit steps x {len(edges)} edge steps = {n_search} searches per seed")
-    print(f"{'case':<48} {'seconds':>8} {'ratio':>7}")
-    print(f"{'full grid, --batch_members 1 (sequential)':<48} {grid_seq:8.1f}")
-    print(f"{'full grid, batched':<48} {grid_bat:8.1f} {grid_seq / grid_bat:6.1f}x   identical: {same_grid}")
-    print(f"{'4 seeds, 4 processes, --batch_members 1':<48} {procs_seq:8.1f}")
-    print(f"{'4 seeds, 4 processes, each batched':<48} {procs_bat:8.1f} {procs_seq / procs_bat:6.1f}x")
-    ratio = procs_seq / seeds_bat
-    print(f"{'4 seeds, --seeds in one batch':<48} {seeds_bat:8.1f} {ratio:6.1f}x   identical: {same_seeds}")
+    print(f"{'case':<44} {'wall s':>7} {'ratio':>6} {'CPU s':>7} {'ratio':>6}")
+
+    def row(name, value, base=None):
+        ratios = f"{base[0] / value[0]:5.1f}x {value[1]:7.1f} {base[1] / value[1]:5.1f}x" if base else ""
+        print(f"{name:<44} {value[0]:7.1f} " + (ratios or f"{'':6} {value[1]:7.1f}"))
+
+    row("full grid, --batch_members 1 (sequential)", grid_seq)
+    row("full grid, batched", grid_bat, grid_seq)
+    row("4 seeds, 4 processes, --batch_members 1", procs_seq)
+    row("4 seeds, 4 processes, each batched", procs_bat, procs_seq)
+    row("4 seeds, --seeds in one batch", seeds_bat, procs_seq)
+    print(f"identical run folders: grid {same_grid}, seeds {same_seeds}")
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0 if same_grid and same_seeds else 1
 
