@@ -27,7 +27,7 @@ def run_folders(config) -> dict[str, str]:
     elif experiment == "prune_edges":
         for step in config.pruning_gradient:
             folders[f"edges step {step}"] = runs.edges_from_dense_dir(config, step)
-    elif experiment == "module_detection":
+    elif experiment in ("module_detection", "lesion"):
         from run.network_source import checkpoint_out_dir, picture_dir
 
         if config.checkpoint:
@@ -58,6 +58,7 @@ _WRITES = {
     "prune": ("result_path",),
     "prune_edges": ("result_path",),
     "module_detection": ("result_path", "visualization_path"),
+    "lesion": ("result_path", "visualization_path"),
     "sculpt": ("result_path", "visualization_path"),
     "summarize": ("summary_path", "visualization_path"),
     "generate_task": ("dataset_path",),
