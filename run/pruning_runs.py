@@ -14,7 +14,16 @@ import time
 
 import torch
 
-from run.common import Context, build_model, generator_for, model_metrics, progress_bar, train_dense
+from run.common import (
+    Context,
+    build_model,
+    generator_for,
+    model_metrics,
+    progress_bar,
+    reused,
+    say_waiting,
+    train_dense,
+)
 from utils.config import ConfigError
 from utils.pruning import (
     SearchPlan,
@@ -35,6 +44,7 @@ from utils.runs import (
     dense_dir,
     edges_after_units_dir,
     edges_from_dense_dir,
+    finished_unit_steps,
     unit_dir,
     unit_step,
 )
@@ -129,9 +139,21 @@ def run_search(
     their own)."""
     config = ctx.config
     model = copy.deepcopy(start_model)
-    if run.finished and not config.force:
-        model.load_state_dict(run.load_torch("model.pt"))
-        return model, run.load_json("metrics.json")
+    # A batched search must not wait for a lock: the other members of its batch would wait for it in
+    # turn (and two batched processes could each hold what the other needs), so it says "busy" instead.
+    with run.lock(on_wait=say_waiting, wait=retrain_factory is None):
+        if run.finished and not config.force:
+            model.load_state_dict(run.load_torch("model.pt"))
+            return model, reused(run.load_json("metrics.json"), run.path)
+        metrics = _search_into(ctx, model, start_metrics, plan, step, run, label, retrain_factory)
+    return model, metrics
+
+
+def _search_into(
+    ctx, model, start_metrics: dict, plan: SearchPlan, step: float, run: RunDir, label: str, retrain_factory
+):
+    """The search of run_search, with the run folder locked: resume from its state, save the result."""
+    config = ctx.config
     run.clean_stale_temps()
     generator = generator_for(config.seed)
     state = None
@@ -185,7 +207,7 @@ def run_search(
     }
     run.save_result(config, model.state_dict(), metrics)
     run.remove(SEARCH_STATE_FILE)
-    return model, metrics
+    return metrics
 
 
 class _Quiet:
@@ -233,16 +255,30 @@ def retrained_start(ctx: Context, model):
     return start, start_metrics
 
 
+def missing_unit_run_message(config, path, step) -> str:
+    """What to add or run when the unit-pruned run the options name does not exist."""
+    found = finished_unit_steps(config)
+    if found:
+        steps = " ".join(f"{s:g}" for s in found)
+        return (
+            f"no unit-pruned network at {path}; unit-pruned runs with these options exist for "
+            f"--unit_pruning_gradient {steps}: add --unit_pruning_gradient {found[0]:g} (the unit step to "
+            "start from), or run --prune_units 1 with the step you want first"
+        )
+    wanted = f"{step:g}" if step is not None else "<step, e.g. 70.0>"
+    return (
+        f"no unit-pruned network at {path}; run the same command with --prune_units 1 "
+        f"--unit_pruning_gradient {wanted} first, then this one with --unit_pruning_gradient {wanted}"
+    )
+
+
 def load_unit_pruned(ctx: Context) -> tuple[object, dict]:
     """The unit-pruned network the options name; ConfigError saying what to run when it is missing."""
     config = ctx.config
     step = unit_step(config)
     run = RunDir(unit_dir(config, step))
     if not run.finished:
-        raise ConfigError(
-            f"no unit-pruned network at {run.path}; run the same command with --prune_units 1 first "
-            f"(it needs --unit_pruning_gradient {step if step is not None else '<step, e.g. 70.0>'})"
-        )
+        raise ConfigError(missing_unit_run_message(config, run.path, step))
     model = build_model(config, ctx.device)
     model.load_state_dict(run.load_torch("model.pt"))
     return model, run.load_json("metrics.json")

@@ -25,7 +25,10 @@ from utils.training import (
     TrainResult,
     accuracy_percent,
     batch_bounds,
+    check_finite_weights,
     check_loss_fits,
+    check_lr,
+    check_train_loss,
     epoch_better,
     loss_value,
     make_optimizer,
@@ -175,6 +178,7 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
     bounds = batch_bounds(n, options.batch_size, False)
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(options.lr, epoch, options.scheduler, options.gamma, epochs)
+        check_lr(optimizer.lr, epoch, options)
         xs, ys = [], []
         for generator in generators:  # each member's own draws, in the order `train` makes them
             order = torch.randperm(n, generator=generator).to(device)
@@ -194,6 +198,8 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
             optimizer.step()
             running += losses.detach()
         train_losses = (running / max(len(bounds), 1)).tolist()
+        for train_loss in train_losses:
+            check_train_loss(train_loss, epoch, options)
         evaluations = _evaluate(stack, data.x_val, data.y_val, data, options.loss)
         snapshot = None  # taken once per epoch, only when some member improves
         for m, (val_acc, val_loss) in enumerate(evaluations):
@@ -209,6 +215,7 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
     for m, model in enumerate(models):
         best_state[m] = _Stack.member_state(best_state[m], m)
         model.load_state_dict(best_state[m])
+        check_finite_weights(model)
         stack_one = _Stack([model])
         (test_acc, test_loss) = _evaluate(stack_one, data.x_test, data.y_test, data, options.loss)[0]
         metrics = dict(histories[m], best_epoch=best_epoch[m], test_accuracy=test_acc, test_loss=test_loss)

@@ -76,11 +76,54 @@ class _OneLineErrorParser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (see python3 main.py --help)")
 
 
+# Help for the options whose add_argument line has none (kept here so the option table above stays
+# readable); build_parser fills them in, and a test checks that every option has help.
+_HELP = {
+    "model": "network type (the published CLI's only one)",
+    "hidden_layer_activation": "hidden units: relu, sigmoid or ste (straight-through step)",
+    "optimizer": "adam, sgd, momentum (SGD + Nesterov 0.9) or rms (RMSprop)",
+    "loss": "BCE or MSE on sigmoid outputs; CE (softmax per output group) for one-hot digit outputs",
+    "batch_size": "minibatch size",
+    "epochs": "epochs per training call (dense training and every retraining after a pruning step)",
+    "lr": "learning rate",
+    "weight_decay": "L2 weight decay of the optimizer",
+    "scheduler": "learning-rate schedule over the epochs: exp (times --gamma per epoch) or cosine",
+    "unit_pruning_metric": "score of a hidden unit; the lowest scores are pruned",
+    "unit_pruning_metric_normalized": "1: divide all unit scores by the largest (ranking unchanged)",
+    "unit_pruning_norm": "per-layer normalisation of the unit scores before the global cut",
+    "unit_pruning_scale": "global: one cut over all hidden units; local: the same percentile per layer",
+    "unit_pruning_schedule": "how the unit-pruning target grows per iteration (linear: step x i)",
+    "unit_pruning_gradient": "unit-pruning step(s) in percent of hidden units, e.g. 70.0; one search each",
+    "unit_pruning_iterations": "iterations of the cosine/cubic unit schedules",
+    "pruning_schedule": "how the edge-pruning target grows per iteration (linear: start + step x i)",
+    "pruning_gradient": "edge-pruning step(s) in percent of all weights; one search per value",
+    "which_unit_pruning_gradient": "index into --unit_pruning_gradient of the unit-pruned run that edge "
+    "pruning and module_detection start from",
+    "pruning_iterations": "iterations of the cosine/cubic edge schedules",
+    "prune_perc": "one-shot target in percent for the schedule None",
+    "visualization_path": "root of the pictures (they mirror the run folders under --result_path)",
+    "feature_direction": "reachability features: outgoing, incoming (or incomming) or bidirectional",
+    "feature_weighted": "weight the features by |w| instead of 0/1 edges",
+    "feature_step_size": "layers a unit's features reach (published: len(arch) - 1)",
+    "clusterability_step_size": "layers the separability tests look across (published: len(arch) - 1)",
+    "hp": "accepted for compatibility with the published CLI; not used",
+    "clusterability_criterion": "separability test of two clusters",
+    "clustering_linkage": "hierarchical clustering linkage of the units of a layer",
+    "clustering_distance_measure": "distance between unit features",
+    "stopping_criteria": "how many clusters a layer gets",
+    "cluster_merging_threshold": "a cluster joins the module below when more than this fraction of both "
+    "their edges join them",
+    "mm_threshold": "modularity-metric threshold of the stopping criterion",
+    "seed": "seed of weights, batch order and noise (same seed, same result)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _OneLineErrorParser(
         prog="main.py",
         description="sculpt: train, prune (units, then edges), detect and score modules in neural networks.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,  # --epoch 5 must not silently mean --epochs 5
     )
     add = p.add_argument
     g = p.add_argument_group("experiment and task")
@@ -221,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     g = p.add_argument_group("running")
-    g.add_argument("--gpu", type=int, default=0, help="1: use CUDA when available")
+    g.add_argument(
+        "--gpu", type=int, default=0, help="1: use CUDA (without CUDA: one warning line, then the CPU)"
+    )
     g.add_argument(
         "--workers",
         type=int,
@@ -233,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     g.add_argument("--force", action="store_true", help="redo finished runs instead of reusing them")
     add("--summary_path", default=None, help="summarize: where summary.csv goes (default: --result_path)")
+    for action in p._actions:
+        if not action.help:
+            action.help = _HELP.get(action.dest)
     return p
 
 
@@ -259,7 +307,13 @@ def explicit_options(parser: argparse.ArgumentParser, argv: list[str] | None) ->
 
 
 def validate(config: argparse.Namespace) -> None:
-    """Checks that need no file: positive sizes, a sane arch. Raises ConfigError."""
+    """Checks that need no file: finite numbers, positive sizes, a sane arch. Raises ConfigError."""
+    import math
+
+    for name, value in sorted(vars(config).items()):
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ConfigError(f"--{name} must be a finite number, got {value}")
     if config.epochs <= 0:
         raise ConfigError(f"--epochs must be positive, got {config.epochs}")
     if config.table_repeats <= 0:

@@ -6,12 +6,13 @@ minibatches are index slices of a per-epoch permutation.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch.nn import functional as F
 
-from utils.errors import InputError
+from utils.errors import InputError, NumericalError
 from utils.optim import epoch_lr
 
 
@@ -181,6 +182,31 @@ def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
     return bounds
 
 
+def check_lr(lr: float, epoch: int, options) -> None:
+    """NumericalError when the scheduled learning rate of `epoch` is NaN, inf or beyond float32."""
+    if not math.isfinite(lr) or abs(lr) > torch.finfo(torch.float32).max:
+        raise NumericalError(
+            f"the learning rate became {lr:g} in epoch {epoch + 1} (--lr {options.lr:g}, "
+            f"--gamma {options.gamma:g}), beyond float32; use a smaller --gamma"
+        )
+
+
+def check_train_loss(train_loss: float, epoch: int, options) -> None:
+    """NumericalError when an epoch's mean training loss is NaN or inf (the weights diverged)."""
+    if not math.isfinite(train_loss):
+        raise NumericalError(
+            f"the training loss became {train_loss} in epoch {epoch + 1} (--lr {options.lr}); "
+            "the weights diverged: lower --lr"
+        )
+
+
+def check_finite_weights(model) -> None:
+    """NumericalError naming the first layer whose weights or biases hold NaN or inf."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NumericalError(f"the trained network's {name} holds NaN or inf; lower --lr")
+
+
 def check_loss_fits(options: TrainingOptions, data: TaskTensors) -> None:
     if options.loss == "CE" and data.accuracy_kind == "bits":
         raise InputError(
@@ -228,6 +254,7 @@ def train(
         best_key, best_state = (val_acc, -val_loss), clone_state(model)
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
+        check_lr(optimizer.lr, epoch, config)
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         x_epoch = data.x_train[order]
@@ -245,6 +272,7 @@ def train(
             running += loss.detach()
             steps += 1
         train_loss = float(running) / max(steps, 1)
+        check_train_loss(train_loss, epoch, config)
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         history["train_loss"].append(train_loss)
         history["val_accuracy"].append(val_acc)
@@ -256,6 +284,7 @@ def train(
         if progress is not None:
             progress(epoch, train_loss, val_acc)
     model.load_state_dict(best_state)
+    check_finite_weights(model)
     test_acc, test_loss = evaluate(model, data.x_test, data.y_test, data, config.loss)
     metrics = dict(history, best_epoch=best_epoch, test_accuracy=test_acc, test_loss=test_loss)
     return TrainResult(state=best_state, metrics=metrics)

@@ -54,15 +54,15 @@ def sculpt_dir(config) -> Path:
 
 
 def base_record(config) -> dict:
-    from utils.tasks import family_of
+    from utils.tasks import boolean_family, task_modularity
 
-    family = family_of(config.dataset_path) if config.task == "boolean" else config.task
+    family = boolean_family(config) if config.task == "boolean" else config.task
     return {
         "status": "running",
         "error": None,
         "task": config.task,
         "family": family,
-        "modularity": list(config.modularity),
+        "modularity": task_modularity(config),
         "arch": list(config.arch),
         "depth": len(config.arch) - 2,
         "seed": config.seed,
@@ -267,7 +267,7 @@ def sculpt(config) -> dict:
         except (OSError, ValueError):
             record = {}
         if record.get("status") == "ok":
-            return record
+            return dict(record, _reused=str(out_dir))
     record = base_record(config)
     start = time.perf_counter()
     try:
@@ -305,10 +305,12 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     network = target.network
     options, options_dict, line = method_options(config, "sculpt")
     modules = sculpt_method(network, None, options)
-    paths = write_detection(config, target, modules, options_dict, line)
     truth = ground_truth_for(config)
     masks = network.masks
     score = score_modules(network.arch, modules.labels, truth, n_hidden=len(network.arch) - 2, masks=masks)
+    steps = (chosen["unit_step"], chosen["edge_step"])
+    verdict = "verdict: " + verdict_text(score)
+    paths = write_detection(config, target, modules, options_dict, line, steps=steps, verdict=verdict)
     write_json_atomic(out_dir / SCORE_FILE, score)
     paths["score"] = out_dir / SCORE_FILE
     return {
@@ -322,14 +324,20 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     }
 
 
-def summary_line(record: dict) -> str:
-    score = record.get("score") or {}
+def verdict_text(score: dict | None) -> str:
+    """'success', 'no success (failed: criterion, ...)' or 'not scored (no ground truth)'."""
+    score = score or {}
     verdict = {True: "success", False: "no success"}.get(score.get("success"), "not scored (no ground truth)")
     failed = [k for k, v in score.items() if v is False and k != "success"]
-    reason = f" (failed: {', '.join(failed)})" if failed else ""
+    return verdict + (f" (failed: {', '.join(failed)})" if failed else "")
+
+
+def summary_line(record: dict) -> str:
     chosen = record.get("chosen") or {}
+    n = record["n_modules"]
     return (
-        f"{verdict}{reason}: test accuracy {record['test_accuracy']:.2f}%, density {record['density']:.2f}% "
+        f"{verdict_text(record.get('score'))}: test accuracy {record['test_accuracy']:.2f}%, "
+        f"density {record['density']:.2f}% "
         f"(unit step {chosen.get('unit_step')}, edge step {chosen.get('edge_step')}), "
-        f"{record['n_modules']} modules"
+        f"{n} module{'s' if n != 1 else ''}"
     )
