@@ -207,9 +207,13 @@ def masks_from_alive(model, alive: list[torch.Tensor]):
     return weight_masks, bias_masks
 
 
-def edge_masks(model, percent: float):
+def edge_masks(model, percent: float, bias: str = "keep"):
     """Masks from one global magnitude cut: every weight whose |w * mask| is at or below the `percent`
-    percentile over all weight matrices is masked (masked weights count as zero). Biases are unchanged."""
+    percentile over all weight matrices is masked (masked weights count as zero).
+
+    bias "keep": bias masks unchanged. "inputless": the bias of every unit (hidden or output) left without
+    an incoming edge is masked too, so the unit is dead instead of a constant (the published code derives
+    every bias mask from the weight masks this way)."""
     magnitudes = [(layer.weight * layer.weight_mask).detach().abs() for layer in model.layers]
     sizes = [m.numel() for m in magnitudes]
     prune = torch.split(percentile_cut(torch.cat([m.flatten() for m in magnitudes]), percent), sizes)
@@ -217,7 +221,16 @@ def edge_masks(model, percent: float):
         layer.weight_mask * (~p.view_as(layer.weight_mask)).to(layer.weight_mask.dtype)
         for layer, p in zip(model.layers, prune)
     ]
-    return weight_masks, [layer.bias_mask.clone() for layer in model.layers]
+    if bias == "inputless":
+        bias_masks = [
+            layer.bias_mask * (w.sum(dim=1) > 0).to(layer.bias_mask.dtype)
+            for layer, w in zip(model.layers, weight_masks)
+        ]
+    elif bias == "keep":
+        bias_masks = [layer.bias_mask.clone() for layer in model.layers]
+    else:
+        raise InputError(f"unknown --edge_bias_mask {bias!r} (choose inputless, keep)")
+    return weight_masks, bias_masks
 
 
 def hidden_units_pruned_percent(model) -> float:
@@ -247,6 +260,12 @@ class SearchPlan:
     target(i, step) -> cumulative percent at iteration i before the first rejection;
     make_masks(model, percent) -> (weight_masks, bias_masks); pruned_percent(model) -> current percent;
     min_step: smallest meaningful step in percent (one unit, or one edge).
+    final_step: what a rejection does to a step that halves below min_step: "stop" ends the search;
+    "one" raises it to min_step, and the search ends when a step of min_step is rejected (the published
+    search).
+    count_from: where the next target counts from after an accepted step: "pruned", the percent the cut
+    actually pruned; "target", the accepted target (the published search: a cut that overshoots its target,
+    e.g. many tied zero scores, does not end a schedule whose next targets lie below what was pruned).
     """
 
     target: Callable[[int], float]
@@ -255,6 +274,8 @@ class SearchPlan:
     min_step: float
     threshold: float
     kind: str  # "units" or "edges", for messages and history
+    final_step: str = "stop"
+    count_from: str = "pruned"
 
 
 @dataclass
@@ -268,6 +289,16 @@ class SearchState:
     history: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     done: bool = False
+
+
+def halved_step(rejected: float, min_step: float, final_step: str) -> tuple[float, bool]:
+    """(next step, search done) after a step of `rejected` percent was rejected (see SearchPlan)."""
+    if final_step == "one":
+        if rejected <= min_step + 1e-12:
+            return rejected, True
+        return max(rejected / 2.0, min_step), False
+    step = rejected / 2.0
+    return step, step < min_step - 1e-12
 
 
 def search(
@@ -320,16 +351,14 @@ def search(
         state.history.append(record)
         if ok:
             accepted = clone_state(model)
-            state.accepted_percent = plan.pruned_percent(model)
+            state.accepted_percent = target if plan.count_from == "target" else plan.pruned_percent(model)
             state.metrics = metrics
             if on_accept is not None:
                 on_accept(model, state)
         else:
             model.load_state_dict(accepted)
             state.linear = True
-            state.step = increment / 2.0
-            if state.step < plan.min_step - 1e-12:
-                state.done = True
+            state.step, state.done = halved_step(increment, plan.min_step, plan.final_step)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(

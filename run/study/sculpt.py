@@ -81,6 +81,16 @@ def choose_sparsest(candidates: list[dict]) -> dict:
     return min(enumerate(candidates), key=lambda ic: (ic[1]["density"], -ic[1]["test_accuracy"], ic[0]))[1]
 
 
+def tied_sparsest(candidates: list[dict], chosen: dict) -> list[dict]:
+    """Every candidate exactly as sparse as `chosen` (same number of kept weights), chosen first.
+
+    The published study kept all of them: its seeds with several networks always share one density. Which
+    one is "the" network is then a coin flip that decides a run's verdict on reuse tasks (e.g. 4 1 2 8,
+    arch 4 24 24 8: 7 networks tied at 2.55 %, 2 of them modular), so sculpt scores them all."""
+    ties = [c for c in candidates if c is not chosen and abs(c["density"] - chosen["density"]) < 1e-9]
+    return [chosen, *ties]
+
+
 def prune_all(ctx) -> list[dict]:
     """Unit pruning for every unit step, then edge pruning for every edge step from each (from the dense
     network when edges_only). Returns candidates: {"unit_step", "edge_step", "density", "test_accuracy",
@@ -184,6 +194,8 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     score = score_modules(network.arch, modules.labels, truth, n_hidden=len(network.arch) - 2, masks=masks)
     write_json_atomic(out_dir / SCORE_FILE, score)
     paths["score"] = out_dir / SCORE_FILE
+    ties = score_ties(config, tied_sparsest(candidates, chosen), options, truth, out_dir)
+    ties[0].update(n_modules=modules.n_modules, success=score.get("success"))
     return {
         "test_accuracy": chosen["test_accuracy"],
         "density": chosen["density"],
@@ -191,8 +203,40 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
         "chosen": {k: chosen[k] for k in ("unit_step", "edge_step", "run")},
         "candidates": candidates,
         "score": score,
+        "ties": ties,
+        "tie_success_rate": tie_success_rate(ties),
         "paths": {k: str(v) for k, v in paths.items()},
     }
+
+
+def score_ties(config, ties: list[dict], options, truth, out_dir: Path) -> list[dict]:
+    """[{unit_step, edge_step, run, n_modules, success}] for the tied sparsest networks; the first (the
+    chosen network) is filled in by the caller from its full detection."""
+    from detection_pipeline.detect import sculpt_method
+    from detection_pipeline.scoring import score_modules
+    from run.network_source import target_from_run
+    from utils.runs import RunDir
+
+    rows = [{k: tie[k] for k in ("unit_step", "edge_step", "run")} for tie in ties]
+    for row in rows[1:]:
+        network = target_from_run(config, RunDir(row["run"]), out_dir).network
+        try:
+            partition = sculpt_method(network, None, options)
+        except ValueError:  # no input reaches an output: nothing to score
+            row.update(n_modules=0, success=False if truth is not None else None)
+            continue
+        tie_score = score_modules(
+            network.arch, partition.labels, truth, n_hidden=len(network.arch) - 2, masks=network.masks
+        )
+        row.update(n_modules=int(tie_score["n_modules"]), success=tie_score.get("success"))
+    return rows
+
+
+def tie_success_rate(ties: list[dict]) -> float | None:
+    """Fraction of the tied sparsest networks that succeed (None when none is scored): a seed's share of
+    a success count made, as the published study's, over every kept network."""
+    scored = [t["success"] for t in ties if t.get("success") is not None]
+    return sum(bool(v) for v in scored) / len(scored) if scored else None
 
 
 def summary_line(record: dict) -> str:
@@ -201,8 +245,13 @@ def summary_line(record: dict) -> str:
     failed = [k for k, v in score.items() if v is False and k != "success"]
     reason = f" (failed: {', '.join(failed)})" if failed else ""
     chosen = record.get("chosen") or {}
+    ties = record.get("ties") or []
+    tie_text = ""
+    if len(ties) > 1:
+        succeed = sum(bool(t.get("success")) for t in ties)
+        tie_text = f"; {len(ties)} networks tied at this density, {succeed} succeed"
     return (
         f"{verdict}{reason}: test accuracy {record['test_accuracy']:.2f}%, density {record['density']:.2f}% "
         f"(unit step {chosen.get('unit_step')}, edge step {chosen.get('edge_step')}), "
-        f"{record['n_modules']} modules"
+        f"{record['n_modules']} modules{tie_text}"
     )
