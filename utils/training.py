@@ -63,21 +63,45 @@ class TrainResult:
     metrics: dict = field(default_factory=dict)
 
 
-def select_device(config) -> torch.device:
-    """CUDA when --gpu 1 and a GPU is present, else CPU."""
-    if getattr(config, "gpu", 0) and torch.cuda.is_available():
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How one training call runs (the published options of the same names and defaults).
+
+    optimizer: adam | sgd | momentum | rms; loss: BCE | MSE | CE; scheduler: exp | cosine (gamma: exp decay
+    per epoch); epochs, batch_size, lr, weight_decay as published.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 0.05
+    weight_decay: float = 1e-4
+    loss: str = "BCE"
+    epochs: int = 15
+    batch_size: int = 8
+    scheduler: str = "exp"
+    gamma: float = 1.0
+    best_epoch: str = "accuracy_loss"  # or "published" (see `improves`)
+
+    @classmethod
+    def from_config(cls, config) -> TrainingOptions:
+        """Read the fields of the same names from a parsed config (called once, in run/)."""
+        return cls(**{name: getattr(config, name) for name in cls.__dataclass_fields__})
+
+
+def select_device(use_gpu: bool) -> torch.device:
+    """CUDA when asked for and a GPU is present, else CPU."""
+    if use_gpu and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
 
 
-def make_optimizer(params, config):
-    """The optimizer named by --optimizer with --lr and --weight_decay (see utils/optim.py for why not
-    torch.optim)."""
+def make_optimizer(params, options: TrainingOptions):
+    """The optimizer named by options.optimizer with its lr and weight decay (see utils/optim.py for why
+    not torch.optim)."""
     from utils.optim import OPTIMIZERS
 
-    if config.optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown --optimizer {config.optimizer!r} (choose adam, sgd, momentum, rms)")
-    return OPTIMIZERS[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
+    if options.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {options.optimizer!r} (choose adam, sgd, momentum, rms)")
+    return OPTIMIZERS[options.optimizer](params, lr=options.lr, weight_decay=options.weight_decay)
 
 
 def loss_value(
@@ -176,35 +200,42 @@ def improves(rule: str, best: tuple[float, float] | None, accuracy: float, loss:
     the best, so the kept epoch is the last whose accuracy equals the best.
     """
     if rule == "accuracy_loss":
-        return best is None or (accuracy, -loss) > (best[0], -best[1])
+        return epoch_better((accuracy, -loss), None if best is None else (best[0], -best[1]))
     best_accuracy, best_loss = best if best is not None else (0.0, 1000.0)
     if loss < 1000.0:
         return accuracy > best_accuracy or (loss <= best_loss and accuracy >= best_accuracy)
     return accuracy >= best_accuracy
 
 
-def check_loss_fits(config, data: TaskTensors) -> None:
-    if config.loss == "CE" and data.accuracy_kind == "bits":
+def check_loss_fits(options: TrainingOptions, data: TaskTensors) -> None:
+    if options.loss == "CE" and data.accuracy_kind == "bits":
         raise InputError(
             "--loss CE needs one-hot outputs (digits 128 2 20, mnist 1568 2 20, mnist_10way); "
             "use --loss BCE or MSE for bit outputs"
         )
 
 
+def epoch_better(key: tuple[float, float], best_key: tuple[float, float] | None) -> bool:
+    """Whether an epoch scoring key = (validation accuracy, -validation loss) beats the best so far: higher
+    accuracy, ties to the lower loss (--best_epoch accuracy_loss; the batched searches use it)."""
+    return best_key is None or key > best_key
+
+
 def train(
     model,
     data: TaskTensors,
-    config,
+    config: TrainingOptions,
     generator: torch.Generator,
     epochs: int | None = None,
     progress=None,
     include_start: bool = False,
 ) -> TrainResult:
-    """Train `model` in place for `epochs` (default config.epochs) and load the best epoch's state.
+    """Train `model` in place for `epochs` (default config.epochs; `config` is a TrainingOptions) and load
+    the best epoch's state.
 
-    Best epoch by --best_epoch (see `improves`): "published" (default) follows the published train loop,
-    including its infinite validation loss when one batch of --batch_size holds the whole validation set;
-    "accuracy_loss" keeps the highest validation accuracy, ties to the lower mean loss. With include_start
+    Best epoch by config.best_epoch (see `improves`): "accuracy_loss" (default) keeps the highest validation
+    accuracy, ties to the lower mean loss; "published" follows the published train loop, including its
+    infinite validation loss when one batch of --batch_size holds the whole validation set. With include_start
     the network as it came in competes as epoch -1. `generator` drives the
     batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
     given, is called as progress(epoch, train_loss, val_accuracy) after each epoch.
@@ -219,7 +250,7 @@ def train(
     history = {"train_loss": [], "val_accuracy": [], "val_loss": []}
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
-    rule = getattr(config, "best_epoch", "published")
+    rule = config.best_epoch
     if include_start:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         best_key, best_state = (val_acc, _rule_loss(rule, model, data, config, val_loss)), clone_state(model)
