@@ -23,8 +23,11 @@ from utils.batched_training import train_batched
 class RetrainBatcher:
     """Collects retrain requests from `n_members` searches and trains each full set as one batch."""
 
-    def __init__(self, data, training, n_members: int, on_batch: Callable | None = None):
+    def __init__(
+        self, data, training, n_members: int, on_batch: Callable | None = None, include_start: bool = True
+    ):
         self.data, self.training = data, training
+        self.include_start = include_start  # --retrain_include_start
         self.active = n_members
         self.pending: dict[int, tuple] = {}
         self.results: dict[int, dict] = {}
@@ -68,7 +71,7 @@ class RetrainBatcher:
                 self.data,
                 self.training,
                 [generator for _, (_, generator) in batch],
-                include_start=True,
+                include_start=self.include_start,
             )
         except BaseException as error:  # noqa: BLE001 - handed to every waiting search, re-raised by run_all
             self.error = error
@@ -91,8 +94,8 @@ class SearchPool:
     Batch composition changes only speed: each member's result is the same in any batch.
     """
 
-    def __init__(self, data, training, max_members: int | None = None):
-        self.batcher = RetrainBatcher(data, training, 0)
+    def __init__(self, data, training, max_members: int | None = None, include_start: bool = True):
+        self.batcher = RetrainBatcher(data, training, 0, include_start=include_start)
         self.slots = threading.Semaphore(max_members) if max_members else None
         self.threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []
@@ -150,10 +153,13 @@ class SearchPool:
             raise real[0] if real else self.errors[0]
 
 
-def run_all(jobs: list[Callable], data, training, batch_members: int | None = None, on_done=None) -> list:
+def run_all(
+    jobs: list[Callable], data, training, batch_members: int | None = None, on_done=None, include_start=True
+) -> list:
     """Run `jobs` (each job(retrain_factory) -> result, where retrain_factory(generator) -> retrain(model))
-    with at most `batch_members` in flight (None: all); returns their results in order."""
-    pool = SearchPool(data, training, batch_members)
+    with at most `batch_members` in flight (None: all); returns their results in order. include_start:
+    whether a retrain's untrained start competes as its epoch -1 (--retrain_include_start)."""
+    pool = SearchPool(data, training, batch_members, include_start)
     results: list = [None] * len(jobs)
     for index, job in enumerate(jobs):
 

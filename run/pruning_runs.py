@@ -87,6 +87,8 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
         min_step=min_step,
         threshold=config.prune_acc_threshold,
         kind="units",
+        final_step=config.final_step,
+        count_from=config.step_from,
     )
 
 
@@ -105,11 +107,13 @@ def edge_plan(
             start_percent
             + schedule_target(config.pruning_schedule, i, step, config.pruning_iterations, config.prune_perc)
         ),
-        make_masks=edge_masks,
+        make_masks=lambda model, percent: edge_masks(model, percent, config.edge_bias_mask),
         pruned_percent=weights_pruned_percent,
         min_step=min_step,
         threshold=config.prune_acc_threshold,
         kind="edges",
+        final_step=config.final_step,
+        count_from=config.step_from,
     )
 
 
@@ -117,7 +121,9 @@ def retrainer(ctx: Context, generator: torch.Generator):
     """retrain(model) -> metrics: fine-tune with the current masks for --epochs, keep the best epoch."""
 
     def retrain(model):
-        return train(model, ctx.data, ctx.training, generator, include_start=True).metrics
+        return train(
+            model, ctx.data, ctx.training, generator, include_start=ctx.config.retrain_include_start
+        ).metrics
 
     return retrain
 
@@ -250,6 +256,8 @@ def retrained_start(ctx: Context, model):
     """Fine-tune the start network once before edge pruning (kept if it does not get worse)."""
     start = copy.deepcopy(model)
     torch.manual_seed(ctx.config.seed)
+    # The start always competes here (unlike --retrain_include_start in the searches): a fine-tune that
+    # ends worse would leave every edge search of this unit-pruned network without an acceptable start.
     result = train(start, ctx.data, ctx.training, generator_for(ctx.config.seed), include_start=True)
     start_metrics = dict(result.metrics, **model_metrics(start))
     return start, start_metrics

@@ -142,7 +142,8 @@ def train_batched(
         raise ValueError("give one generator per model")
     if not models:
         return []
-    batchable = [i for i, m in enumerate(models) if can_batch(m)]
+    # the published best-epoch rule is only in `train`: such members train one by one
+    batchable = [i for i, m in enumerate(models) if can_batch(m) and options.best_epoch == "accuracy_loss"]
     results: list[TrainResult | None] = [None] * len(models)
     for i in range(len(models)):
         if i not in batchable:

@@ -167,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dropout", type=optional_float, default=None, help="dropout probability on hidden units")
     g.add_argument("--scheduler", choices=("exp", "cosine"), default="exp")
     g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
+    g.add_argument(
+        "--best_epoch",
+        choices=("published", "accuracy_loss"),
+        default="accuracy_loss",
+        help="which epoch training keeps: published (the published loop: highest validation accuracy, later "
+        "epoch on ties, and the last best-accuracy epoch when one --batch_size batch holds the whole "
+        "validation set, whose published loss is infinite) or accuracy_loss (highest accuracy, ties to the "
+        "lower mean loss, earlier epoch on full ties)",
+    )
 
     g = p.add_argument_group("pruning")
     g.add_argument(
@@ -185,6 +194,36 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--which_unit_pruning_gradient", type=int, default=0)
     g.add_argument("--pruning_iterations", type=optional_int, default=None)
     g.add_argument("--prune_perc", type=optional_float, default=None)
+    g.add_argument(
+        "--retrain_include_start",
+        type=str2bool,
+        default=True,
+        help="retraining after a pruning step may keep the pruned network as it was, untrained, when no "
+        "epoch beats it (False: the published loop, which keeps an epoch of the retraining)",
+    )
+    g.add_argument(
+        "--final_step",
+        choices=("one", "stop"),
+        default="stop",
+        help="after a rejection the step halves; one: a halved step below one unit/edge becomes one, and the "
+        "search ends when a one-unit/edge step is rejected (the published search); stop: the search ends as "
+        "soon as the halved step falls below one unit/edge",
+    )
+    g.add_argument(
+        "--step_from",
+        choices=("target", "pruned"),
+        default="pruned",
+        help="after an accepted step the next target counts from: target, the accepted target (the published "
+        "search), or pruned, the percent the cut actually pruned (a cut that prunes past its target, e.g. "
+        "many dead units with tied zero scores, then ends a schedule whose next targets lie below it)",
+    )
+    g.add_argument(
+        "--edge_bias_mask",
+        choices=("inputless", "keep"),
+        default="keep",
+        help="edge pruning: inputless masks the bias of every unit left without incoming edges, so it is "
+        "dead (the published code); keep leaves biases alone (such a unit outputs a constant)",
+    )
 
     g = p.add_argument_group("module detection")
     g.add_argument(

@@ -204,14 +204,31 @@ def masks_from_alive(model, alive: list[torch.Tensor]):
     return weight_masks, bias_masks
 
 
-def edge_masks(model, percent: float):
+def edge_masks(model, percent: float, bias: str = "keep"):
     """Masks from one global magnitude cut: every weight whose |w * mask| is at or below the `percent`
-    percentile over all weight matrices is masked (masked weights count as zero). Biases are unchanged."""
-    blocks = [block for _, _, block in model.blocks()]
+    percentile over all weight matrices is masked (masked weights count as zero).
+
+    bias "keep": bias masks unchanged. "inputless": the bias of every unit (hidden or output) left without
+    an incoming edge (from any block) is masked too, so the unit is dead instead of a constant (the
+    published code derives every bias mask from the weight masks this way)."""
+    blocks = model.blocks()
     weight_masks = saliency_masks(
-        [b.weight for b in blocks], [b.weight_mask for b in blocks], prune_percent=percent, scope="global"
+        [b.weight for _, _, b in blocks],
+        [b.weight_mask for _, _, b in blocks],
+        prune_percent=percent,
+        scope="global",
     )
-    return weight_masks, [layer.bias_mask.clone() for layer in model.layers]
+    if bias == "keep":
+        return weight_masks, [layer.bias_mask.clone() for layer in model.layers]
+    if bias != "inputless":
+        raise InputError(f"unknown --edge_bias_mask {bias!r} (choose inputless, keep)")
+    incoming = [torch.zeros_like(layer.bias_mask) for layer in model.layers]
+    for (_, target, _), mask in zip(blocks, weight_masks):
+        incoming[target - 1] = incoming[target - 1] + mask.sum(dim=1)
+    bias_masks = [
+        layer.bias_mask * (n > 0).to(layer.bias_mask.dtype) for layer, n in zip(model.layers, incoming)
+    ]
+    return weight_masks, bias_masks
 
 
 def hidden_units_pruned_percent(model) -> float:
@@ -240,6 +257,12 @@ class SearchPlan:
     target(i, step) -> cumulative percent at iteration i before the first rejection;
     make_masks(model, percent) -> (weight_masks, bias_masks); pruned_percent(model) -> current percent;
     min_step: smallest meaningful step in percent (one unit, or one edge).
+    final_step: what a rejection does to a step that halves below min_step: "stop" ends the search;
+    "one" raises it to min_step, and the search ends when a step of min_step is rejected (the published
+    search).
+    count_from: where the next target counts from after an accepted step: "pruned", the percent the cut
+    actually pruned; "target", the accepted target (the published search: a cut that overshoots its target,
+    e.g. many tied zero scores, does not end a schedule whose next targets lie below what was pruned).
     """
 
     target: Callable[[int], float]
@@ -248,6 +271,8 @@ class SearchPlan:
     min_step: float
     threshold: float
     kind: str  # "units" or "edges", for messages and history
+    final_step: str = "stop"
+    count_from: str = "pruned"
 
 
 @dataclass
@@ -276,6 +301,16 @@ def schedule_stalled(plan: SearchPlan, iteration: int) -> bool:
     move = plan.target(iteration) - plan.target(iteration - 1)
     before = plan.target(iteration - 1) - plan.target(iteration - 2)
     return move <= 1e-12 or (move < plan.min_step - 1e-12 and move < before)
+
+
+def halved_step(rejected: float, min_step: float, final_step: str) -> tuple[float, bool]:
+    """(next step, search done) after a step of `rejected` percent was rejected (see SearchPlan)."""
+    if final_step == "one":
+        if rejected <= min_step + 1e-12:
+            return rejected, True
+        return max(rejected / 2.0, min_step), False
+    step = rejected / 2.0
+    return step, step < min_step - 1e-12
 
 
 def search(
@@ -348,7 +383,7 @@ def search(
         state.history.append(record)
         if ok:
             accepted = clone_state(model)
-            state.accepted_percent = plan.pruned_percent(model)
+            state.accepted_percent = target if plan.count_from == "target" else plan.pruned_percent(model)
             state.metrics = metrics
             if on_accept is not None:
                 on_accept(model, state)
@@ -363,9 +398,7 @@ def search(
 def _reject(state: SearchState, increment: float, plan: SearchPlan) -> None:
     """After a rejected target: continue linearly from the accepted network with half the step."""
     state.linear = True
-    state.step = increment / 2.0
-    if state.step < plan.min_step - 1e-12:
-        state.done = True
+    state.step, state.done = halved_step(increment, plan.min_step, plan.final_step)
 
 
 def _show(bar, increment, target, model, accuracy, ok) -> None:

@@ -43,7 +43,24 @@ _TRAINING_DEFAULTS = {
     "dataset_noise": (True, "noise"),
     "table_repeats": (2, "repeats"),
     "images_per_pair": (None, "per-pair"),
+    "best_epoch": ("accuracy_loss", "best"),
 }
+# Pruning-search options, named in the unit and edge run folders when not at their defaults.
+_SEARCH_DEFAULTS = {
+    "retrain_include_start": (True, "start"),
+    "final_step": ("stop", "final"),
+    "step_from": ("pruned", "from"),
+}
+_EDGE_DEFAULTS = {"edge_bias_mask": ("keep", "bias")}
+
+
+def _labels(config, defaults: dict) -> list[str]:
+    parts = []
+    for name, (default, label) in defaults.items():
+        value = getattr(config, name, default)
+        if value != default:
+            parts.append(f"{label}-{value}")
+    return parts
 
 
 def _num(value) -> str:
@@ -125,6 +142,7 @@ def unit_pruning_key(config, step: float | None) -> str:
         parts.append(f"scale-{config.unit_pruning_scale}")
     if not config.unit_pruning_metric_normalized:
         parts.append("unnormalized")
+    parts += _labels(config, _SEARCH_DEFAULTS)
     parts.append(f"acc-{_num(config.prune_acc_threshold)}")
     return "_".join(parts)
 
@@ -133,6 +151,7 @@ def edge_pruning_key(config, step: float) -> str:
     parts = ["magnitude", config.pruning_schedule, f"step-{_num(step)}"]
     if config.pruning_iterations is not None:
         parts.append(f"iterations-{config.pruning_iterations}")
+    parts += _labels(config, _SEARCH_DEFAULTS) + _labels(config, _EDGE_DEFAULTS)
     parts.append(f"acc-{_num(config.prune_acc_threshold)}")
     return "_".join(parts)
 

@@ -80,6 +80,7 @@ class TrainingOptions:
     batch_size: int = 8
     scheduler: str = "exp"
     gamma: float = 1.0
+    best_epoch: str = "accuracy_loss"  # or "published" (see `improves`)
 
     @classmethod
     def from_config(cls, config) -> TrainingOptions:
@@ -207,6 +208,31 @@ def check_finite_weights(model) -> None:
             raise NumericalError(f"the trained network's {name} holds NaN or inf; lower --lr")
 
 
+def published_val_loss(per_sample: torch.Tensor, batch: int) -> float:
+    """The published validation loss: the per-batch mean losses over the clean validation set in order,
+    summed and divided by (number of batches - 1). One batch holding the whole set divides by zero: inf.
+    per_sample: (n,) loss of each validation sample (mean over outputs, as the published loss)."""
+    means = [float(chunk.mean()) for chunk in torch.split(per_sample, batch)]
+    return float("inf") if len(means) < 2 else sum(means) / (len(means) - 1)
+
+
+def improves(rule: str, best: tuple[float, float] | None, accuracy: float, loss: float) -> bool:
+    """Whether an epoch with (accuracy %, validation loss) replaces the best (accuracy, loss) so far.
+
+    accuracy_loss: strictly higher accuracy, ties to strictly lower loss (the earlier epoch wins a full tie).
+    published: the published train loop. Its best starts at (0 %, 1000); with a finite loss (< 1000) an
+    epoch wins with higher accuracy, or with accuracy and loss at least as good (the later epoch wins a
+    tie); with an infinite loss (one validation batch) the later epoch wins whenever its accuracy is at least
+    the best, so the kept epoch is the last whose accuracy equals the best.
+    """
+    if rule == "accuracy_loss":
+        return epoch_better((accuracy, -loss), None if best is None else (best[0], -best[1]))
+    best_accuracy, best_loss = best if best is not None else (0.0, 1000.0)
+    if loss < 1000.0:
+        return accuracy > best_accuracy or (loss <= best_loss and accuracy >= best_accuracy)
+    return accuracy >= best_accuracy
+
+
 def check_loss_fits(options: TrainingOptions, data: TaskTensors) -> None:
     if options.loss == "CE" and data.accuracy_kind == "bits":
         raise InputError(
@@ -217,7 +243,7 @@ def check_loss_fits(options: TrainingOptions, data: TaskTensors) -> None:
 
 def epoch_better(key: tuple[float, float], best_key: tuple[float, float] | None) -> bool:
     """Whether an epoch scoring key = (validation accuracy, -validation loss) beats the best so far: higher
-    accuracy, ties to the lower loss (the published best-epoch rule)."""
+    accuracy, ties to the lower loss (--best_epoch accuracy_loss; the batched searches use it)."""
     return best_key is None or key > best_key
 
 
@@ -233,9 +259,10 @@ def train(
     """Train `model` in place for `epochs` (default config.epochs; `config` is a TrainingOptions) and load
     the best epoch's state.
 
-    Best epoch: highest validation accuracy, ties to the lower validation loss. With include_start the
-    network as it came in competes as epoch -1 (retraining after a pruning step must not end worse than
-    the pruned network it started from). `generator` drives the
+    Best epoch by config.best_epoch (see `improves`): "accuracy_loss" (default) keeps the highest validation
+    accuracy, ties to the lower mean loss; "published" follows the published train loop, including its
+    infinite validation loss when one batch of --batch_size holds the whole validation set. With include_start
+    the network as it came in competes as epoch -1. `generator` drives the
     batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
     given, is called as progress(epoch, train_loss, val_accuracy) after each epoch.
     Returns TrainResult(state=best state_dict copy, metrics) with metrics: train_loss, val_accuracy,
@@ -249,9 +276,10 @@ def train(
     history = {"train_loss": [], "val_accuracy": [], "val_loss": []}
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
+    rule = config.best_epoch
     if include_start:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
-        best_key, best_state = (val_acc, -val_loss), clone_state(model)
+        best_key, best_state = (val_acc, _rule_loss(rule, model, data, config, val_loss)), clone_state(model)
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
         check_lr(optimizer.lr, epoch, config)
@@ -277,9 +305,9 @@ def train(
         history["train_loss"].append(train_loss)
         history["val_accuracy"].append(val_acc)
         history["val_loss"].append(val_loss)
-        key = (val_acc, -val_loss)
-        if epoch_better(key, best_key):
-            best_key, best_epoch = key, epoch
+        rule_loss = _rule_loss(rule, model, data, config, val_loss)
+        if improves(rule, best_key, val_acc, rule_loss):
+            best_key, best_epoch = (val_acc, rule_loss), epoch
             best_state = clone_state(model)
         if progress is not None:
             progress(epoch, train_loss, val_acc)
@@ -288,3 +316,18 @@ def train(
     test_acc, test_loss = evaluate(model, data.x_test, data.y_test, data, config.loss)
     metrics = dict(history, best_epoch=best_epoch, test_accuracy=test_acc, test_loss=test_loss)
     return TrainResult(state=best_state, metrics=metrics)
+
+
+@torch.no_grad()
+def _rule_loss(rule: str, model, data: TaskTensors, config, mean_loss: float) -> float:
+    """The validation loss the best-epoch rule compares: the mean loss, or the published batch sum."""
+    if rule != "published":
+        return mean_loss
+    if -(-data.x_val.shape[0] // config.batch_size) < 2:
+        return float("inf")
+    was_training = model.training
+    model.eval()
+    logits = _batched_logits(model, data.x_val)
+    model.train(was_training)
+    per_sample = per_sample_loss(logits, data.y_val, config.loss, data.output_groups)
+    return published_val_loss(per_sample, config.batch_size)

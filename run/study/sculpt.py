@@ -81,6 +81,16 @@ def choose_sparsest(candidates: list[dict]) -> dict:
     return min(enumerate(candidates), key=lambda ic: (ic[1]["density"], -ic[1]["test_accuracy"], ic[0]))[1]
 
 
+def tied_sparsest(candidates: list[dict], chosen: dict) -> list[dict]:
+    """Every candidate exactly as sparse as `chosen` (same number of kept weights), chosen first.
+
+    The published study kept all of them: its seeds with several networks always share one density. Which
+    one is "the" network is then a coin flip that decides a run's verdict on reuse tasks (e.g. 4 1 2 8,
+    arch 4 24 24 8: 7 networks tied at 2.55 %, 2 of them modular), so sculpt scores them all."""
+    ties = [c for c in candidates if c is not chosen and abs(c["density"] - chosen["density"]) < 1e-9]
+    return [chosen, *ties]
+
+
 def _candidate(config, unit_step_value, edge_step, metrics, run_path) -> dict:
     return {
         "unit_step": unit_step_value,
@@ -140,7 +150,8 @@ def prune_grids(ctxs) -> list[list[dict]]:
     with progress_bar(config, total, label) as bar:
         dense = [train_dense(ctx) for ctx in ctxs]
         members = _batch_members(ctxs[0])
-        if members == 1 or not can_batch(dense[0][0]):
+        published_retrain = not getattr(config, "retrain_include_start", True)
+        if members == 1 or published_retrain or not can_batch(dense[0][0]):
             return [_grid_sequential(ctx, steps, start, bar) for (ctx, steps), start in zip(grids, dense)]
         return _grids_pipelined(grids, dense, members, bar)
 
@@ -313,6 +324,8 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     paths = write_detection(config, target, modules, options_dict, line, steps=steps, verdict=verdict)
     write_json_atomic(out_dir / SCORE_FILE, score)
     paths["score"] = out_dir / SCORE_FILE
+    ties = score_ties(config, tied_sparsest(candidates, chosen), options, truth, out_dir)
+    ties[0].update(n_modules=modules.n_modules, success=score.get("success"))
     return {
         "test_accuracy": chosen["test_accuracy"],
         "density": chosen["density"],
@@ -320,8 +333,40 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
         "chosen": {k: chosen[k] for k in ("unit_step", "edge_step", "run")},
         "candidates": candidates,
         "score": score,
+        "ties": ties,
+        "tie_success_rate": tie_success_rate(ties),
         "paths": {k: str(v) for k, v in paths.items()},
     }
+
+
+def score_ties(config, ties: list[dict], options, truth, out_dir: Path) -> list[dict]:
+    """[{unit_step, edge_step, run, n_modules, success}] for the tied sparsest networks; the first (the
+    chosen network) is filled in by the caller from its full detection."""
+    from detection_pipeline.detect import sculpt_method
+    from detection_pipeline.scoring import score_modules
+    from run.network_source import target_from_run
+    from utils.runs import RunDir
+
+    rows = [{k: tie[k] for k in ("unit_step", "edge_step", "run")} for tie in ties]
+    for row in rows[1:]:
+        network = target_from_run(config, RunDir(row["run"]), out_dir).network
+        try:
+            partition = sculpt_method(network, None, options)
+        except ValueError:  # no input reaches an output: nothing to score
+            row.update(n_modules=0, success=False if truth is not None else None)
+            continue
+        tie_score = score_modules(
+            network.arch, partition.labels, truth, n_hidden=len(network.arch) - 2, masks=network.masks
+        )
+        row.update(n_modules=int(tie_score["n_modules"]), success=tie_score.get("success"))
+    return rows
+
+
+def tie_success_rate(ties: list[dict]) -> float | None:
+    """Fraction of the tied sparsest networks that succeed (None when none is scored): a seed's share of
+    a success count made, as the published study's, over every kept network."""
+    scored = [t["success"] for t in ties if t.get("success") is not None]
+    return sum(bool(v) for v in scored) / len(scored) if scored else None
 
 
 def verdict_text(score: dict | None) -> str:
@@ -335,9 +380,14 @@ def verdict_text(score: dict | None) -> str:
 def summary_line(record: dict) -> str:
     chosen = record.get("chosen") or {}
     n = record["n_modules"]
+    ties = record.get("ties") or []
+    tie_text = ""
+    if len(ties) > 1:
+        succeed = sum(bool(t.get("success")) for t in ties)
+        tie_text = f"; {len(ties)} networks tied at this density, {succeed} succeed"
     return (
         f"{verdict_text(record.get('score'))}: test accuracy {record['test_accuracy']:.2f}%, "
         f"density {record['density']:.2f}% "
         f"(unit step {chosen.get('unit_step')}, edge step {chosen.get('edge_step')}), "
-        f"{n} module{'s' if n != 1 else ''}"
+        f"{n} module{'s' if n != 1 else ''}{tie_text}"
     )
