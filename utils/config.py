@@ -19,6 +19,8 @@ EXPERIMENTS = (
     "generate_task",
     "sculpt",
     "summarize",
+    "compare_partitions",
+    "associations",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
@@ -139,6 +141,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", default="sculpt", help="module-finding method (sculpt: the Neural Sculpting detection)"
     )
     g.add_argument("--visualization_path", default="./visualizations/exemplar/")
+
+    g = p.add_argument_group("associations (--method newman, --experiment associations / compare_partitions)")
+    g.add_argument(
+        "--association",
+        default="forward_cov",
+        help="unit association for --method newman: forward_cov, forward_jac, backward_jac, backward_hess, "
+        "each also with _norm",
+    )
+    g.add_argument(
+        "--bisection",
+        choices=("newman", "svd"),
+        default="newman",
+        help="initial split: newman (most positive eigenvalue) or svd (the anchor's largest |eigenvalue|)",
+    )
+    g.add_argument("--mc_steps", type=int, default=5000, help="Monte Carlo refinement steps per layer")
+    g.add_argument("--target_entropy", type=float, default=0.15, help="entropy (nats) of each MC move")
+    g.add_argument(
+        "--input_batch",
+        default=None,
+        help="FILE.npz with inputs (n, d) and labels (n,) or targets (n, m), instead of the task's test split",
+    )
+    g.add_argument(
+        "--partitions", nargs="+", default=None, help="compare_partitions: two or more modules.json files"
+    )
+    g.add_argument("--n_shuffle", type=int, default=1000, help="permutations for the alignment p-value")
+    g.add_argument("--out", default=None, help="compare_partitions / associations: output folder")
     g.add_argument("--checkpoint", default=None, help="network file (our checkpoint or published .npz)")
     g.add_argument("--feature_direction", type=feature_direction, default="outgoing")
     g.add_argument("--feature_weighted", type=str2bool, default=False)
@@ -228,6 +256,12 @@ def validate(config: argparse.Namespace) -> None:
                 f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
                 f"give --{iterations}"
             )
+    if config.mc_steps < 0:
+        raise ConfigError(f"--mc_steps must be zero or positive, got {config.mc_steps}")
+    if config.target_entropy <= 0:
+        raise ConfigError(f"--target_entropy must be positive, got {config.target_entropy}")
+    if config.n_shuffle <= 0:
+        raise ConfigError(f"--n_shuffle must be positive, got {config.n_shuffle}")
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
     if config.batch_size <= 0:
