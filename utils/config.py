@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--input_batch",
         default=None,
-        help="FILE.npz with inputs (n, d) and labels (n,) or targets (n, m), instead of the task's test split",
+        help="FILE.npz with inputs (n, d) and labels (n,) or targets (n, m) instead of the task's test split",
     )
     g.add_argument(
         "--partitions", nargs="+", default=None, help="compare_partitions: two or more modules.json files"

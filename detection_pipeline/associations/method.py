@@ -41,7 +41,7 @@ class InputBatch:
 
 
 def load_input_batch(path, arch: list[int]) -> InputBatch:
-    """Read FILE.npz: `inputs` (n, arch[0]) and optionally `labels` (n,) class ids or `targets` (n, arch[-1])."""
+    """Read FILE.npz: `inputs` (n, arch[0]), optionally `labels` (n,) class ids or `targets` (n, arch[-1])."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input batch {path} does not exist; give an .npz with 'inputs' (and 'labels')")
