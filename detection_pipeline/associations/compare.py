@@ -119,3 +119,54 @@ def spearman_upper(matrix_a: np.ndarray, matrix_b: np.ndarray, keep: np.ndarray 
     upper = np.triu_indices(len(a), 1)
     result = spearmanr(a[upper], b[upper])
     return {"spearman_r": float(result.statistic), "spearman_p": float(result.pvalue)}
+
+
+def compare_many(entries: list[dict], n_shuffle: int = 1000, seed: int = 0) -> dict:
+    """Every pair of partitions, layer by layer.
+
+    entries[i]: {"name": str, "labels": [(arch[l],) int per layer], "matrices": {layer: (arch[l], arch[l])}}
+    (matrices only for association methods). Returns {"names": [...], "layers": {str(l): {"a|b": scores}}}
+    for layers where at least two units are labelled in some pair; scores hold compare_labels' fields,
+    transfer Q both ways where a side has a matrix, and the Spearman r when both have one."""
+    names = [entry["name"] for entry in entries]
+    layers: dict[str, dict] = {}
+    n_layers = len(entries[0]["labels"])
+    for layer in range(n_layers):
+        pairs = {}
+        for i in range(len(entries)):
+            for j in range(i + 1, len(entries)):
+                a, b = entries[i], entries[j]
+                la, lb = np.asarray(a["labels"][layer]), np.asarray(b["labels"][layer])
+                keep = shared_units(la, lb)
+                if keep.sum() < 2:
+                    continue
+                scores = compare_labels(la, lb, n_shuffle, seed)
+                ma, mb = a.get("matrices", {}).get(layer), b.get("matrices", {}).get(layer)
+                masked_a, masked_b = np.where(keep, la, -1), np.where(keep, lb, -1)
+                if ma is not None:
+                    scores["transfer_q_ab"], scores["transfer_q_ab_norm"] = transfer_q(
+                        ma, masked_a, masked_b
+                    ).values()
+                if mb is not None:
+                    scores["transfer_q_ba"], scores["transfer_q_ba_norm"] = transfer_q(
+                        mb, masked_b, masked_a
+                    ).values()
+                if ma is not None and mb is not None:
+                    scores.update(spearman_upper(without_diagonal(ma), without_diagonal(mb), keep))
+                pairs[f"{names[i]}|{names[j]}"] = scores
+        if pairs:
+            layers[str(layer)] = pairs
+    return {"names": names, "layers": layers}
+
+
+def agreement_matrix(comparison: dict, layer: str, score: str = "ari") -> np.ndarray:
+    """(k, k) of `score` between the k partitions in one layer of `compare_many`'s result (1 on the
+    diagonal, nan where a pair was not comparable)."""
+    names = comparison["names"]
+    out = np.full((len(names), len(names)), np.nan)
+    np.fill_diagonal(out, 1.0)
+    for key, scores in comparison["layers"].get(layer, {}).items():
+        a, b = key.split("|")
+        i, j = names.index(a), names.index(b)
+        out[i, j] = out[j, i] = scores.get(score, np.nan)
+    return out
