@@ -67,10 +67,12 @@ def association_matrices(
     names=ASSOCIATIONS,
     loss: str = "CE",
     output_groups: list[list[int]] | None = None,
+    absolute: bool = True,
 ) -> dict[str, list[np.ndarray]]:
     """{association: [(arch[l], arch[l]) float64 for hidden layers l = 1..L]} for the requested names.
 
     inputs: (n, arch[0]); targets: (n, arch[-1]) 0/1 (one-hot for CE), needed only by backward_hess.
+    absolute=False keeps the signs of the unnormalised matrices (to add matrices of several batches).
     """
     import torch
     from torch.func import hessian, jacrev, vmap
@@ -141,7 +143,10 @@ def association_matrices(
             mats = [(m + m.T) / 2 for m in mats]
         raw[base] = mats
     return {
-        name: [normalised(m) if name.endswith("_norm") else np.abs(m) for m in raw[base_of(name)]]
+        name: [
+            normalised(m) if name.endswith("_norm") else (np.abs(m) if absolute else m)
+            for m in raw[base_of(name)]
+        ]
         for name in names
     }
 
