@@ -3,7 +3,7 @@
 For hidden layer l (post-activation units h, width d) on n inputs x (n, n_in) with logits y:
 
 * `forward_cov`   |cov(h_i, h_j)|, the population covariance (divided by n).
-* `forward_jac`   |mean_n (J_n J_n^T)_ij|, J_n = dh/dx at x_n, (d, n_in).
+* `forward_jac`   |mean_n (J_n J_n^T)_ij|, J_n = dh/dx at x_n, (d, n_in) (computed layer by layer).
 * `backward_jac`  |mean_n (G_n G_n^T)_ij|, G_n = dy/dh at h_n, (d, n_out).
 * `backward_hess` |mean_n H_n|, H_n = d^2 loss_n / dh dh at h_n, symmetrised ((H + H^T) / 2).
   The mean is over samples of per-sample Hessians. The anchor's code takes the Hessian of the batch-mean
@@ -107,9 +107,6 @@ def association_matrices(
     groups = output_groups or [list(range(network.arch[-1]))]
     loss_one = _loss_fn(loss, groups)
 
-    def hiddens(x):  # (n_in,) -> tuple of (arch[l],), l = 1..L
-        return tuple(model.forward(x[None])[1:-1][k][0] for k in range(n_hidden))
-
     sums = {base: [0.0] * n_hidden for base in bases}
     with torch.no_grad():
         acts = [a.double() for a in model.forward(x_all)[1:-1]]
@@ -117,12 +114,15 @@ def association_matrices(
         sums["forward_cov"] = [a.T @ a for a in acts]
     for start, stop in _chunks(inputs.shape[0]):
         x = x_all[start:stop]
-        if "forward_jac" in bases:
-            jacobians = vmap(jacrev(hiddens))(x)  # per layer (c, arch[l], n_in)
-            for k, jac in enumerate(jacobians):
-                jac = jac.double()
-                sums["forward_jac"][k] = sums["forward_jac"][k] + torch.einsum("cik,cjk->ij", jac, jac)
         h_chunk = [a[start:stop].float() for a in acts]
+        if "forward_jac" in bases:
+            # Chain rule on per-sample Gram matrices: with L_l = dh_l/dh_(l-1) (c, arch[l], arch[l-1]),
+            # J_l J_l^T = L_l (J_(l-1) J_(l-1)^T) L_l^T, so the (arch[0])-wide Jacobian is contracted once.
+            gram = None
+            for k in range(n_hidden):
+                local = vmap(jacrev(_step(model, k)))(x if k == 0 else h_chunk[k - 1])
+                gram = local @ local.transpose(1, 2) if gram is None else local @ gram @ local.transpose(1, 2)
+                sums["forward_jac"][k] = sums["forward_jac"][k] + gram.double().sum(0)
         for k in range(n_hidden):
             tail = _tail(model, k + 1)
             if "backward_jac" in bases:
@@ -149,6 +149,15 @@ def association_matrices(
         ]
         for name in names
     }
+
+
+def _step(model, i: int):
+    """h (arch[i],) -> layer i+1's activations (arch[i+1],)."""
+
+    def step(h):
+        return model.step(i, h[None])[0]
+
+    return step
 
 
 def _tail(model, start: int):
