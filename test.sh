@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The test command: install the development requirements, lint, check formatting, run the test suite.
+# The test command: install the development requirements, lint, check formatting, check the layer contract
+# (import-linter, pyproject.toml), run the test suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 python3 -m pip install -q -r requirements-dev.txt
 ruff check .
 ruff format --check .
+lint-imports
 python3 -m pytest

@@ -19,6 +19,7 @@ EXPERIMENTS = (
     "generate_task",
     "sculpt",
     "summarize",
+    "export_graph",
     "compare_partitions",
     "associations",
 )
@@ -106,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model and training")
     g.add_argument("--model", choices=("MLP",), default="MLP")
     g.add_argument("--arch", type=int, nargs="+", default=[4, 24, 4], help="layer widths, inputs to outputs")
+    g.add_argument(
+        "--structure",
+        default=None,
+        help="layered DAG file (.graphml, .edgelist, graph .npz) whose edges, skips included, are the "
+        "network's connections; its layer sizes are the arch",
+    )
     g.add_argument("--hidden_layer_activation", choices=("relu", "sigmoid", "ste"), default="relu")
     g.add_argument("--optimizer", choices=("sgd", "adam", "momentum", "rms"), default="adam")
     g.add_argument("--loss", choices=("CE", "MSE", "BCE"), default="BCE")
@@ -187,6 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--cluster_merging_threshold", type=float, default=0.9)
     g.add_argument("--mm_threshold", type=float, default=0.2)
+
+    g = p.add_argument_group("networks as graphs")
+    g.add_argument(
+        "--graph_format",
+        choices=("graphml", "edgelist", "npz"),
+        default="graphml",
+        help="export_graph format",
+    )
+    g.add_argument("--output", default=None, help="export_graph: file to write (default: beside the network)")
+    g.add_argument("--partition", default=None, help="a modules.json whose module ids the nodes carry")
 
     g = p.add_argument_group("running")
     g.add_argument("--gpu", type=int, default=0, help="1: use CUDA when available")
