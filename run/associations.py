@@ -92,6 +92,8 @@ def run(config) -> dict:
         for name, p in partitions.items()
     }
     comparison["bisection"] = options.bisection
+    comparison["source"] = target.network.source
+    comparison["test_accuracy"] = target.network.metrics.get("test_accuracy")
     out = Path(config.out) if config.out else target.out_dir / "associations"
     arrays = {f"{name}__hidden{l + 1}": m for name, per in matrices.items() for l, m in enumerate(per)}
     with atomic_path(out / NPZ_FILE) as tmp:

@@ -22,6 +22,7 @@ EXPERIMENTS = (
     "export_graph",
     "compare_partitions",
     "associations",
+    "associations_summary",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=0.05)
     g.add_argument("--bn", type=str2bool, default=False, help="batch norm after hidden layers")
     g.add_argument("--weight_decay", type=float, default=1e-4)
+    g.add_argument("--l1", type=float, default=0.0, help="L1 penalty strength on the kept weights")
     g.add_argument("--dropout", type=optional_float, default=None, help="dropout probability on hidden units")
     g.add_argument("--scheduler", choices=("exp", "cosine"), default="exp")
     g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
@@ -248,6 +250,8 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--images_per_pair must be at least 2 (train and test), got {config.images_per_pair}"
         )
+    if config.l1 < 0:
+        raise ConfigError(f"--l1 must be zero or positive, got {config.l1}")
     if config.weight_decay < 0:
         raise ConfigError(f"--weight_decay must be zero or positive, got {config.weight_decay}")
     if config.gamma <= 0:
