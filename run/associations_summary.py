@@ -30,15 +30,18 @@ def regularisation(path: Path) -> dict:
 
 
 def agreement_groups(comparison: dict, score: str = "ari") -> dict:
-    """Mean `score` over layers for pairs within upstream, within downstream, and across."""
+    """Mean `score` over layers for pairs within upstream, within downstream, and across; an association
+    against its own normalised version ("twins", e.g. forward_cov|forward_cov_norm) counts apart."""
     from detection_pipeline.associations.matrices import UPSTREAM
 
-    groups = {"upstream": [], "downstream": [], "across": []}
+    groups = {"upstream": [], "downstream": [], "across": [], "twins": []}
     for pairs in comparison["layers"].values():
         for key, scores in pairs.items():
             a, b = key.split("|")
-            kind = (a in UPSTREAM) + (b in UPSTREAM)
-            groups[{2: "upstream", 0: "downstream", 1: "across"}[kind]].append(scores.get(score, np.nan))
+            kind = {2: "upstream", 0: "downstream", 1: "across"}[(a in UPSTREAM) + (b in UPSTREAM)]
+            if a.removesuffix("_norm") == b.removesuffix("_norm"):
+                kind = "twins"
+            groups[kind].append(scores.get(score, np.nan))
     return {name: float(np.nanmean(values)) if values else None for name, values in groups.items()}
 
 

@@ -99,7 +99,7 @@ def test_summary_reads_regularisation_from_folders_and_groups_agreement(tmp_path
         (0.5, 1, 0.0, 0.0),
     ]
     assert {r["dropout"]: r["Q"]["forward_cov"] for r in rows} == pytest.approx({0.0: 0.15, 0.5: 0.35})
-    assert rows[0]["agreement_ari"] == {"upstream": 1.0, "downstream": 1.0, "across": 0.0}
+    assert rows[0]["agreement_ari"] == {"upstream": 1.0, "downstream": 1.0, "across": 0.0, "twins": 1.0}
     assert (tmp_path / "associations_summary.png").is_file()
     rc, _, err = call_main(
         ["--experiment", "associations_summary", "--result_path", str(tmp_path / "none")], capsys
