@@ -297,3 +297,27 @@ def test_compare_partitions_and_associations_experiment(tmp_path, capsys):
     assert (tmp_path / "c" / "agreement.png").is_file()
     rc, _, err = call_main(["--experiment", "compare_partitions", "--partitions", files[0]], capsys)
     assert rc == 2 and "two or more" in err
+
+
+def test_input_batch_labels_or_targets(tmp_path):
+    from detection_pipeline.associations.method import load_input_batch
+    from utils.errors import InputError
+
+    arrays = np.load(NET)
+    onehot = np.eye(10, dtype=np.float32)[arrays["labels"]]
+    by_labels = load_input_batch(
+        _write_batch(tmp_path / "l.npz", inputs=arrays["inputs"], labels=arrays["labels"]), [64, 32, 32, 10]
+    )
+    by_targets = load_input_batch(
+        _write_batch(tmp_path / "t.npz", inputs=arrays["inputs"], targets=onehot), [64, 32, 32, 10]
+    )
+    assert np.array_equal(by_labels.targets, onehot) and np.array_equal(by_targets.targets, onehot)
+    with pytest.raises(InputError, match="0..9"):
+        load_input_batch(
+            _write_batch(tmp_path / "b.npz", inputs=arrays["inputs"], labels=arrays["labels"] + 5),
+            [64, 32, 32, 10],
+        )
+    network = load_network_file(NET)
+    network.activation = "ste"
+    with pytest.raises(InputError, match="differentiable"):
+        association_matrices(network, arrays["inputs"], onehot)

@@ -99,6 +99,9 @@ def association_matrices(
             )
     if network.skips:
         raise InputError("associations need a layered MLP; this network has skip connections")
+    if network.activation == "ste":
+        # The straight-through step has no derivative of its own for torch.func to take.
+        raise InputError("associations need a differentiable hidden activation (relu or sigmoid), not ste")
     model = torch_model(network)
     for p in model.parameters():
         p.requires_grad_(False)
