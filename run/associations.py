@@ -21,6 +21,7 @@ def newman_options(config):
     return NewmanOptions(
         bisection=config.bisection,
         mc_steps=config.mc_steps,
+        mc_restarts=config.mc_restarts,
         target_entropy=config.target_entropy,
         seed=config.seed,
         loss=config.loss,

@@ -48,6 +48,7 @@ def newman_options(config):
         association=config.association,
         bisection=config.bisection,
         mc_steps=config.mc_steps,
+        mc_restarts=config.mc_restarts,
         target_entropy=config.target_entropy,
         seed=config.seed,
         loss=config.loss,
@@ -57,7 +58,7 @@ def newman_options(config):
 
 def newman_line(opts) -> str:
     return (
-        f"Newman Q on {opts.association} ({opts.bisection} bisection, {opts.mc_steps} MC steps, "
+        f"Newman Q on {opts.association} ({opts.bisection} bisection, {opts.mc_steps} MC steps x {opts.mc_restarts}, "
         f"entropy {opts.target_entropy:g}, loss {opts.loss})"
     )
 

@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="initial split: newman (most positive eigenvalue) or svd (the anchor's largest |eigenvalue|)",
     )
     g.add_argument("--mc_steps", type=int, default=5000, help="Monte Carlo refinement steps per layer")
+    g.add_argument(
+        "--mc_restarts", type=int, default=1, help="Monte Carlo chains per layer (best Q kept; anchor: 1)"
+    )
     g.add_argument("--target_entropy", type=float, default=0.15, help="entropy (nats) of each MC move")
     g.add_argument(
         "--input_batch",
@@ -279,6 +282,8 @@ def validate(config: argparse.Namespace) -> None:
             )
     if config.mc_steps < 0:
         raise ConfigError(f"--mc_steps must be zero or positive, got {config.mc_steps}")
+    if config.mc_restarts < 1:
+        raise ConfigError(f"--mc_restarts must be at least 1, got {config.mc_restarts}")
     if config.target_entropy <= 0:
         raise ConfigError(f"--target_entropy must be positive, got {config.target_entropy}")
     if config.n_shuffle <= 0:

@@ -21,6 +21,7 @@ class NewmanOptions:
     association: str = "forward_cov"
     bisection: str = "newman"  # or "svd", the anchor's variant
     mc_steps: int = 5000
+    mc_restarts: int = 1
     target_entropy: float = 0.15
     seed: int = 0
     loss: str = "CE"
@@ -122,6 +123,7 @@ def cluster_layers(matrices: list[np.ndarray], options) -> list:
         options.target_entropy,
         [options.seed] * len(matrices),
         options.bisection,
+        options.mc_restarts,
     )
 
 
@@ -150,6 +152,7 @@ def partition_from(network, name: str, matrices: list[np.ndarray], results: list
         "association": name,
         "bisection": options.bisection,
         "mc_steps": options.mc_steps,
+        "mc_restarts": options.mc_restarts,
         "target_entropy": options.target_entropy,
         "seed": options.seed,
         "loss": options.loss,

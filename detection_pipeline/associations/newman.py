@@ -306,9 +306,10 @@ def maximise_q(
     target_entropy: float = 0.15,
     seed: int = 0,
     bisection: str = "newman",
+    restarts: int = 1,
 ) -> NewmanResult:
     """Spectral bisection then Monte Carlo refinement of Newman's Q on `adjacency` (n, n)."""
-    return maximise_q_batch([adjacency], steps, target_entropy, [seed], bisection)[0]
+    return maximise_q_batch([adjacency], steps, target_entropy, [seed], bisection, restarts)[0]
 
 
 def maximise_q_batch(
@@ -317,13 +318,29 @@ def maximise_q_batch(
     target_entropy: float = 0.15,
     seeds: list[int] | None = None,
     bisection: str = "newman",
+    restarts: int = 1,
 ) -> list[NewmanResult]:
-    """`maximise_q` for many matrices, their Monte Carlo chains run together (same results as one by one)."""
+    """`maximise_q` for many matrices, their Monte Carlo chains run together (same results as one by one).
+
+    restarts > 1 runs that many chains per matrix from the same bisection (chain r of seed s draws from
+    default_rng(s) for r = 0, else default_rng([s, r])) and keeps the highest Q; an addition to the
+    anchor's single chain that makes the result less dependent on one chain's luck."""
+    seeds = [0] * len(adjacencies) if seeds is None else list(seeds)
+    if restarts < 1:
+        raise InputError(f"restarts must be at least 1, got {restarts}")
     initials = [spectral_bisection(a, bisection) for a in adjacencies]
     initial_qs = [q_value(_prepared(a)[0], labels) for a, labels in zip(adjacencies, initials)]
-    refined = monte_carlo_batch(adjacencies, initials, steps, target_entropy, seeds)
+    chain_seeds = [s if r == 0 else [s, r] for s in seeds for r in range(restarts)]
+    refined = monte_carlo_batch(
+        [a for a in adjacencies for _ in range(restarts)],
+        [labels for labels in initials for _ in range(restarts)],
+        steps,
+        target_entropy,
+        chain_seeds,
+    )
     out = []
-    for initial, initial_q, result in zip(initials, initial_qs, refined):
+    for k, (initial, initial_q) in enumerate(zip(initials, initial_qs)):
+        result = max(refined[k * restarts : (k + 1) * restarts], key=lambda found: found.q)
         labels, q = (result.labels, result.q) if result.q >= initial_q else (initial, initial_q)
         out.append(NewmanResult(labels, q, effective_clusters(labels), initial_q, bisection))
     return out
