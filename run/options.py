@@ -58,8 +58,8 @@ def newman_options(config):
 
 def newman_line(opts) -> str:
     return (
-        f"Newman Q on {opts.association} ({opts.bisection} bisection, {opts.mc_steps} MC steps x {opts.mc_restarts}, "
-        f"entropy {opts.target_entropy:g}, loss {opts.loss})"
+        f"Newman Q on {opts.association} ({opts.bisection} bisection, "
+        f"{opts.mc_steps} MC steps x {opts.mc_restarts}, entropy {opts.target_entropy:g}, loss {opts.loss})"
     )
 
 
