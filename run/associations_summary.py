@@ -1,13 +1,12 @@
 """--experiment associations_summary: gather every associations/comparison.json under --result_path (the
-shell/associations_sweep.sh layout), read the regularisation from each run's folder name (dropout-P,
-l1-S, wd-S), and write associations_summary.json plus associations_summary.png: mean Q over hidden layers
-against regularisation strength, one line per association, one panel per regulariser; and the mean ARI
-between association partitions within upstream, within downstream and across."""
+shell/associations_sweep.sh layout), read the regularisation from each run's config.json (dropout, l1,
+weight_decay as L2), and write associations_summary.json plus associations_summary.png: mean Q over
+hidden layers against regularisation strength, one line per association, one panel per regulariser; and
+the mean ARI between association partitions within upstream, within downstream and across."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +15,21 @@ from utils.errors import InputError
 
 SUMMARY_FILE = "associations_summary.json"
 PICTURE_FILE = "associations_summary.png"
-_PATTERNS = {"dropout": r"_dropout-([0-9.e+-]+)", "l1": r"_l1-([0-9.e+-]+)", "l2": r"_wd-([0-9.e+-]+)"}
-_SEED = re.compile(r"seed-(\d+)")
 
 
-def regularisation(path: Path) -> dict:
-    """{"dropout": p, "l1": s, "l2": s, "seed": k} from a run path (absent = 0)."""
-    text = str(path)
-    found = {name: float(m.group(1)) if (m := re.search(p, text)) else 0.0 for name, p in _PATTERNS.items()}
-    seed = _SEED.search(text)
-    found["seed"] = int(seed.group(1)) if seed else 0
-    return found
+def regularisation(comparison_path: Path) -> dict:
+    """{"dropout": p, "l1": s, "l2": s, "seed": k} of the run an associations/comparison.json belongs to,
+    from the run's config.json (the training folder), missing values as 0."""
+    config_file = comparison_path.parent.parent / "config.json"
+    if not config_file.is_file():
+        raise InputError(f"{comparison_path} is not inside a training run (no {config_file})")
+    config = json.loads(config_file.read_text())
+    return {
+        "dropout": float(config.get("dropout") or 0.0),
+        "l1": float(config.get("l1") or 0.0),
+        "l2": float(config.get("weight_decay") or 0.0),
+        "seed": int(config.get("seed", 0)),
+    }
 
 
 def agreement_groups(comparison: dict, score: str = "ari") -> dict:
@@ -51,7 +54,7 @@ def collect(root: Path) -> list[dict]:
         comparison = json.loads(path.read_text())
         if "Q" not in comparison:
             continue
-        row = {"path": str(path.parent), **regularisation(path.relative_to(root))}
+        row = {"path": str(path.parent), **regularisation(path)}
         row["Q"] = {name: float(np.mean(q)) for name, q in comparison["Q"].items()}
         row["effective_clusters"] = {
             name: float(np.mean(v)) for name, v in comparison.get("effective_clusters", {}).items()

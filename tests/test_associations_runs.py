@@ -84,6 +84,7 @@ def test_summary_reads_regularisation_from_folders_and_groups_agreement(tmp_path
     for p, q in (("0", 0.1), ("0.5", 0.3)):
         folder = tmp_path / f"lr-0.001_batch-100_epochs-30_loss-CE_dropout-{p}_wd-0" / "seed-1" / "dense"
         (folder / "associations").mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"dropout": float(p), "weight_decay": 0.0, "seed": 1}))
         pairs = {
             f"{a}|{b}": {"ari": 1.0 if (a.startswith("forward") == b.startswith("forward")) else 0.0}
             for i, a in enumerate(ASSOCIATIONS)
