@@ -22,6 +22,9 @@ EXPERIMENTS = (
     "export_graph",
     "lesion",
     "sweep",
+    "compare_partitions",
+    "associations",
+    "associations_summary",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
@@ -164,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=0.05)
     g.add_argument("--bn", type=str2bool, default=False, help="batch norm after hidden layers")
     g.add_argument("--weight_decay", type=float, default=1e-4)
+    g.add_argument("--l1", type=float, default=0.0, help="L1 penalty strength on the kept weights")
     g.add_argument("--dropout", type=optional_float, default=None, help="dropout probability on hidden units")
     g.add_argument("--scheduler", choices=("exp", "cosine"), default="exp")
     g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
@@ -230,6 +234,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", default="sculpt", help="module-finding method (sculpt: the Neural Sculpting detection)"
     )
     g.add_argument("--visualization_path", default="./visualizations/exemplar/")
+
+    g = p.add_argument_group("associations (--method newman, --experiment associations / compare_partitions)")
+    g.add_argument(
+        "--association",
+        default="forward_cov",
+        help="unit association for --method newman: forward_cov, forward_jac, backward_jac, backward_hess, "
+        "each also with _norm",
+    )
+    g.add_argument(
+        "--bisection",
+        choices=("newman", "svd"),
+        default="newman",
+        help="initial split: newman (most positive eigenvalue) or svd (the anchor's largest |eigenvalue|)",
+    )
+    g.add_argument("--mc_steps", type=int, default=5000, help="Monte Carlo refinement steps per layer")
+    g.add_argument(
+        "--mc_restarts", type=int, default=1, help="Monte Carlo chains per layer (best Q kept; anchor: 1)"
+    )
+    g.add_argument("--target_entropy", type=float, default=0.15, help="entropy (nats) of each MC move")
+    g.add_argument(
+        "--input_batch",
+        default=None,
+        help="FILE.npz with inputs (n, d) and labels (n,) or targets (n, m) instead of the task's test split",
+    )
+    g.add_argument(
+        "--partitions", nargs="+", default=None, help="compare_partitions: two or more modules.json files"
+    )
+    g.add_argument("--n_shuffle", type=int, default=1000, help="permutations for the alignment p-value")
+    g.add_argument("--out", default=None, help="compare_partitions / associations: output folder")
     g.add_argument("--checkpoint", default=None, help="network file (our checkpoint or published .npz)")
     g.add_argument("--feature_direction", type=feature_direction, default="outgoing")
     g.add_argument("--feature_weighted", type=str2bool, default=False)
@@ -361,6 +394,8 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--images_per_pair must be at least 2 (train and test), got {config.images_per_pair}"
         )
+    if config.l1 < 0:
+        raise ConfigError(f"--l1 must be zero or positive, got {config.l1}")
     if config.weight_decay < 0:
         raise ConfigError(f"--weight_decay must be zero or positive, got {config.weight_decay}")
     if config.gamma <= 0:
@@ -386,6 +421,14 @@ def validate(config: argparse.Namespace) -> None:
                 f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
                 f"give --{iterations}"
             )
+    if config.mc_steps < 0:
+        raise ConfigError(f"--mc_steps must be zero or positive, got {config.mc_steps}")
+    if config.mc_restarts < 1:
+        raise ConfigError(f"--mc_restarts must be at least 1, got {config.mc_restarts}")
+    if config.target_entropy <= 0:
+        raise ConfigError(f"--target_entropy must be positive, got {config.target_entropy}")
+    if config.n_shuffle <= 0:
+        raise ConfigError(f"--n_shuffle must be positive, got {config.n_shuffle}")
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
     if config.batch_size <= 0:

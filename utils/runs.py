@@ -38,6 +38,7 @@ _TRAINING_DEFAULTS = {
     "bn": (False, "bn"),
     "dropout": (None, "dropout"),
     "weight_decay": (1e-4, "wd"),
+    "l1": (0.0, "l1"),
     "scheduler": ("exp", "sched"),
     "gamma": (1.0, "gamma"),
     "dataset_noise": (True, "noise"),

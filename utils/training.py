@@ -75,6 +75,7 @@ class TrainingOptions:
     optimizer: str = "adam"
     lr: float = 0.05
     weight_decay: float = 1e-4
+    l1: float = 0.0  # strength of an L1 penalty on the kept weights, added to the loss (0 = none)
     loss: str = "BCE"
     epochs: int = 15
     batch_size: int = 8
@@ -123,6 +124,11 @@ def loss_value(
             total = total + F.cross_entropy(logits[:, group], y[:, group].argmax(dim=1))
         return total
     raise InputError(f"unknown --loss {loss!r} (choose BCE, MSE, CE)")
+
+
+def l1_penalty(model) -> torch.Tensor:
+    """Sum of |weight| over the kept (unmasked) weights of every block; biases are not penalised."""
+    return sum((module.weight * module.weight_mask).abs().sum() for _, _, module in model.blocks())
 
 
 def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups) -> torch.Tensor:
@@ -294,6 +300,8 @@ def train(
         for start, stop in batch_bounds(n, batch, model.norms is not None):
             logits = model.logits(x_epoch[start:stop])
             loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
+            if config.l1 > 0:
+                loss = loss + config.l1 * l1_penalty(model)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
