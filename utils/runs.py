@@ -38,6 +38,8 @@ _TRAINING_DEFAULTS = {
     "dataset_noise": (True, "noise"),
     "table_repeats": (2, "repeats"),
     "images_per_pair": (None, "per-pair"),
+    "image_norm": ("auto", "norm"),
+    "prune_scope": ("global", "prune-scope"),
 }
 
 
@@ -52,8 +54,33 @@ def _dashes(values) -> str:
     return "-".join(str(v) for v in values)
 
 
+def model_key(config) -> str:
+    """arch-4-24-4 for an MLP; cnn-conv16-3_pool2_fc64 for a CNN (input shape too when given)."""
+    if getattr(config, "model", "MLP") != "CNN":
+        return f"arch-{_dashes(config.arch)}"
+    from utils.cnn_spec import parse_cnn
+
+    parts = []
+    for spec in parse_cnn(config.cnn):
+        if spec.kind == "fc":
+            parts.append(f"fc{spec.size}")
+            continue
+        pad = "" if spec.padding == spec.kernel // 2 else f"-pad{spec.padding}"
+        parts.append(f"conv{spec.size}-{spec.kernel}{pad}")
+        if spec.pool > 1:
+            parts.append(f"pool{spec.pool}")
+    shape = getattr(config, "input_shape", None)
+    prefix = f"cnn-in{_dashes(shape)}_" if shape else "cnn-"
+    return prefix + "_".join(parts)
+
+
 def training_key(config) -> str:
     parts = [f"lr-{_num(config.lr)}", f"batch-{config.batch_size}", f"epochs-{config.epochs}"]
+    if getattr(config, "gradual_pruning", "none") != "none":
+        parts.append(f"gradual-{config.gradual_pruning}-{_num(config.target_sparsity)}")
+        if config.prune_epochs is not None:
+            parts.append(f"prune-epochs-{config.prune_epochs}")
+        parts.append(f"every-{config.prune_every}")
     for name, (default, label) in _TRAINING_DEFAULTS.items():
         value = getattr(config, name, default)
         if value != default:
@@ -84,7 +111,7 @@ def seed_dir(config) -> Path:
     return (
         Path(config.result_path)
         / task_key(config)
-        / f"arch-{_dashes(config.arch)}"
+        / model_key(config)
         / training_key(config)
         / f"seed-{config.seed}"
     )

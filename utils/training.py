@@ -174,6 +174,7 @@ def train(
     epochs: int | None = None,
     progress=None,
     include_start: bool = False,
+    pruner=None,
 ) -> TrainResult:
     """Train `model` in place for `epochs` (default config.epochs) and load the best epoch's state.
 
@@ -181,7 +182,9 @@ def train(
     network as it came in competes as epoch -1 (retraining after a pruning step must not end worse than
     the pruned network it started from). `generator` drives the
     batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
-    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch.
+    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch. `pruner` (a
+    utils.gradual_pruning.GradualPruner, or a factory pruner(model, steps_per_epoch, epochs)) is called
+    after every optimizer step; while it has not reached its target, epochs cannot be the best one.
     Returns TrainResult(state=best state_dict copy, metrics) with metrics: train_loss, val_accuracy,
     val_loss (per epoch lists), best_epoch, test_accuracy, test_loss.
     """
@@ -193,9 +196,13 @@ def train(
     history = {"train_loss": [], "val_accuracy": [], "val_loss": []}
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
-    if include_start:
+    bounds = batch_bounds(n, batch, model.norms is not None)
+    if callable(pruner) and not hasattr(pruner, "after_step"):
+        pruner = pruner(model, len(bounds), epochs)
+    if include_start and pruner is None:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         best_key, best_state = (val_acc, -val_loss), clone_state(model)
+    global_step = 0
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
         model.train()
@@ -206,7 +213,7 @@ def train(
             x_epoch = x_epoch + data.noise_std * noise
         y_epoch = data.y_train[order]
         running, steps = 0.0, 0
-        for start, stop in batch_bounds(n, batch, model.norms is not None):
+        for start, stop in bounds:
             logits = model.logits(x_epoch[start:stop])
             loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
             optimizer.zero_grad()
@@ -214,13 +221,17 @@ def train(
             optimizer.step()
             running += loss.detach()
             steps += 1
+            global_step += 1
+            if pruner is not None:
+                pruner.after_step(global_step)
         train_loss = float(running) / max(steps, 1)
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         history["train_loss"].append(train_loss)
         history["val_accuracy"].append(val_acc)
         history["val_loss"].append(val_loss)
         key = (val_acc, -val_loss)
-        if best_key is None or key > best_key:
+        eligible = pruner is None or pruner.done
+        if eligible and (best_key is None or key > best_key):
             best_key, best_epoch = key, epoch
             best_state = clone_state(model)
         if progress is not None:
@@ -228,4 +239,6 @@ def train(
     model.load_state_dict(best_state)
     test_acc, test_loss = evaluate(model, data.x_test, data.y_test, data, config.loss)
     metrics = dict(history, best_epoch=best_epoch, test_accuracy=test_acc, test_loss=test_loss)
+    if pruner is not None:
+        metrics.update(target_sparsity=pruner.target, mask_updates=pruner.updates)
     return TrainResult(state=best_state, metrics=metrics)

@@ -1,0 +1,348 @@
+"""CNNs: layer lists, masked conv layers, channel graphs, users' state_dicts, gradual pruning (issue 14)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.cnn import CNN
+from models.from_network import torch_model
+from utils.cnn_graph import anchor_scope
+from utils.cnn_spec import layer_shapes, parse_cnn
+from utils.errors import InputError
+from utils.network import LayeredNetwork
+from utils.network_files import load_network_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------ layer lists
+
+
+def test_parse_and_shapes():
+    specs = parse_cnn("conv:16:3 pool:2 conv:32:3 pool:2 fc:64")
+    assert [(s.kind, s.size, s.pool) for s in specs] == [("conv", 16, 2), ("conv", 32, 2), ("fc", 64, 1)]
+    assert layer_shapes(specs, (1, 8, 8)) == [(16, 4, 4), (32, 2, 2), (64,)]
+    # valid padding: 8 - 3 + 1 = 6
+    assert layer_shapes(parse_cnn("conv:4:3:0"), (1, 8, 8)) == [(4, 6, 6)]
+
+
+@pytest.mark.parametrize(
+    "spec, shape, words",
+    [
+        ("conv:16:3 blob:2", (1, 8, 8), "unknown layer kind 'blob'"),
+        ("pool:2 conv:4:3", (1, 8, 8), "a pool must follow a conv layer"),
+        ("fc:8 conv:4:3", (1, 8, 8), "conv layers must come before fc"),
+        ("conv:4:3 pool:4 conv:8:3 pool:4", (1, 8, 8), "8x2x2"),  # the shape at the failing layer
+        ("conv:4:9:0", (1, 8, 8), "1x8x8"),
+    ],
+)
+def test_layer_list_errors_say_where(spec, shape, words):
+    with pytest.raises(InputError, match=words):
+        layer_shapes(parse_cnn(spec), shape)
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+
+def test_cnn_forward_and_masks():
+    torch.manual_seed(0)
+    model = CNN("conv:4:3 pool:2 fc:6", (1, 8, 8), 3).eval()
+    x = torch.randn(5, 64)
+    acts = model(x)
+    assert [tuple(a.shape) for a in acts] == [(5, 1, 8, 8), (5, 4, 4, 4), (5, 6), (5, 3)]
+    assert torch.equal(model.logits(x), model.logits(x.view(5, 1, 8, 8)))
+    # The same computation in plain torch (masks all ones).
+    conv, fc, out = model.layers
+    h = F.max_pool2d(F.relu(F.conv2d(x.view(5, 1, 8, 8), conv.weight, conv.bias, padding=1)), 2)
+    h = F.relu(F.linear(h.flatten(1), fc.weight, fc.bias))
+    assert torch.allclose(model.logits(x), F.linear(h, out.weight, out.bias), atol=1e-6)
+    # A masked kernel slice does not contribute: changing its weight changes nothing.
+    with torch.no_grad():
+        conv.weight_mask[2] = 0.0
+        before = model.logits(x)
+        conv.weight[2] += 100.0
+    assert torch.equal(before, model.logits(x))
+    assert model.arch == [1, 4, 6, 3]
+    with pytest.raises(InputError, match="1x8x8 images"):
+        model(torch.randn(2, 65))
+
+
+# ------------------------------------------------------------------------------------------ channel graph
+
+
+def _bn_model():
+    torch.manual_seed(1)
+    model = CNN("conv:3:3 pool:2 conv:4:3 fc:5", (2, 6, 6), 4, batch_norm=True)
+    model.train()
+    for _ in range(4):
+        model(torch.randn(8, 72))  # running statistics away from 0 / 1
+    with torch.no_grad():
+        for norm in model.norms.values():
+            norm.weight.uniform_(-2.0, 2.0)
+    return model.eval()
+
+
+def test_channel_graph_by_hand():
+    model = _bn_model()
+    net = LayeredNetwork.from_model(model)
+    assert net.arch == [2, 3, 4, 5, 4]
+    assert net.kinds == ["conv", "conv", "fc", "fc"]
+    k = model.layers[1].weight.detach().numpy()
+    by_hand = np.array([[np.abs(k[o, c]).sum() for c in range(3)] for o in range(4)])
+    np.testing.assert_allclose(net.weights[1], by_hand, rtol=1e-6)
+    # conv -> fc: fc weight (5, 4*3*3), channel c feeds inputs c*9 .. c*9+8
+    w = model.layers[2].weight.detach().numpy()
+    by_hand = np.array([[np.abs(w[o, c * 9 : (c + 1) * 9]).sum() for c in range(4)] for o in range(5)])
+    np.testing.assert_allclose(net.weights[2], by_hand, rtol=1e-6)
+    # batch norm folded: L1 norm of the folded kernel K * gamma / sqrt(var + eps)
+    bn = model.norms["1"]
+    scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().numpy()
+    folded = np.abs(k * scale[:, None, None, None]).sum(axis=(2, 3))
+    np.testing.assert_allclose(np.abs(net.folded_weights()[1]), folded, rtol=1e-5)
+    assert net.kernels[0].shape == (3, 2, 3, 3)
+    adjacency = net.adjacency(symmetric=True)
+    assert adjacency.shape == (sum(net.arch),) * 2
+    # anchor's scope: conv layers only, without the first conv layer's weights
+    anchor = anchor_scope(net)
+    assert anchor.arch == [3, 4] and anchor.kinds == ["conv"]
+
+
+def test_torch_model_round_trip_and_channel_lesion():
+    model = _bn_model()
+    net = LayeredNetwork.from_model(model)
+    x = torch.randn(6, 72)
+    rebuilt = torch_model(net)
+    assert torch.allclose(rebuilt.logits(x), model.logits(x), atol=1e-5)
+    # A lesion zeroes channel 1 of layer 1 (its incoming edges and bias): its activation is 0 everywhere.
+    net.weights[0][1] = 0.0
+    net.biases[0][1] = 0.0
+    acts = torch_model(net)(x)
+    assert float(acts[1][:, 1].detach().abs().max()) == 0.0
+    assert float(acts[1][:, 0].detach().abs().max()) > 0.0
+
+
+# ---------------------------------------------------------------------------- users' own state_dicts
+
+
+class PlainModuleDictCNN(nn.Module):
+    """A CNN written as the anchor writes them (one ModuleDict per layer), not with our classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer1 = nn.ModuleDict({"conv": nn.Conv2d(1, 4, 3, padding=1), "bn": nn.BatchNorm2d(4)})
+        self.layer2 = nn.ModuleDict({"conv": nn.Conv2d(4, 6, 3, padding=1), "maxPool": nn.MaxPool2d(2)})
+        self.layer3 = nn.ModuleDict({"fc": nn.Linear(6 * 4 * 4, 12), "drop": nn.Dropout(0.5)})
+        self.layer4 = nn.ModuleDict({"fc": nn.Linear(12, 10)})
+
+    def forward(self, x):
+        x = F.relu(self.layer1["bn"](self.layer1["conv"](x)))
+        x = self.layer2["maxPool"](F.relu(self.layer2["conv"](x)))
+        x = self.layer3["drop"](F.relu(self.layer3["fc"](x.flatten(1))))
+        return self.layer4["fc"](x)
+
+
+def plain_sequential_cnn():
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("0_conv", nn.Conv2d(1, 5, 3, padding=1)),
+                ("0_bn", nn.BatchNorm2d(5)),
+                ("0_relu", nn.ReLU()),
+                ("0_maxPool", nn.MaxPool2d(2)),
+                ("1_flatten", nn.Flatten()),
+                ("2_fc", nn.Linear(5 * 4 * 4, 7)),
+                ("2_relu", nn.ReLU()),
+                ("3_fc", nn.Linear(7, 10)),
+            ]
+        )
+    )
+
+
+def _trained_stats(module):
+    module.train()
+    with torch.no_grad():
+        for _ in range(3):
+            module(torch.randn(16, 1, 8, 8))
+    return module.eval()
+
+
+@pytest.mark.parametrize(
+    "build, cnn",
+    [(PlainModuleDictCNN, "conv:4:3 conv:6:3 pool:2 fc:12"), (plain_sequential_cnn, "conv:5:3 pool:2 fc:7")],
+)
+def test_users_state_dict_gives_same_predictions(tmp_path, build, cnn):
+    torch.manual_seed(2)
+    plain = _trained_stats(build())
+    path = tmp_path / "user.pt"
+    torch.save(plain.state_dict(), path)
+    net = load_network_file(path)
+    assert net.kinds[0] == "conv"
+    x = torch.randn(9, 1, 8, 8)
+    ours = torch_model(net, cnn=cnn, input_shape=(1, 8, 8))
+    with torch.no_grad():
+        assert torch.allclose(ours.logits(x), plain(x), atol=1e-5)
+
+
+def test_users_state_dict_errors_name_the_key(tmp_path):
+    state = plain_sequential_cnn().state_dict()
+    state["2_linear.weight"] = state.pop("2_fc.weight")
+    with pytest.raises(InputError, match="2_linear.weight"):
+        LayeredNetwork.from_state_dict(state, "user.pt")
+    net = LayeredNetwork.from_state_dict(plain_sequential_cnn().state_dict(), "user.pt")
+    with pytest.raises(InputError, match="2_fc.weight"):
+        torch_model(net, cnn="conv:5:3 fc:7", input_shape=(1, 8, 8))  # forgot the pool: 320 != 80 inputs
+    with pytest.raises(InputError, match="0_conv.weight"):
+        torch_model(net, cnn="conv:5:5 pool:2 fc:7", input_shape=(1, 8, 8))
+
+
+def test_users_checkpoint_through_the_cli(tmp_path):
+    torch.manual_seed(3)
+    path = tmp_path / "user.pt"
+    torch.save(_trained_stats(plain_sequential_cnn()).state_dict(), path)
+    common = [
+        sys.executable,
+        "main.py",
+        "--experiment",
+        "module_detection",
+        "--checkpoint",
+        str(path),
+        "--result_path",
+        str(tmp_path / "out"),
+        "--visualization_path",
+        str(tmp_path / "vis"),
+        "--input_shape",
+        "1",
+        "8",
+        "8",
+        "--quiet",
+    ]
+    done = subprocess.run(
+        [*common, "--cnn", "conv:5:3 pool:2 fc:7"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / f"{tmp_path.name}_user" / "modules.json").is_file()
+    bad = subprocess.run([*common, "--cnn", "conv:5:3 fc:7"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1 and "2_fc.weight" in bad.stderr
+
+
+# ----------------------------------------------------------------------------------- gradual pruning
+
+
+def test_cubic_schedule_by_hand():
+    from utils.gradual_pruning import cubic_sparsity
+
+    assert cubic_sparsity(0, 0, 100, 90.0) == 0.0
+    assert cubic_sparsity(50, 0, 100, 90.0) == pytest.approx(90.0 * (1 - 0.5**3))
+    assert cubic_sparsity(100, 0, 100, 90.0) == 90.0
+    assert cubic_sparsity(20, 10, 110, 80.0) == pytest.approx(80.0 * (1 - 0.9**3))
+
+
+def test_magnitude_masks_exact_and_monotone():
+    from utils.gradual_pruning import magnitude_masks
+
+    w = [torch.tensor([[0.1, -0.5], [0.3, 0.2]]), torch.tensor([[[[-0.05, 0.4]]]])]
+    m = [torch.ones_like(t) for t in w]
+    out = magnitude_masks(w, m, 50.0, "global")  # 3 of 6 smallest: 0.05, 0.1, 0.2
+    assert out[0].tolist() == [[0.0, 1.0], [1.0, 0.0]] and out[1].flatten().tolist() == [0.0, 1.0]
+    per_layer = magnitude_masks(w, m, 50.0, "layer")
+    assert per_layer[0].tolist() == [[0.0, 1.0], [1.0, 0.0]] and per_layer[1].flatten().tolist() == [0.0, 1.0]
+    # an already-masked large weight stays masked
+    m2 = [torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.ones(1, 1, 1, 2)]
+    again = magnitude_masks(w, m2, 50.0, "global")
+    assert again[0][0, 1] == 0.0 and sum(float((t == 0).sum()) for t in again) == 3
+
+
+def test_training_with_cubic_pruning_reaches_target():
+    from types import SimpleNamespace
+
+    from utils.gradual_pruning import gradual_pruner
+    from utils.training import TaskTensors, train
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 16)
+    y = F.one_hot((x[:, 0] > 0).long(), 2).float()
+    data = TaskTensors(x, y, x, y, x, y, 0.0, "argmax", [[0, 1]], x, y)
+    config = SimpleNamespace(
+        loss="CE", epochs=4, optimizer="adam", lr=0.01, weight_decay=0.0, batch_size=8, scheduler="exp",
+        gamma=1.0, gradual_pruning="cubic", target_sparsity=75.0, prune_epochs=2, prune_every=3,
+        prune_scope="global",
+    )  # fmt: skip
+    model = CNN("conv:4:3 fc:8", (1, 4, 4), 2)
+    result = train(model, data, config, g, pruner=lambda m, s, e: gradual_pruner(m, config, s, e))
+    assert result.metrics["best_epoch"] == 3  # only the last epoch is at the target sparsity
+    assert 100.0 - model.density() == pytest.approx(75.0, abs=0.2)
+    for layer in model.layers:  # pruned weights are zero, not only masked
+        assert float((layer.weight * (1 - layer.weight_mask)).abs().max()) == 0.0
+
+
+# ------------------------------------------------------------------------------------ tasks and CLI
+
+
+def _write_idx_folder(folder: Path, n_train=20, n_test=10):
+    from utils.tasks.idx import MNIST_FILES, write_idx
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for key, name in MNIST_FILES.items():
+        n = n_train if key.startswith("train") else n_test
+        if key.endswith("images"):
+            write_idx(folder / name, rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+        else:
+            write_idx(folder / name, np.arange(n, dtype=np.uint8) % 10)
+
+
+@pytest.mark.parametrize(
+    "task, option", [("fashion_mnist_10way", "--fashion_mnist_path"), ("kmnist_10way", "--kmnist_path")]
+)
+def test_idx_tasks_as_images(tmp_path, task, option):
+    from utils.config import parse_config
+    from utils.tasks import load_task
+
+    folder = tmp_path / task
+    argv = ["--task", task, option, str(folder), "--model", "CNN", "--cnn", "conv:4:3 pool:2 fc:8"]
+    with pytest.raises(InputError, match="t10k-labels-idx1-ubyte"):
+        load_task(parse_config(argv))
+    _write_idx_folder(folder)
+    loaded = load_task(parse_config(argv))
+    assert loaded.image_shape == (1, 28, 28) and loaded.x_train.shape[1] == 784
+    raw = load_task(parse_config([*argv, "--image_norm", "unit"]))
+    mean, std = (0.5, 0.5) if task == "kmnist_10way" else (0.2860, 0.3530)
+    np.testing.assert_allclose(loaded.x_test, (raw.x_test - mean) / std, rtol=1e-5, atol=1e-5)
+
+
+def test_digit_tasks_image_shapes():
+    from utils.config import parse_config
+    from utils.tasks import load_task
+
+    base = ["--model", "CNN", "--cnn", "conv:4:3 fc:8"]
+    assert load_task(parse_config(["--task", "digits_10way", *base])).image_shape == (1, 8, 8)
+    two = load_task(parse_config(["--task", "digits", "--modularity", "128", "2", "20", *base]))
+    assert two.image_shape == (1, 8, 16)
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--cnn", "conv:16:3 pool:2 wat:3"], "unknown layer kind"),
+        (["--cnn", "conv:4:3 pool:4 conv:8:3 pool:4", "--input_shape", "1", "8", "8"], "8x2x2"),
+        (["--cnn", "conv:4:3", "--input_shape", "1", "8", "9"], "does not fit the 1x8x8 images"),
+    ],
+)
+def test_bad_cnn_input_is_one_line_exit_2(tmp_path, extra, words):
+    argv = [sys.executable, "main.py", "--experiment", "train", "--task", "digits_10way", "--loss", "CE"]
+    argv += ["--model", "CNN", "--epochs", "1", "--result_path", str(tmp_path), *extra]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
+    assert not any(tmp_path.iterdir())
