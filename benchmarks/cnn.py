@@ -81,7 +81,8 @@ def main(argv=None) -> int:
         ("synthetic 1x28x28", _synthetic(args.n_synthetic, 256, 28), (1, 28, 28)),
     ]
     print(
-        f"CNN {args.cnn!r}, batch {args.batch_size}, {args.epochs} epochs, {torch.get_num_threads()} thread(s)"
+        f"CNN {args.cnn!r}, batch {args.batch_size}, {args.epochs} epochs, "
+        f"{torch.get_num_threads()} thread(s)"
     )
     print("| input | pruning | train images | seconds | images/s |")
     print("|---|---|---|---|---|")
