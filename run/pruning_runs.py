@@ -81,9 +81,13 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
     )
 
 
-def edge_plan(ctx: Context, step: float, start_percent: float) -> SearchPlan:
+def edge_plan(
+    ctx: Context, step: float, start_percent: float, total_weights: int | None = None
+) -> SearchPlan:
+    """total_weights: prunable weights (default from --arch; a CNN passes its kernel entries too)."""
     config = ctx.config
-    total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
+    if total_weights is None:
+        total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
     min_step = 100.0 / total_weights
     step = max(step, min_step)  # e.g. the published 0.5 % on a 192-weight network: one edge, not nothing
     return SearchPlan(
@@ -267,7 +271,9 @@ def edge_searches(ctx, model, metrics, run_dir_of, what, start_dir) -> list[tupl
         if start is None and not (run.finished and not config.force):
             start, start_metrics = retrained_start(ctx, model)
             require_reachable(start_metrics, config.prune_acc_threshold, f"retrained {what}", start_dir)
-        plan = edge_plan(ctx, step, weights_pruned_percent(start if start is not None else model))
+        source = start if start is not None else model
+        total = sum(m.numel() for m in source.masks())
+        plan = edge_plan(ctx, step, weights_pruned_percent(source), total)
         pruned, pruned_metrics = run_search(
             ctx,
             start if start is not None else model,

@@ -346,3 +346,54 @@ def test_bad_cnn_input_is_one_line_exit_2(tmp_path, extra, words):
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_our_cnn_run_checkpoint_keeps_its_layout(tmp_path):
+    from run.network_source import load_target
+    from utils.config import parse_config
+    from utils.runs import load_checkpoint
+    from utils.tasks import load_task
+
+    cnn = "conv:4:3 pool:2 fc:8"
+    argv = ["--experiment", "train", "--task", "digits_10way", "--loss", "CE", "--model", "CNN", "--cnn", cnn]
+    argv += ["--epochs", "1", "--batch_size", "64", "--result_path", str(tmp_path / "r"), "--quiet"]
+    argv += ["--gradual_pruning", "cubic", "--target_sparsity", "50", "--prune_every", "5"]
+    done = subprocess.run([sys.executable, "main.py", *argv], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    checkpoint = next((tmp_path / "r").rglob("model.pt"))
+    state = load_checkpoint(checkpoint)
+    masks = [v for k, v in state.items() if k.endswith("weight_mask")]
+    assert sum(float((m == 0).sum()) for m in masks) / sum(m.numel() for m in masks) == pytest.approx(
+        0.5, abs=0.01
+    )
+    config = parse_config(["--experiment", "module_detection", "--checkpoint", str(checkpoint)])
+    network = load_target(config).network
+    assert network.layout["cnn"] == cnn and network.layout["input_shape"] == [1, 8, 8]
+    model = CNN(cnn, (1, 8, 8), 10)
+    model.load_state_dict(state)
+    x = torch.as_tensor(load_task(parse_config(argv)).x_test[:20])
+    assert torch.allclose(torch_model(network).logits(x), model.eval().logits(x), atol=1e-5)
+
+
+def test_edge_pruning_search_on_a_cnn(tmp_path):
+    import json
+
+    argv = ["--experiment", "prune_edges", "--task", "digits_10way", "--loss", "CE", "--model", "CNN"]
+    argv += ["--cnn", "conv:2:3 pool:2 fc:4", "--epochs", "1", "--batch_size", "128", "--lr", "0.01"]
+    argv += [
+        "--pruning_gradient",
+        "50",
+        "--prune_acc_threshold",
+        "0",
+        "--result_path",
+        str(tmp_path),
+        "--quiet",
+    ]
+    done = subprocess.run([sys.executable, "main.py", *argv], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(next(tmp_path.rglob("edges/*/metrics.json")).read_text())
+    total = 2 * 9 + 4 * 2 * 16 + 10 * 4  # conv kernel entries, fc, output
+    assert metrics["history"][0]["target_percent"] == 50.0 and metrics["history"][0]["accepted"]
+    # every accepted step is a global magnitude cut over conv and fc weights together
+    assert metrics["density"] == pytest.approx(100.0 * round(metrics["density"] * total / 100.0) / total)
+    assert metrics["density"] < 50.0

@@ -319,12 +319,12 @@ def validate(config: argparse.Namespace) -> None:
 
 def validate_cnn(config: argparse.Namespace) -> None:
     """CNN and gradual-pruning options: --cnn parses, --input_shape is positive, sparsity in [0, 100)."""
-    if config.model == "CNN" and config.experiment in ("prune", "prune_edges", "sculpt"):
+    if config.model == "CNN" and config.experiment in ("prune", "sculpt"):
         raise ConfigError(
-            f"--experiment {config.experiment} (the unit / edge pruning searches) does not take --model CNN "
-            "yet; prune a CNN while training with --experiment train --gradual_pruning cubic"
+            f"--experiment {config.experiment} (unit pruning, then edges) does not take --model CNN yet; "
+            "prune a CNN with --experiment prune_edges, or while training with --gradual_pruning cubic"
         )
-    if config.model == "CNN" and config.experiment == "train":
+    if config.model == "CNN" and config.experiment in ("train", "prune_edges"):
         if not config.cnn:
             raise ConfigError('--model CNN needs --cnn, e.g. --cnn "conv:16:3 pool:2 conv:32:3 pool:2 fc:64"')
     if config.cnn:
