@@ -102,7 +102,7 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
     """
     config = ctx.config
     run = RunDir(dense_dir(config))
-    model = _fresh_model(config, ctx.device, ctx.task)
+    model = fresh_model(config, ctx.device, ctx.task)
     if run.finished and not config.force:
         model.load_state_dict(run.load_torch("model.pt"))
         return model, run.load_json("metrics.json")
@@ -128,7 +128,7 @@ def _gradual_pruner(config):
     return lambda model, steps_per_epoch, epochs: gradual_pruner(model, config, steps_per_epoch, epochs)
 
 
-def _fresh_model(config, device, task: Task | None = None):
+def fresh_model(config, device, task: Task | None = None):
     """The MLP (--arch) or the CNN (--cnn, images of the task's shape) named by the config, seeded."""
     torch.manual_seed(config.seed)
     if getattr(config, "model", "MLP") == "CNN":

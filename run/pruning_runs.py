@@ -14,8 +14,7 @@ import time
 
 import torch
 
-from models.mlp import build_model
-from run.common import Context, generator_for, model_metrics, progress_bar, train_dense
+from run.common import Context, fresh_model, generator_for, model_metrics, progress_bar, train_dense
 from utils.config import ConfigError
 from utils.pruning import (
     SearchPlan,
@@ -42,9 +41,11 @@ from utils.runs import (
 from utils.training import train
 
 
-def unit_plan(ctx: Context, step: float) -> SearchPlan:
+def unit_plan(ctx: Context, step: float, arch: list[int] | None = None) -> SearchPlan:
+    """arch: units per layer (default --arch; a CNN passes its channels per layer: units are channels)."""
     config = ctx.config
-    hidden_units = sum(config.arch[1:-1])
+    arch = list(arch or config.arch)
+    hidden_units = sum(arch[1:-1])
     if hidden_units == 0:
         raise ConfigError("unit pruning needs at least one hidden layer in --arch")
     min_step = 100.0 / hidden_units
@@ -65,7 +66,7 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
             config.unit_pruning_norm,
             config.unit_pruning_scale,
             config.unit_pruning_metric_normalized,
-            config.arch,
+            arch,
         )
         return unit_masks(model, scores, percent, config.unit_pruning_scale)
 
@@ -203,7 +204,7 @@ def prune_units(ctx: Context, step: float | None) -> tuple[object, dict]:
     run = RunDir(unit_dir(ctx.config, step))
     if not (run.finished and not ctx.config.force):
         require_reachable(dense_metrics, ctx.config.prune_acc_threshold, "dense", dense_dir(ctx.config))
-    plan = unit_plan(ctx, step if step is not None else 0.0)
+    plan = unit_plan(ctx, step if step is not None else 0.0, dense.arch)
     return run_search(ctx, dense, dense_metrics, plan, step or 0.0, run, f"units step {step}")
 
 
@@ -226,7 +227,7 @@ def load_unit_pruned(ctx: Context) -> tuple[object, dict]:
             f"no unit-pruned network at {run.path}; run the same command with --prune_units 1 first "
             f"(it needs --unit_pruning_gradient {step if step is not None else '<step, e.g. 70.0>'})"
         )
-    model = build_model(config, ctx.device)
+    model = fresh_model(config, ctx.device, ctx.task)
     model.load_state_dict(run.load_torch("model.pt"))
     return model, run.load_json("metrics.json")
 

@@ -397,3 +397,33 @@ def test_edge_pruning_search_on_a_cnn(tmp_path):
     # every accepted step is a global magnitude cut over conv and fc weights together
     assert metrics["density"] == pytest.approx(100.0 * round(metrics["density"] * total / 100.0) / total)
     assert metrics["density"] < 50.0
+
+
+def test_channel_unit_pruning_masks_and_scores():
+    from utils.pruning import masks_from_alive, unit_scores
+
+    torch.manual_seed(0)
+    model = CNN("conv:3:3 pool:2 conv:4:3 fc:5", (1, 4, 4), 2)
+    x = torch.randn(6, 16)
+    y = F.one_hot(torch.randint(0, 2, (6,)), 2).float()
+    scores = unit_scores(model, x, y, "activation_gradient_product", "CE", [[0, 1]])
+    assert [tuple(s.shape) for s in scores] == [(3,), (4,), (5,)]
+    # by hand for conv layer 2: mean over samples of sum over positions |a| * |dL/da|
+    acts = model(x)
+    for a in acts[1:-1]:
+        a.retain_grad()
+    F.cross_entropy(acts[-1], y.argmax(1), reduction="sum").backward()
+    by_hand = (acts[2].abs() * acts[2].grad.abs()).sum(dim=(0, 2, 3)) / 6
+    assert torch.allclose(scores[1], by_hand.detach(), atol=1e-6)
+    alive = [
+        torch.tensor([True, False, True]),
+        torch.tensor([True, True, False, True]),
+        torch.ones(5, dtype=bool),
+    ]
+    weight_masks, bias_masks = masks_from_alive(model, alive)
+    assert (
+        weight_masks[0][1].sum() == 0 and weight_masks[1][:, 1].sum() == 0 and weight_masks[1][2].sum() == 0
+    )
+    # the fc after conv 2 loses the 2x2 = 4 inputs of channel 2 (inputs 8..11)
+    assert weight_masks[2][:, 8:12].sum() == 0 and weight_masks[2][:, :8].min() == 1
+    assert bias_masks[1].tolist() == [1.0, 1.0, 0.0, 1.0]

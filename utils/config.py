@@ -319,12 +319,12 @@ def validate(config: argparse.Namespace) -> None:
 
 def validate_cnn(config: argparse.Namespace) -> None:
     """CNN and gradual-pruning options: --cnn parses, --input_shape is positive, sparsity in [0, 100)."""
-    if config.model == "CNN" and config.experiment in ("prune", "sculpt"):
+    if config.model == "CNN" and config.experiment == "sculpt":
         raise ConfigError(
-            f"--experiment {config.experiment} (unit pruning, then edges) does not take --model CNN yet; "
-            "prune a CNN with --experiment prune_edges, or while training with --gradual_pruning cubic"
+            "--experiment sculpt (the study grid) does not take --model CNN yet; run --experiment prune "
+            "(--prune_units 1, then 0) and module_detection --checkpoint on the result"
         )
-    if config.model == "CNN" and config.experiment in ("train", "prune_edges"):
+    if config.model == "CNN" and config.experiment in ("train", "prune", "prune_edges"):
         if not config.cnn:
             raise ConfigError('--model CNN needs --cnn, e.g. --cnn "conv:16:3 pool:2 conv:32:3 pool:2 fc:64"')
     if config.cnn:
