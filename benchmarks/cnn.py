@@ -13,6 +13,7 @@ Nothing is written. The thread count is set once (torch.set_num_threads) and sho
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -45,15 +46,15 @@ def _time(config, data, shape, pruner=None) -> float:
     import torch
 
     from models.cnn import CNN
-    from utils.training import train
+    from utils.training import TrainingOptions, train
 
     torch.manual_seed(0)
     model = CNN(config.cnn, shape, 10)
-    warm = argparse.Namespace(**{**vars(config), "epochs": 1})
-    train(model, data, warm, torch.Generator().manual_seed(0))
+    options = TrainingOptions.from_config(config)
+    train(model, data, dataclasses.replace(options, epochs=1), torch.Generator().manual_seed(0))
     model = CNN(config.cnn, shape, 10)
     start = time.perf_counter()
-    train(model, data, config, torch.Generator().manual_seed(0), pruner=pruner)
+    train(model, data, options, torch.Generator().manual_seed(0), pruner=pruner)
     return time.perf_counter() - start
 
 
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from utils.gradual_pruning import gradual_pruner
+    from utils.gradual_pruning import GradualPruningOptions, gradual_pruner
     from utils.tasks import load_task
     from utils.training import TaskTensors
 
@@ -91,7 +92,8 @@ def main(argv=None) -> int:
         for label, cfg in (("none", config), ("cubic 90%", pruned)):
             factory = None
             if cfg is pruned:
-                factory = lambda m, s, e, c=cfg: gradual_pruner(m, c, s, e)  # noqa: E731
+                options = GradualPruningOptions.from_config(cfg)
+                factory = lambda m, s, e, o=options: gradual_pruner(m, o, s, e)  # noqa: E731
             seconds = _time(cfg, data, shape, factory)
             print(f"| {name} | {label} | {n} | {seconds:.2f} | {n * args.epochs / seconds:,.0f} |")
     return 0

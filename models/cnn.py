@@ -131,6 +131,10 @@ class CNN(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)[-1]
 
+    def blocks(self) -> list[tuple[int, int, nn.Module]]:
+        """Every masked weight block as (source layer, target layer, module): the consecutive layers."""
+        return [(i, i + 1, layer) for i, layer in enumerate(self.layers)]
+
     def masks(self) -> list[torch.Tensor]:
         """Weight masks per layer: (out, in, K, K) for conv layers, (out, in) for linear ones."""
         return [layer.weight_mask for layer in self.layers]

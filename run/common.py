@@ -9,28 +9,33 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.mlp import MLP, build_model
+from models.mlp import MLP
+from utils.config import ConfigError
 from utils.runs import RunDir, dense_dir
 from utils.tasks import Task, load_task
-from utils.training import TaskTensors, select_device, train
+from utils.training import TaskTensors, TrainingOptions, select_device, train
 
 
 @dataclass
 class Context:
-    """The task (numpy), its tensors on `device`, and the config."""
+    """The task (numpy), its tensors on `device`, the config, and the training options built from it."""
 
     config: object
     task: Task
     data: TaskTensors
     device: torch.device
+    training: TrainingOptions
 
 
 def prepare(config) -> Context:
     """Load the task (ConfigError on bad input) and put it on the device."""
+    apply_structure(config)
     task = load_task(config)
-    device = select_device(config)
+    device = select_device(bool(config.gpu))
     choose_threads(config, device, task)
-    return Context(config, task, TaskTensors.from_task(task, device), device)
+    return Context(
+        config, task, TaskTensors.from_task(task, device), device, TrainingOptions.from_config(config)
+    )
 
 
 def cnn_work(config, input_shape) -> int:
@@ -111,7 +116,12 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
     pruner = _gradual_pruner(config)
     with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
         result = train(
-            model, ctx.data, config, generator_for(config.seed), progress=epoch_progress(bar), pruner=pruner
+            model,
+            ctx.data,
+            ctx.training,
+            generator_for(config.seed),
+            progress=epoch_progress(bar),
+            pruner=pruner,
         )
     metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
     metrics.update(model_metrics(model))
@@ -123,9 +133,10 @@ def _gradual_pruner(config):
     """A factory for the --gradual_pruning pruner (train() calls it with the steps per epoch), or None."""
     if getattr(config, "gradual_pruning", "none") == "none":
         return None
-    from utils.gradual_pruning import gradual_pruner
+    from utils.gradual_pruning import GradualPruningOptions, gradual_pruner
 
-    return lambda model, steps_per_epoch, epochs: gradual_pruner(model, config, steps_per_epoch, epochs)
+    options = GradualPruningOptions.from_config(config)
+    return lambda model, steps_per_epoch, epochs: gradual_pruner(model, options, steps_per_epoch, epochs)
 
 
 def fresh_model(config, device, task: Task | None = None):
@@ -136,3 +147,38 @@ def fresh_model(config, device, task: Task | None = None):
 
         return build_cnn(config, task.image_shape, task.n_outputs, device)
     return build_model(config, device)
+
+
+def build_model(config, device) -> MLP:
+    """The model the config names, on `device`: an MLP of --arch, or with --structure a DAG network whose
+    connections are the structure graph's edges (see apply_structure)."""
+    structure = getattr(config, "_structure", None)
+    if structure is not None:
+        from models.dag import DAGNetwork
+
+        model = DAGNetwork.from_structure(
+            structure, config.hidden_layer_activation, config.bn, config.dropout
+        )
+    else:
+        model = MLP(config.arch, config.hidden_layer_activation, config.bn, config.dropout)
+    return model.to(device)
+
+
+def apply_structure(config) -> None:
+    """With --structure FILE: read the layered DAG (GraphML, edge list or graph .npz), take its layer sizes
+    as --arch (an explicit --arch that differs is an error) and keep it for build_model. No-op without."""
+    if not getattr(config, "structure", None) or getattr(config, "_structure", None) is not None:
+        return
+    from utils.graph_io import read_graph
+
+    structure = read_graph(config.structure)
+    arch = list(structure.arch)
+    if "arch" in getattr(config, "explicit_options", []) and list(config.arch) != arch:
+        raise ConfigError(
+            f"--structure {config.structure} has layer sizes {' '.join(map(str, arch))} but --arch is "
+            f"{' '.join(map(str, config.arch))}; leave out --arch (the structure defines it)"
+        )
+    if structure.n_edges() == 0:
+        raise ConfigError(f"--structure {config.structure} has no edges; give a graph with connections")
+    config.arch = arch
+    config._structure = structure

@@ -108,7 +108,7 @@ def retrainer(ctx: Context, generator: torch.Generator):
     """retrain(model) -> metrics: fine-tune with the current masks for --epochs, keep the best epoch."""
 
     def retrain(model):
-        return train(model, ctx.data, ctx.config, generator, include_start=True).metrics
+        return train(model, ctx.data, ctx.training, generator, include_start=True).metrics
 
     return retrain
 
@@ -212,7 +212,7 @@ def retrained_start(ctx: Context, model):
     """Fine-tune the start network once before edge pruning (kept if it does not get worse)."""
     start = copy.deepcopy(model)
     torch.manual_seed(ctx.config.seed)
-    result = train(start, ctx.data, ctx.config, generator_for(ctx.config.seed), include_start=True)
+    result = train(start, ctx.data, ctx.training, generator_for(ctx.config.seed), include_start=True)
     start_metrics = dict(result.metrics, **model_metrics(start))
     return start, start_metrics
 

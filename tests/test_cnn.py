@@ -247,43 +247,42 @@ def test_cubic_schedule_by_hand():
     assert cubic_sparsity(20, 10, 110, 80.0) == pytest.approx(80.0 * (1 - 0.9**3))
 
 
-def test_magnitude_masks_exact_and_monotone():
-    from utils.gradual_pruning import magnitude_masks
+def test_pruner_masks_smallest_and_keeps_pruned():
+    from utils.gradual_pruning import GradualPruner
 
-    w = [torch.tensor([[0.1, -0.5], [0.3, 0.2]]), torch.tensor([[[[-0.05, 0.4]]]])]
-    m = [torch.ones_like(t) for t in w]
-    out = magnitude_masks(w, m, 50.0, "global")  # 3 of 6 smallest: 0.05, 0.1, 0.2
-    assert out[0].tolist() == [[0.0, 1.0], [1.0, 0.0]] and out[1].flatten().tolist() == [0.0, 1.0]
-    per_layer = magnitude_masks(w, m, 50.0, "layer")
-    assert per_layer[0].tolist() == [[0.0, 1.0], [1.0, 0.0]] and per_layer[1].flatten().tolist() == [0.0, 1.0]
-    # an already-masked large weight stays masked
-    m2 = [torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.ones(1, 1, 1, 2)]
-    again = magnitude_masks(w, m2, 50.0, "global")
-    assert again[0][0, 1] == 0.0 and sum(float((t == 0).sum()) for t in again) == 3
+    model = CNN("conv:1:1", (1, 2, 2), 2)  # conv weight (1, 1, 1, 1) and an output layer (2, 4)
+    with torch.no_grad():
+        model.layers[0].weight.fill_(-0.05)
+        model.layers[1].weight.copy_(torch.tensor([[0.1, -0.5, 0.3, 0.2], [0.6, -0.7, 0.8, 0.9]]))
+    pruner = GradualPruner(model, 50.0, 0, 10, 1)
+    pruner.apply(30.0)  # 30% of 9 weights: the 3 smallest |w| (0.05, 0.1, 0.2), a percentile cut
+    assert model.layers[0].weight_mask.sum() == 0
+    assert model.layers[1].weight_mask.tolist() == [[0, 1, 1, 0], [1, 1, 1, 1]]
+    assert model.layers[1].weight[0, 0] == 0.0  # pruned weights are zeroed
+    with torch.no_grad():
+        model.layers[1].weight[0, 0] = 5.0  # a pruned weight that grew stays pruned (masked = zero)
+    pruner.apply(50.0)
+    assert model.layers[1].weight_mask[0, 0] == 0 and pruner.sparsity() == pytest.approx(500 / 9, abs=1e-9)
+    assert model.layers[1].weight_mask[0, 3] == 0 and model.layers[1].weight_mask[0, 2] == 0
 
 
 def test_training_with_cubic_pruning_reaches_target():
-    from types import SimpleNamespace
-
-    from utils.gradual_pruning import gradual_pruner
-    from utils.training import TaskTensors, train
+    from utils.gradual_pruning import GradualPruningOptions, gradual_pruner
+    from utils.training import TaskTensors, TrainingOptions, train
 
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 16)
     y = F.one_hot((x[:, 0] > 0).long(), 2).float()
     data = TaskTensors(x, y, x, y, x, y, 0.0, "argmax", [[0, 1]], x, y)
-    config = SimpleNamespace(
-        loss="CE", epochs=4, optimizer="adam", lr=0.01, weight_decay=0.0, batch_size=8, scheduler="exp",
-        gamma=1.0, gradual_pruning="cubic", target_sparsity=75.0, prune_epochs=2, prune_every=3,
-        prune_scope="global",
-    )  # fmt: skip
+    config = TrainingOptions(loss="CE", epochs=4, lr=0.01, weight_decay=0.0, batch_size=8)
+    options = GradualPruningOptions("cubic", target_sparsity=75.0, prune_epochs=2, prune_every=3)
     model = CNN("conv:4:3 fc:8", (1, 4, 4), 2)
-    result = train(model, data, config, g, pruner=lambda m, s, e: gradual_pruner(m, config, s, e))
+    result = train(model, data, config, g, pruner=lambda m, s, e: gradual_pruner(m, options, s, e))
     assert result.metrics["best_epoch"] == 3  # only the last epoch is at the target sparsity
     assert 100.0 - model.density() == pytest.approx(75.0, abs=0.2)
     for layer in model.layers:  # pruned weights are zero, not only masked
-        assert float((layer.weight * (1 - layer.weight_mask)).abs().max()) == 0.0
+        assert float((layer.weight * (1 - layer.weight_mask)).detach().abs().max()) == 0.0
 
 
 # ------------------------------------------------------------------------------------ tasks and CLI

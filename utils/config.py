@@ -19,6 +19,8 @@ EXPERIMENTS = (
     "generate_task",
     "sculpt",
     "summarize",
+    "export_graph",
+    "sweep",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way", "fashion_mnist_10way", "kmnist_10way")
 UNIT_METRICS = (
@@ -135,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="image shape for a CNN (default: the task's, e.g. 1 8 8 for digits_10way)",
     )
     g.add_argument("--arch", type=int, nargs="+", default=[4, 24, 4], help="layer widths, inputs to outputs")
+    g.add_argument(
+        "--structure",
+        default=None,
+        help="layered DAG file (.graphml, .edgelist, graph .npz) whose edges, skips included, are the "
+        "network's connections; its layer sizes are the arch",
+    )
     g.add_argument("--hidden_layer_activation", choices=("relu", "sigmoid", "ste"), default="relu")
     g.add_argument("--optimizer", choices=("sgd", "adam", "momentum", "rms"), default="adam")
     g.add_argument("--loss", choices=("CE", "MSE", "BCE"), default="BCE")
@@ -214,6 +222,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--cluster_merging_threshold", type=float, default=0.9)
     g.add_argument("--mm_threshold", type=float, default=0.2)
+
+    g = p.add_argument_group("networks as graphs")
+    g.add_argument(
+        "--graph_format",
+        choices=("graphml", "edgelist", "npz"),
+        default="graphml",
+        help="export_graph format",
+    )
+    g.add_argument("--output", default=None, help="export_graph: file to write (default: beside the network)")
+    g.add_argument("--partition", default=None, help="a modules.json whose module ids the nodes carry")
+
+    g = p.add_argument_group("sweeps")
+    g.add_argument("--jobs_file", default=None, help="sweep: file of command lines, one run per line")
+    g.add_argument(
+        "--jobs", type=int, default=None, help="sweep: runs at once on the local pool (default: cores)"
+    )
+    g.add_argument(
+        "--backend", choices=("local", "ray"), default="local", help="sweep: local process pool or Ray"
+    )
+    g.add_argument(
+        "--ray_address", default=None, help="sweep --backend ray: an existing cluster (default: local Ray)"
+    )
+    g.add_argument(
+        "--log_dir", default=None, help="sweep: folder for one log per run (default: <result_path>/logs)"
+    )
 
     g = p.add_argument_group("running")
     g.add_argument("--gpu", type=int, default=0, help="1: use CUDA when available")

@@ -5,7 +5,8 @@ step t0 to s_f = --target_sparsity (percent of weights removed) at the last trai
 ramp covers the last --prune_epochs epochs. Every --prune_every optimizer steps inside the ramp (and at its
 last step, so the target is met exactly) the masks are recomputed: the smallest |w| (already masked
 weights count as zero, so pruned weights stay pruned) are masked, over all weight layers together
-(`global`) or layer by layer (`layer`, each layer to the same sparsity). Biases are never pruned.
+(`global`) or layer by layer (`layer`, each layer to the same sparsity), by utils.saliency.saliency_masks
+(a percentile cut: ties at the cut go together). Biases are never pruned.
 
 `GradualPruner` is what `utils.training.train` calls after each optimizer step; `done` tells it when an
 epoch ends at the target sparsity (only such epochs may be chosen as the best one).
@@ -32,28 +33,27 @@ def cubic_sparsity(step: int, start: int, end: int, final: float, initial: float
     return final + (initial - final) * (1.0 - t) ** 3
 
 
-def magnitude_masks(weights: list[torch.Tensor], masks: list[torch.Tensor], sparsity: float, scope: str):
-    """0/1 masks (shapes of `weights`) removing the `sparsity` percent of smallest |w * mask| entries,
-    over all layers (global) or per layer. Exactly round(sparsity% * count) entries are removed (ties
-    broken by position); entries already masked are among them."""
-    if scope not in SCOPES:
-        raise InputError(f"unknown pruning scope {scope!r} (choose {', '.join(SCOPES)})")
-    magnitudes = [(w * m).detach().abs() for w, m in zip(weights, masks)]
-    groups = [list(range(len(weights)))] if scope == "global" else [[i] for i in range(len(weights))]
-    out = [None] * len(weights)
-    for group in groups:
-        flat = torch.cat([magnitudes[i].flatten() for i in group])
-        # Already-masked entries sort first whatever their weight, so a pruned weight stays pruned.
-        already = torch.cat([(masks[i] == 0).flatten() for i in group])
-        n_prune = int(round(sparsity / 100.0 * flat.numel()))
-        n_prune = max(n_prune, int(already.sum()))
-        keep = torch.ones_like(flat)
-        if n_prune > 0:
-            order = torch.argsort(torch.where(already, torch.full_like(flat, -1.0), flat), stable=True)
-            keep[order[:n_prune]] = 0.0
-        for i, part in zip(group, torch.split(keep, [magnitudes[i].numel() for i in group])):
-            out[i] = part.view_as(weights[i]).to(masks[i].dtype)
-    return out
+@dataclass(frozen=True)
+class GradualPruningOptions:
+    """--gradual_pruning (none | cubic), --target_sparsity (percent of weights removed), --prune_epochs
+    (ramp over the last E epochs; None: all), --prune_every (steps between mask updates), --prune_scope."""
+
+    schedule: str = "none"
+    target_sparsity: float = 90.0
+    prune_epochs: int | None = None
+    prune_every: int = 100
+    scope: str = "global"
+
+    @classmethod
+    def from_config(cls, config) -> GradualPruningOptions:
+        """Read the CLI options once (called in run/)."""
+        return cls(
+            config.gradual_pruning,
+            config.target_sparsity,
+            config.prune_epochs,
+            config.prune_every,
+            config.prune_scope,
+        )
 
 
 @dataclass
@@ -79,7 +79,7 @@ class GradualPruner:
 
     def sparsity(self) -> float:
         """Percent of weights currently masked, over all layers."""
-        masks = [layer.weight_mask for layer in self.model.layers]
+        masks = [block.weight_mask for _, _, block in self.model.blocks()]
         return 100.0 * sum(float((m == 0).sum()) for m in masks) / sum(m.numel() for m in masks)
 
     def after_step(self, step: int) -> None:
@@ -92,10 +92,11 @@ class GradualPruner:
 
     @torch.no_grad()
     def apply(self, sparsity: float) -> None:
-        layers = self.model.layers
-        masks = magnitude_masks(
-            [l.weight for l in layers], [l.weight_mask for l in layers], sparsity, self.scope
-        )
+        from utils.saliency import saliency_masks
+
+        layers = [block for _, _, block in self.model.blocks()]
+        weights, current = [b.weight for b in layers], [b.weight_mask for b in layers]
+        masks = saliency_masks(weights, current, prune_percent=sparsity, scope=self.scope)
         for layer, mask in zip(layers, masks):
             layer.weight_mask.copy_(mask)
             layer.weight.mul_(mask)  # pruned weights become zero, as TF's pruning wrapper does
@@ -103,17 +104,19 @@ class GradualPruner:
         self.current = sparsity
 
 
-def gradual_pruner(model, config, steps_per_epoch: int, epochs: int) -> GradualPruner | None:
-    """The pruner --gradual_pruning asks for, or None. The ramp covers the last --prune_epochs epochs."""
-    if getattr(config, "gradual_pruning", "none") in (None, "none", "None"):
+def gradual_pruner(model, options: GradualPruningOptions, steps_per_epoch: int, epochs: int):
+    """The pruner the options ask for, or None. The ramp covers the last `prune_epochs` epochs."""
+    if options.schedule in (None, "none", "None"):
         return None
-    if config.gradual_pruning != "cubic":
-        raise InputError(f"unknown --gradual_pruning {config.gradual_pruning!r} (choose none, cubic)")
-    prune_epochs = config.prune_epochs if config.prune_epochs is not None else epochs
+    if options.schedule != "cubic":
+        raise InputError(f"unknown --gradual_pruning {options.schedule!r} (choose none, cubic)")
+    if options.scope not in SCOPES:
+        raise InputError(f"unknown pruning scope {options.scope!r} (choose {', '.join(SCOPES)})")
+    prune_epochs = options.prune_epochs if options.prune_epochs is not None else epochs
     if not 0 < prune_epochs <= epochs:
         raise InputError(f"--prune_epochs must be in 1..--epochs ({epochs}), got {prune_epochs}")
     total = steps_per_epoch * epochs
     start = steps_per_epoch * (epochs - prune_epochs)
     return GradualPruner(
-        model, float(config.target_sparsity), start, total, int(config.prune_every), config.prune_scope
+        model, float(options.target_sparsity), start, total, int(options.prune_every), options.scope
     )

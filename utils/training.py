@@ -63,21 +63,44 @@ class TrainResult:
     metrics: dict = field(default_factory=dict)
 
 
-def select_device(config) -> torch.device:
-    """CUDA when --gpu 1 and a GPU is present, else CPU."""
-    if getattr(config, "gpu", 0) and torch.cuda.is_available():
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How one training call runs (the published options of the same names and defaults).
+
+    optimizer: adam | sgd | momentum | rms; loss: BCE | MSE | CE; scheduler: exp | cosine (gamma: exp decay
+    per epoch); epochs, batch_size, lr, weight_decay as published.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 0.05
+    weight_decay: float = 1e-4
+    loss: str = "BCE"
+    epochs: int = 15
+    batch_size: int = 8
+    scheduler: str = "exp"
+    gamma: float = 1.0
+
+    @classmethod
+    def from_config(cls, config) -> TrainingOptions:
+        """Read the fields of the same names from a parsed config (called once, in run/)."""
+        return cls(**{name: getattr(config, name) for name in cls.__dataclass_fields__})
+
+
+def select_device(use_gpu: bool) -> torch.device:
+    """CUDA when asked for and a GPU is present, else CPU."""
+    if use_gpu and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
 
 
-def make_optimizer(params, config):
-    """The optimizer named by --optimizer with --lr and --weight_decay (see utils/optim.py for why not
-    torch.optim)."""
+def make_optimizer(params, options: TrainingOptions):
+    """The optimizer named by options.optimizer with its lr and weight decay (see utils/optim.py for why
+    not torch.optim)."""
     from utils.optim import OPTIMIZERS
 
-    if config.optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown --optimizer {config.optimizer!r} (choose adam, sgd, momentum, rms)")
-    return OPTIMIZERS[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
+    if options.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {options.optimizer!r} (choose adam, sgd, momentum, rms)")
+    return OPTIMIZERS[options.optimizer](params, lr=options.lr, weight_decay=options.weight_decay)
 
 
 def loss_value(
@@ -158,8 +181,8 @@ def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
     return bounds
 
 
-def check_loss_fits(config, data: TaskTensors) -> None:
-    if config.loss == "CE" and data.accuracy_kind == "bits":
+def check_loss_fits(options: TrainingOptions, data: TaskTensors) -> None:
+    if options.loss == "CE" and data.accuracy_kind == "bits":
         raise InputError(
             "--loss CE needs one-hot outputs (digits 128 2 20, mnist 1568 2 20, mnist_10way); "
             "use --loss BCE or MSE for bit outputs"
@@ -169,14 +192,15 @@ def check_loss_fits(config, data: TaskTensors) -> None:
 def train(
     model,
     data: TaskTensors,
-    config,
+    config: TrainingOptions,
     generator: torch.Generator,
     epochs: int | None = None,
     progress=None,
     include_start: bool = False,
     pruner=None,
 ) -> TrainResult:
-    """Train `model` in place for `epochs` (default config.epochs) and load the best epoch's state.
+    """Train `model` in place for `epochs` (default config.epochs; `config` is a TrainingOptions) and load
+    the best epoch's state.
 
     Best epoch: highest validation accuracy, ties to the lower validation loss. With include_start the
     network as it came in competes as epoch -1 (retraining after a pruning step must not end worse than
