@@ -360,6 +360,7 @@ def test_our_cnn_run_checkpoint_keeps_its_layout(tmp_path):
     done = subprocess.run([sys.executable, "main.py", *argv], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     checkpoint = next((tmp_path / "r").rglob("model.pt"))
+    assert not (checkpoint.parent / "network.npz").exists()  # a channel graph alone cannot run forward
     state = load_checkpoint(checkpoint)
     masks = [v for k, v in state.items() if k.endswith("weight_mask")]
     assert sum(float((m == 0).sum()) for m in masks) / sum(m.numel() for m in masks) == pytest.approx(

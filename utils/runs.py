@@ -234,14 +234,15 @@ class RunDir:
 
     def save_network(self, state: dict, activation: str) -> None:
         """network.npz beside model.pt (the kept edges, biases, arch; see utils/graph_io.py), so analyses
-        start without importing torch. Left out for batch-norm networks (the graph holds no statistics)."""
+        start without importing torch. Left out for batch-norm networks (the graph holds no statistics) and
+        for CNNs (the channel graph holds no kernels)."""
         from utils.graph_io import write_graph
         from utils.network import LayeredNetwork
 
         network = LayeredNetwork.from_state_dict(
             state, str(self.path / CHECKPOINT_FILE), activation=activation
         )
-        if all(norm is None for norm in network.norms):
+        if all(norm is None for norm in network.norms) and all(k is None for k in network.kernels):
             write_graph(network, self.path / NETWORK_FILE, "npz")
         else:
             self.remove(NETWORK_FILE)
