@@ -79,7 +79,26 @@ def checkpoint_out_dir(config, path: Path) -> Path:
 
 
 def load_target(config) -> Target:
-    """The network to analyse, per the config. Raises ConfigError / InputError with the fix."""
+    """The network to analyse, per the config. Raises ConfigError / InputError with the fix.
+
+    With --cnn_graph anchor a CNN's channel graph is cut to the anchor's conv-only part (graph analyses
+    only: that part has no forward pass of its own)."""
+    target = _load_target(config)
+    if getattr(config, "cnn_graph", "full") == "anchor":
+        from utils.cnn_graph import anchor_scope
+
+        if "conv" not in target.network.kinds:
+            raise ConfigError("--cnn_graph anchor needs a network with conv layers")
+        try:
+            target.network = anchor_scope(target.network)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        # its own outputs, beside the full graph's
+        target = Target(target.network, target.out_dir / "anchor_graph", target.picture_dir / "anchor_graph")
+    return target
+
+
+def _load_target(config) -> Target:
     if config.checkpoint:
         return target_from_file(config, Path(config.checkpoint))
     run = RunDir(edges_after_units_dir(config, config.pruning_gradient[0]))

@@ -427,3 +427,33 @@ def test_channel_unit_pruning_masks_and_scores():
     # the fc after conv 2 loses the 2x2 = 4 inputs of channel 2 (inputs 8..11)
     assert weight_masks[2][:, 8:12].sum() == 0 and weight_masks[2][:, :8].min() == 1
     assert bias_masks[1].tolist() == [1.0, 1.0, 0.0, 1.0]
+
+
+def test_export_and_anchor_graph_of_a_users_cnn(tmp_path):
+    import networkx as nx
+
+    torch.manual_seed(4)
+    path = tmp_path / "dict.pt"
+    torch.save(_trained_stats(PlainModuleDictCNN()).state_dict(), path)
+    base = [sys.executable, "main.py", "--checkpoint", str(path), "--result_path", str(tmp_path / "out")]
+    base += ["--visualization_path", str(tmp_path / "vis"), "--quiet"]
+    graph = tmp_path / "g.graphml"
+    done = subprocess.run(
+        [*base, "--experiment", "export_graph", "--graph_format", "graphml", "--output", str(graph)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert nx.read_graphml(graph).number_of_nodes() == 1 + 4 + 6 + 12 + 10  # channels and units
+    done = subprocess.run(
+        [*base, "--experiment", "module_detection", "--cnn_graph", "anchor"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    modules = json.loads(next((tmp_path / "out").rglob("anchor_graph/modules.json")).read_text())
+    assert len(modules["partition"]) == 4 + 6  # conv 1's output channels and conv 2's, nothing else

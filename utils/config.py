@@ -203,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--visualization_path", default="./visualizations/exemplar/")
     g.add_argument("--checkpoint", default=None, help="network file (our checkpoint or published .npz)")
+    g.add_argument(
+        "--cnn_graph",
+        choices=("full", "anchor"),
+        default="full",
+        help="CNN channel graph for graph analyses: full (image channels, conv channels, fc units) or anchor "
+        "(nn-clustering-pytorch's: the first run of conv layers without the first conv's weights)",
+    )
     g.add_argument("--feature_direction", type=feature_direction, default="outgoing")
     g.add_argument("--feature_weighted", type=str2bool, default=False)
     g.add_argument("--feature_step_size", type=int, default=2)
