@@ -85,7 +85,8 @@ def unit_plan(ctx: Context, step: float, arch: list[int] | None = None) -> Searc
 def edge_plan(
     ctx: Context, step: float, start_percent: float, total_weights: int | None = None
 ) -> SearchPlan:
-    """total_weights: prunable weights (default from --arch; a CNN passes its kernel entries too)."""
+    """The edge search's plan; total_weights: the possible edges (default: the MLP's, from --arch; a DAG
+    network or a CNN passes its blocks' total)."""
     config = ctx.config
     if total_weights is None:
         total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
@@ -114,9 +115,20 @@ def retrainer(ctx: Context, generator: torch.Generator):
 
 
 def run_search(
-    ctx: Context, start_model, start_metrics: dict, plan: SearchPlan, step: float, run: RunDir, label: str
+    ctx: Context,
+    start_model,
+    start_metrics: dict,
+    plan: SearchPlan,
+    step: float,
+    run: RunDir,
+    label: str,
+    retrain_factory=None,
 ) -> tuple[object, dict]:
-    """Run (or resume, or reuse) one search whose result lives in `run`. Returns (model, metrics)."""
+    """Run (or resume, or reuse) one search whose result lives in `run`. Returns (model, metrics).
+
+    retrain_factory(generator) -> retrain(model): how the search retrains (default `retrainer`, one network
+    at a time; run/batched_searches.py passes one that trains many searches as one batch, with no bar of
+    their own)."""
     config = ctx.config
     model = copy.deepcopy(start_model)
     if run.finished and not config.force:
@@ -147,10 +159,10 @@ def run_search(
         )
 
     start = time.perf_counter()
-    with progress_bar(config, None, label) as bar:
-        state = search(
-            model, plan, step, retrainer(ctx, generator), state=state, on_accept=save_progress, bar=bar
-        )
+    batched = retrain_factory is not None
+    retrain = retrain_factory(generator) if batched else retrainer(ctx, generator)
+    with progress_bar(config if not batched else _Quiet, None, label) as bar:
+        state = search(model, plan, step, retrain, state=state, on_accept=save_progress, bar=bar)
     final = state.metrics or {
         k: start_metrics[k] for k in ("test_accuracy", "test_loss") if k in start_metrics
     }
@@ -176,6 +188,12 @@ def run_search(
     run.save_result(config, model.state_dict(), metrics)
     run.remove(SEARCH_STATE_FILE)
     return model, metrics
+
+
+class _Quiet:
+    """A stand-in config whose progress bars are off (batched searches share one overall bar)."""
+
+    quiet = True
 
 
 def require_reachable(metrics: dict, threshold: float, what: str, where) -> None:
@@ -273,8 +291,7 @@ def edge_searches(ctx, model, metrics, run_dir_of, what, start_dir) -> list[tupl
             start, start_metrics = retrained_start(ctx, model)
             require_reachable(start_metrics, config.prune_acc_threshold, f"retrained {what}", start_dir)
         source = start if start is not None else model
-        total = sum(m.numel() for m in source.masks())
-        plan = edge_plan(ctx, step, weights_pruned_percent(source), total)
+        plan = edge_plan(ctx, step, weights_pruned_percent(source), sum(m.numel() for m in source.masks()))
         pruned, pruned_metrics = run_search(
             ctx,
             start if start is not None else model,

@@ -20,6 +20,7 @@ EXPERIMENTS = (
     "sculpt",
     "summarize",
     "export_graph",
+    "lesion",
     "sweep",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way", "fashion_mnist_10way", "kmnist_10way")
@@ -238,7 +239,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="export_graph format",
     )
     g.add_argument("--output", default=None, help="export_graph: file to write (default: beside the network)")
-    g.add_argument("--partition", default=None, help="a modules.json whose module ids the nodes carry")
+    g.add_argument(
+        "--partition",
+        default=None,
+        help="a modules.json: export_graph puts its module ids on the nodes; lesion tests its modules "
+        "(default there: the modules.json beside the network)",
+    )
+
+    g = p.add_argument_group("lesion tests (--experiment lesion)")
+    g.add_argument("--num_shuffles", type=int, default=100, help="random same-size unit sets per sub-module")
+    g.add_argument("--double", action="store_true", help="also run double lesions (joint and conditional)")
+    g.add_argument("--num_shuffles_double", type=int, default=50, help="random sets per double-lesion test")
+    g.add_argument(
+        "--double_pairs",
+        choices=("adjacent", "all"),
+        default="adjacent",
+        help="double lesions of sub-modules in adjacent hidden layers, or in any two hidden layers",
+    )
 
     g = p.add_argument_group("sweeps")
     g.add_argument("--jobs_file", default=None, help="sweep: file of command lines, one run per line")
@@ -255,9 +272,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--log_dir", default=None, help="sweep: folder for one log per run (default: <result_path>/logs)"
     )
 
+    g.add_argument(
+        "--batch_members",
+        type=int,
+        default=0,
+        help="sculpt: searches trained together as one batched model (0: the whole grid; 1: one at a time)",
+    )
+    g.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="sculpt: run these seeds as members of one batch"
+    )
+
     g = p.add_argument_group("running")
     g.add_argument("--gpu", type=int, default=0, help="1: use CUDA when available")
-    g.add_argument("--workers", type=int, default=4, help="accepted for compatibility; data stays on device")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="lesion: threads evaluating lesion batches; elsewhere accepted for compatibility",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--dry_run", action="store_true", help="print the resolved config as JSON and exit")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -348,6 +380,9 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--unit_pruning_gradient steps must be positive, got {config.unit_pruning_gradient}"
         )
+    for name in ("num_shuffles", "num_shuffles_double"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {getattr(config, name)}")
     for name in ("feature_step_size", "clusterability_step_size"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"--{name} must be positive, got {getattr(config, name)}")

@@ -189,6 +189,12 @@ def check_loss_fits(options: TrainingOptions, data: TaskTensors) -> None:
         )
 
 
+def epoch_better(key: tuple[float, float], best_key: tuple[float, float] | None) -> bool:
+    """Whether an epoch scoring key = (validation accuracy, -validation loss) beats the best so far: higher
+    accuracy, ties to the lower loss (the published best-epoch rule)."""
+    return best_key is None or key > best_key
+
+
 def train(
     model,
     data: TaskTensors,
@@ -255,7 +261,7 @@ def train(
         history["val_loss"].append(val_loss)
         key = (val_acc, -val_loss)
         eligible = pruner is None or pruner.done
-        if eligible and (best_key is None or key > best_key):
+        if eligible and epoch_better(key, best_key):
             best_key, best_epoch = key, epoch
             best_state = clone_state(model)
         if progress is not None:
