@@ -261,6 +261,7 @@ def train(
     epochs: int | None = None,
     progress=None,
     include_start: bool = False,
+    pruner=None,
 ) -> TrainResult:
     """Train `model` in place for `epochs` (default config.epochs; `config` is a TrainingOptions) and load
     the best epoch's state.
@@ -270,7 +271,9 @@ def train(
     infinite validation loss when one batch of --batch_size holds the whole validation set. With include_start
     the network as it came in competes as epoch -1. `generator` drives the
     batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
-    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch.
+    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch. `pruner` (a
+    utils.gradual_pruning.GradualPruner, or a factory pruner(model, steps_per_epoch, epochs)) is called
+    after every optimizer step; while it has not reached its target, epochs cannot be the best one.
     Returns TrainResult(state=best state_dict copy, metrics) with metrics: train_loss, val_accuracy,
     val_loss (per epoch lists), best_epoch, test_accuracy, test_loss.
     """
@@ -283,9 +286,13 @@ def train(
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
     rule = config.best_epoch
-    if include_start:
+    bounds = batch_bounds(n, batch, model.norms is not None)
+    if callable(pruner) and not hasattr(pruner, "after_step"):
+        pruner = pruner(model, len(bounds), epochs)
+    if include_start and pruner is None:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         best_key, best_state = (val_acc, _rule_loss(rule, model, data, config, val_loss)), clone_state(model)
+    global_step = 0
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
         check_lr(optimizer.lr, epoch, config)
@@ -297,7 +304,7 @@ def train(
             x_epoch = x_epoch + data.noise_std * noise
         y_epoch = data.y_train[order]
         running, steps = 0.0, 0
-        for start, stop in batch_bounds(n, batch, model.norms is not None):
+        for start, stop in bounds:
             logits = model.logits(x_epoch[start:stop])
             loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
             if config.l1 > 0:
@@ -307,6 +314,9 @@ def train(
             optimizer.step()
             running += loss.detach()
             steps += 1
+            global_step += 1
+            if pruner is not None:
+                pruner.after_step(global_step)
         train_loss = float(running) / max(steps, 1)
         check_train_loss(train_loss, epoch, config)
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
@@ -314,7 +324,8 @@ def train(
         history["val_accuracy"].append(val_acc)
         history["val_loss"].append(val_loss)
         rule_loss = _rule_loss(rule, model, data, config, val_loss)
-        if improves(rule, best_key, val_acc, rule_loss):
+        eligible = pruner is None or pruner.done
+        if eligible and improves(rule, best_key, val_acc, rule_loss):
             best_key, best_epoch = (val_acc, rule_loss), epoch
             best_state = clone_state(model)
         if progress is not None:
@@ -323,6 +334,8 @@ def train(
     check_finite_weights(model)
     test_acc, test_loss = evaluate(model, data.x_test, data.y_test, data, config.loss)
     metrics = dict(history, best_epoch=best_epoch, test_accuracy=test_acc, test_loss=test_loss)
+    if pruner is not None:
+        metrics.update(target_sparsity=pruner.target, mask_updates=pruner.updates)
     return TrainResult(state=best_state, metrics=metrics)
 
 
