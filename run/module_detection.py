@@ -20,6 +20,8 @@ def run(config) -> dict:
     paths = write_detection(config, target, partition, options_dict, line)
     kept = partition.diagnostics.get("condensed_arch")
     kept_text = f" (units kept per layer {' '.join(map(str, kept))})" if kept else ""
+    if "ncut" in partition.diagnostics:
+        kept_text += f", n-cut {partition.diagnostics['ncut']:.4f}"
     print(f"{method}: {partition.n_modules} modules{kept_text} -> {paths['modules']}")
     if not config.quiet:
         print(f"picture -> {paths['picture']}")

@@ -19,6 +19,7 @@ EXPERIMENTS = (
     "generate_task",
     "sculpt",
     "summarize",
+    "clusterability",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
@@ -160,9 +161,41 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cluster_merging_threshold", type=float, default=0.9)
     g.add_argument("--mm_threshold", type=float, default=0.2)
 
+    g = p.add_argument_group("spectral clusterability (--method spectral, --experiment clusterability)")
+    g.add_argument(
+        "--n_clusters", type=int, nargs="+", default=[4], help="K of the spectral clustering (several: sweep)"
+    )
+    g.add_argument(
+        "--normalize_weights",
+        type=str2bool,
+        default=True,
+        help="clustering normalisation: each hidden unit's incoming L2 norm 1, outgoing scaled to match",
+    )
+    g.add_argument(
+        "--graph_prune",
+        choices=("components", "zero_degree"),
+        default="components",
+        help="drop components not touching both the first and last layer, or zero-degree nodes only",
+    )
+    g.add_argument("--num_shuffles", type=int, default=100, help="shuffled networks per shuffle method")
+    g.add_argument(
+        "--shuffle_method",
+        nargs="+",
+        default=["layer"],
+        help="layer, layer_nonzero, layer_nonzero_distribution, layer_all_distribution (several allowed)",
+    )
+    g.add_argument(
+        "--partition", default=None, help="clusterability: score this modules.json instead of clustering"
+    )
+
     g = p.add_argument_group("running")
     g.add_argument("--gpu", type=int, default=0, help="1: use CUDA when available")
-    g.add_argument("--workers", type=int, default=4, help="accepted for compatibility; data stays on device")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="clusterability: worker processes for the shuffles (at most the CPU count); training ignores it",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--dry_run", action="store_true", help="print the resolved config as JSON and exit")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -228,6 +261,10 @@ def validate(config: argparse.Namespace) -> None:
                 f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
                 f"give --{iterations}"
             )
+    if any(k <= 0 for k in config.n_clusters):
+        raise ConfigError(f"--n_clusters must be positive, got {config.n_clusters}")
+    if config.num_shuffles <= 0:
+        raise ConfigError(f"--num_shuffles must be positive, got {config.num_shuffles}")
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
     if config.batch_size <= 0:
