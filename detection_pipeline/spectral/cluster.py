@@ -68,23 +68,22 @@ def spectral_labels(adjacency: sp.csr_matrix, n_clusters: int, random_state) -> 
 def ncut(adjacency: sp.spmatrix, labels: np.ndarray, epsilon: float = NCUT_EPSILON) -> float:
     """Σ over clusters c (label -1 is no cluster) of cut(c, V∖c) / (vol(c) + ε), vol = sum of degrees in c.
 
-    adjacency (n, n) symmetric; labels int (n,). Terms summed in ascending label order, as the anchor."""
+    adjacency (n, n) symmetric; labels int (n,). cut = vol - (weight inside c), from one sparse × one-hot
+    product (n, m); terms summed in ascending label order, as the anchor does."""
     labels = np.asarray(labels, dtype=np.int64).ravel()
     if labels.shape[0] != adjacency.shape[0]:
         raise InputError(f"{labels.shape[0]} labels for a graph of {adjacency.shape[0]} nodes")
-    coo = adjacency.tocoo()
-    clusters = np.unique(labels[labels >= 0])
+    member = labels >= 0
+    clusters, index = np.unique(labels[member], return_inverse=True)
     if clusters.size == 0:
         return 0.0
-    index = np.full(labels.shape[0], -1, dtype=np.int64)
-    index[labels >= 0] = np.searchsorted(clusters, labels[labels >= 0])
-    source = index[coo.row]
-    counted = source >= 0
-    across = labels[coo.row] != labels[coo.col]
-    m = clusters.size
-    vol = np.bincount(source[counted], weights=coo.data[counted], minlength=m)
-    cut = np.bincount(source[counted & across], weights=coo.data[counted & across], minlength=m)
-    return float(sum((cut / (vol + epsilon)).tolist()))
+    onehot = np.zeros((labels.shape[0], clusters.size))
+    onehot[np.flatnonzero(member), index] = 1.0
+    into = sp.csr_matrix(adjacency) @ onehot  # (n, m): weight from each node into each cluster
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    vol = onehot.T @ degree
+    inside = np.einsum("ij,ij->j", onehot, into)
+    return float(sum(((vol - inside) / (vol + epsilon)).tolist()))
 
 
 def spectral_method(network, data=None, options: SpectralOptions | None = None):

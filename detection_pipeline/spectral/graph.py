@@ -91,27 +91,32 @@ def normalize_blocks(blocks: list[WeightBlock], n_layers: int) -> list[WeightBlo
 
 def adjacency_from_blocks(blocks: list[WeightBlock], arch: list[int]) -> sp.csr_matrix:
     """(N, N) float64 CSR, entry |w| between the two units of every nonzero weight, symmetric, canonical
-    (sorted indices, no explicit zeros)."""
-    offsets = np.concatenate([[0], np.cumsum(arch)[:-1]]).astype(np.int64)
-    rows, cols, vals = [], [], []
-    for b in blocks:
-        target, source = np.nonzero(b.weight)
-        rows.append(offsets[b.target] + target)
-        cols.append(offsets[b.source] + source)
-        vals.append(np.abs(b.weight[target, source]).astype(np.float64))
-    n = int(sum(arch))
-    rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-    vals = np.concatenate(vals) if vals else np.zeros(0)
-    # Each unordered pair appears once (blocks join distinct layer pairs), so T + Tᵀ holds |w| exactly.
-    both = sp.coo_matrix(
-        (np.concatenate([vals, vals]), (np.concatenate([rows, cols]), np.concatenate([cols, rows]))),
-        shape=(n, n),
-    ).tocsr()
-    both.sum_duplicates()
-    both.eliminate_zeros()
-    both.sort_indices()
-    return both
+    (sorted indices, no explicit zeros).
+
+    Built row block by row block: the rows of layer l are [|W| of every block into l, |W|ᵀ of every block
+    out of l], side by side in the order of the partner layer, so the nonzeros come out in CSR order at
+    once (no COO sort; each pair of layers has one block, so there are no duplicates)."""
+    offsets = np.concatenate([[0], np.cumsum(arch)]).astype(np.int64)
+    data, indices, counts = [], [], []
+    for layer, width in enumerate(arch):
+        parts = [(b.source, b.weight) for b in blocks if b.target == layer]
+        parts += [(b.target, b.weight.T) for b in blocks if b.source == layer]
+        if not parts:
+            counts.append(np.zeros(width, np.int64))
+            continue
+        parts.sort(key=lambda part: part[0])
+        rows = np.abs(np.hstack([w for _, w in parts]))
+        columns = np.concatenate([offsets[partner] + np.arange(w.shape[1]) for partner, w in parts])
+        r, c = np.nonzero(rows)
+        data.append(rows[r, c].astype(np.float64))
+        indices.append(columns[c])
+        counts.append(np.bincount(r, minlength=width))
+    n = int(offsets[-1])
+    indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))])
+    data = np.concatenate(data) if data else np.zeros(0)
+    indices = np.concatenate(indices) if indices else np.zeros(0, np.int64)
+    index_type = np.int32 if max(n, data.size) < 2**31 else np.int64
+    return sp.csr_matrix((data, indices.astype(index_type), indptr.astype(index_type)), shape=(n, n))
 
 
 def kept_nodes(adjacency: sp.csr_matrix, arch: list[int], prune: str = "components") -> np.ndarray:
@@ -124,7 +129,9 @@ def kept_nodes(adjacency: sp.csr_matrix, arch: list[int], prune: str = "componen
         return degree > 0
     from scipy.sparse.csgraph import connected_components
 
-    _, component = connected_components(adjacency, directed=False)
+    # The adjacency is symmetric, so strong components are the undirected ones; the strong search needs no
+    # transposed copy and is several times faster on a 800k-edge graph.
+    _, component = connected_components(adjacency, directed=True, connection="strong")
     n_first, n_last = arch[0], arch[-1]
     touching_first = np.unique(component[:n_first])
     touching_last = np.unique(component[len(component) - n_last :])
