@@ -105,9 +105,11 @@ def main() -> int:
             base = base or timing["shuffles"]
             first = first or timing["ncuts"]
             same = "same n-cuts" if timing["ncuts"] == first else "N-CUTS DIFFER"
+            per = timing["shuffles"] / args.num_shuffles
+            speed = base / timing["shuffles"]
             print(
-                f"| {workers} | {timing['shuffles']:.1f} s | {timing['shuffles'] / args.num_shuffles:.3f} s | "
-                f"{timing['wall']:.1f} s | {base / timing['shuffles']:.2f}× ({same}) |"
+                f"| {workers} | {timing['shuffles']:.1f} s | {per:.3f} s | {timing['wall']:.1f} s "
+                f"| {speed:.2f}× ({same}) |"
             )
     return 0
 
