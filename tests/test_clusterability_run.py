@@ -133,3 +133,24 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, case, expec
         )
         assert rc == 2 and expected in one_error_line(err)
         assert all_files(tmp_path / "r") == [] and all_files(tmp_path / "v") == []
+
+
+def test_spectral_sweep_matches_anchor_seed_sensitivity(tmp_path, capsys):
+    """Seeds 0..4 at K = 4 and 8: the n-cuts and same-as-seed-0 flags the anchor recorded."""
+    pruned = DATA / "pruned_s20.npz"
+    anchor = json.loads((DATA / "pruned_s20.json").read_text())["results"]["normalize_weights=True"]
+    extra = ["--n_clusters", "8", "4", "--stability_seeds", "5"]
+    rc, out, _ = call_main(
+        ["--experiment", "spectral_sweep", *argv(tmp_path, *extra, checkpoint=pruned)], capsys
+    )
+    assert rc == 0 and out.startswith("spectral_sweep: K 4/8 over 5 seeds")
+    folder = tmp_path / "r" / "spectral_pruned_s20"
+    rows = json.loads((folder / "spectral_sweep.json").read_text())["rows"]
+    for row in rows:
+        ref = anchor[f"K{row['n_clusters']}"]
+        expected = [ref["n_cut"]] + [ref["seed_sensitivity"][str(s)]["n_cut"] for s in range(1, 5)]
+        assert row["ncuts"] == pytest.approx(expected, rel=1e-6)
+        same = [adjusted_rand_score(row["labels"][0], lab) == 1.0 for lab in row["labels"][1:]]
+        assert same == [ref["seed_sensitivity"][str(s)]["same_partition_as_seed0"] for s in range(1, 5)]
+    assert (folder / "spectral_sweep.csv").read_text().splitlines()[0].startswith("n_clusters,ncut_mean")
+    assert next((tmp_path / "v").rglob("spectral_sweep.png")).stat().st_size > 0

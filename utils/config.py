@@ -20,6 +20,7 @@ EXPERIMENTS = (
     "sculpt",
     "summarize",
     "clusterability",
+    "spectral_sweep",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
@@ -183,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["layer"],
         help="layer, layer_nonzero, layer_nonzero_distribution, layer_all_distribution (several allowed)",
+    )
+    g.add_argument(
+        "--stability_seeds", type=int, default=5, help="spectral_sweep: clustering seeds per K (--seed, ...)"
     )
     g.add_argument(
         "--partition", default=None, help="clusterability: score this modules.json instead of clustering"

@@ -1,4 +1,5 @@
-"""Pictures of the clusterability test: shuffled n-cuts per shuffle method with the true n-cut marked."""
+"""Pictures of the clusterability test (shuffled n-cuts per method, the true n-cut marked) and of the
+stability sweep (n-cut and partition agreement against K)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def draw_shuffle_histogram(true_ncut: float, shuffles: dict, path: Path, title: 
     the true n-cut as a red line; z and p in each legend."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     methods = list(shuffles)
     fig = Figure(figsize=(7.0, 2.4 * len(methods) + 0.6))
@@ -31,8 +33,40 @@ def draw_shuffle_histogram(true_ncut: float, shuffles: dict, path: Path, title: 
         marked = f"true {true_ncut:.4g} (z {stats['z']:.2f}, p {stats['p']:.3g})"
         ax.axvline(true_ncut, color="#c0392b", lw=2, label=marked)
         ax.set_ylabel("shuffles")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8, loc="upper left")
     axes[-1].set_xlabel("n-cut (lower: more clusterable)")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+
+
+def draw_stability(rows: list[dict], path: Path, title: str = "") -> None:
+    """Left: n-cut against K (mean ± std over seeds, every seed as a dot). Right: mean and minimum
+    pairwise adjusted Rand index of the seeds' partitions against K."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.0, 3.8))
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    ks = [r["n_clusters"] for r in rows]
+    for row in rows:
+        left.scatter([row["n_clusters"]] * len(row["ncuts"]), row["ncuts"], s=10, color="#7a9cc6", zorder=2)
+    left.errorbar(ks, [r["ncut_mean"] for r in rows], yerr=[r["ncut_std"] for r in rows], color="#2c3e50")
+    left.set_xlabel("K (clusters)")
+    left.set_ylabel("n-cut")
+    left.set_xticks(ks)
+    if rows and rows[0]["ari_mean"] is not None:
+        right.plot(ks, [r["ari_mean"] for r in rows], "o-", label="mean ARI over seed pairs")
+        right.plot(ks, [r["ari_min"] for r in rows], "s--", label="min ARI")
+        right.set_ylim(-0.05, 1.05)
+        right.legend(fontsize=8)
+    right.set_xlabel("K (clusters)")
+    right.set_ylabel("adjusted Rand index")
+    right.set_xticks(ks)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
