@@ -115,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bn", type=str2bool, default=False, help="batch norm after hidden layers")
     g.add_argument("--weight_decay", type=float, default=1e-4)
     g.add_argument("--dropout", type=optional_float, default=None, help="dropout probability on hidden units")
+    g.add_argument(
+        "--clusterability_reg",
+        type=float,
+        default=0.0,
+        help="λ of the spectral clusterability penalty (λ/k · sum of L_sym eigenvalues 2..k+1); 0: off",
+    )
+    g.add_argument("--reg_k", type=int, default=3, help="clusterability penalty: eigenvalues 2..k+1")
+    g.add_argument("--reg_every", type=int, default=20, help="clusterability penalty: every N training steps")
     g.add_argument("--scheduler", choices=("exp", "cosine"), default="exp")
     g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
 
@@ -265,6 +273,8 @@ def validate(config: argparse.Namespace) -> None:
                 f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
                 f"give --{iterations}"
             )
+    if config.clusterability_reg < 0 or config.reg_k <= 0 or config.reg_every <= 0:
+        raise ConfigError("--clusterability_reg must be >= 0, --reg_k and --reg_every positive")
     if any(k <= 0 for k in config.n_clusters):
         raise ConfigError(f"--n_clusters must be positive, got {config.n_clusters}")
     if config.num_shuffles <= 0:

@@ -38,6 +38,9 @@ _TRAINING_DEFAULTS = {
     "dataset_noise": (True, "noise"),
     "table_repeats": (2, "repeats"),
     "images_per_pair": (None, "per-pair"),
+    "clusterability_reg": (0.0, "creg"),
+    "reg_k": (3, "regk"),
+    "reg_every": (20, "regevery"),
 }
 
 

@@ -149,6 +149,17 @@ def clone_state(model) -> dict:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
 
+def _clusterability_term(config):
+    """(model -> λ · spectral penalty, every how many steps) for --clusterability_reg λ > 0, else None."""
+    strength = float(getattr(config, "clusterability_reg", 0.0) or 0.0)
+    if strength <= 0:
+        return None
+    from utils.clusterability_loss import clusterability_penalty
+
+    k = int(config.reg_k)
+    return (lambda model: strength * clusterability_penalty(model, k)), int(config.reg_every)
+
+
 def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
     """(start, stop) of each minibatch over n samples. With batch norm a trailing batch of one sample
     (whose variance is undefined) joins the batch before it."""
@@ -193,6 +204,8 @@ def train(
     history = {"train_loss": [], "val_accuracy": [], "val_loss": []}
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
+    penalty = _clusterability_term(config)
+    total_steps = 0
     if include_start:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         best_key, best_state = (val_acc, -val_loss), clone_state(model)
@@ -209,6 +222,9 @@ def train(
         for start, stop in batch_bounds(n, batch, model.norms is not None):
             logits = model.logits(x_epoch[start:stop])
             loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
+            if penalty is not None and total_steps % penalty[1] == 0:
+                loss = loss + penalty[0](model)
+            total_steps += 1
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
