@@ -108,7 +108,7 @@ def _true_clustering(config, network, graph):
 def run(config) -> dict:
     from detection_pipeline.spectral.graph import folded_blocks, graph_from_blocks
     from detection_pipeline.spectral.plots import draw_shuffle_histogram
-    from detection_pipeline.spectral.significance import ShuffleJob, run_shuffles, statistics
+    from detection_pipeline.spectral.significance import ShuffleJob, run_shuffles, smaller_job, statistics
 
     if len(config.n_clusters) != 1:
         raise ConfigError("--experiment clusterability takes one --n_clusters value")
@@ -121,6 +121,7 @@ def run(config) -> dict:
         raise InputError(f"{network.source or 'the network'} has no edges left in its weight graph")
     labels, true_ncut, k, scored = _true_clustering(config, network, graph)
     job = ShuffleJob(blocks, network.arch, k, int(config.seed), config.normalize_weights, config.graph_prune)
+    job = smaller_job(job)
     key = _fingerprint(job, labels if config.partition else None)
     paths = {
         "result": target.out_dir / RESULT_FILE,

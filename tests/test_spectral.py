@@ -200,3 +200,21 @@ def test_batch_norm_folded_and_components_pruned():
     s = np.linalg.norm(np.array([1.0, 2.0, 0.5]) * scale) + 1e-5
     assert normalised[3, 1] == pytest.approx(2.0 * scale / s, rel=1e-5)
     assert normalised[4, 3] == pytest.approx(3.0 * s / (3.0 * s + 1e-5), rel=1e-5)  # layer 2 norm 1 too
+
+
+def test_zero_degree_jobs_shuffle_the_network_without_dead_units():
+    """001 removes zero-degree units before shuffling; 000 shuffles everything (dead units can get edges)."""
+    from detection_pipeline.spectral.graph import folded_blocks
+    from detection_pipeline.spectral.significance import shuffled_graph, smaller_job
+
+    network, _ = anchor("pruned_s20")
+    masks = [m.copy() for m in network.masks]
+    masks[0][:5] = 0  # hidden units 0..4 of layer 1: no incoming edges
+    masks[1][:, :5] = 0  # ... and no outgoing ones: zero degree
+    dead = network.with_masks(masks)
+    blocks = folded_blocks(dead)
+    loose = smaller_job(ShuffleJob(blocks, dead.arch, 4, graph_prune="zero_degree"))
+    assert loose.arch == [64, 43, 48, 10] and loose.blocks[0].weight.shape == (43, 64)
+    assert shuffled_graph(loose, "layer", 0)[0].n_nodes <= 165
+    whole = smaller_job(ShuffleJob(blocks, dead.arch, 4))
+    assert whole.arch == dead.arch and shuffled_graph(whole, "layer", 0)[0].n_nodes == 170

@@ -152,6 +152,18 @@ def graph_from_blocks(
     return WeightGraph(adjacency, kept, list(arch))
 
 
+def restrict_blocks(
+    blocks: list[WeightBlock], arch: list[int], kept: np.ndarray
+) -> tuple[list[WeightBlock], list[int]]:
+    """The blocks and widths of the network without the units where `kept` (N,) is False (001 shuffles
+    this smaller network: dead units do not take part in its shuffles)."""
+    per_layer = np.split(np.asarray(kept, bool), np.cumsum(arch)[:-1])
+    smaller = [
+        WeightBlock(b.source, b.target, b.weight[per_layer[b.target]][:, per_layer[b.source]]) for b in blocks
+    ]
+    return smaller, [int(k.sum()) for k in per_layer]
+
+
 def weight_graph(network, normalize: bool = True, prune: str = "components") -> WeightGraph:
     """The weight graph of a LayeredNetwork. Raises InputError when no edge is left."""
     graph = graph_from_blocks(folded_blocks(network), network.arch, normalize, prune)

@@ -3,6 +3,10 @@
 Shuffle i of method m under seed s draws from `SeedSequence(s, spawn_key=(m's position, i))`: its weights
 and its clustering's random_state depend on (s, m, i) only, so the result is the same whatever the number
 of worker processes and whatever was done before (a resumed run gives the same numbers).
+
+What is shuffled follows the anchors: with graph_prune "components" (000) the whole network's weight
+matrices, dead units included; with "zero_degree" (001) the network without its zero-degree units
+(`smaller_job`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,20 @@ class ShuffleJob:
     seed: int = 0
     normalize_weights: bool = True
     graph_prune: str = "components"
+
+
+def smaller_job(job: ShuffleJob) -> ShuffleJob:
+    """For graph_prune "zero_degree": the same job on the network without its zero-degree units, as 001
+    removes them before shuffling. Other jobs are returned as they are."""
+    from detection_pipeline.spectral.graph import adjacency_from_blocks, kept_nodes, restrict_blocks
+
+    if job.graph_prune != "zero_degree":
+        return job
+    kept = kept_nodes(adjacency_from_blocks(job.blocks, job.arch), job.arch, "zero_degree")
+    if kept.all():
+        return job
+    blocks, arch = restrict_blocks(job.blocks, job.arch, kept)
+    return ShuffleJob(blocks, arch, job.n_clusters, job.seed, job.normalize_weights, job.graph_prune)
 
 
 def shuffle_seeds(seed: int, method: str, index: int) -> tuple[np.random.Generator, int]:
