@@ -105,16 +105,12 @@ def _true_clustering(config, network, graph):
     return graph.expand(labels), ncut(graph.adjacency, labels), k, f"spectral K={k} seed {config.seed}"
 
 
-def run(config) -> dict:
+def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
+    """The whole test on one network; resumes from / keeps paths["partial"], reuses a finished
+    paths["result"] with the same key. Returns the result dict (not yet written)."""
     from detection_pipeline.spectral.graph import folded_blocks, graph_from_blocks
-    from detection_pipeline.spectral.plots import draw_shuffle_histogram
     from detection_pipeline.spectral.significance import ShuffleJob, run_shuffles, smaller_job, statistics
 
-    if len(config.n_clusters) != 1:
-        raise ConfigError("--experiment clusterability takes one --n_clusters value")
-    methods = _methods(config)
-    target = load_target(config)
-    network = target.network
     blocks = folded_blocks(network)
     graph = graph_from_blocks(blocks, network.arch, config.normalize_weights, config.graph_prune)
     if graph.adjacency.nnz == 0:
@@ -123,11 +119,6 @@ def run(config) -> dict:
     job = ShuffleJob(blocks, network.arch, k, int(config.seed), config.normalize_weights, config.graph_prune)
     job = smaller_job(job)
     key = _fingerprint(job, labels if config.partition else None)
-    paths = {
-        "result": target.out_dir / RESULT_FILE,
-        "partial": target.out_dir / PARTIAL_FILE,
-        "picture": target.picture_dir / PICTURE_FILE,
-    }
     n = int(config.num_shuffles)
     done = {m: {} for m in methods} if config.force else _load_done(paths, key, methods)
     tasks = [(m, i) for m in methods for i in range(n) if i not in done[m]]
@@ -144,9 +135,7 @@ def run(config) -> dict:
     finally:
         if tasks and any(done.values()):
             _save_partial(paths["partial"], key, done)
-    seconds = time.perf_counter() - start
-    shuffles = {m: statistics(true_ncut, [done[m][i] for i in range(n)]) for m in methods}
-    result = {
+    return {
         "key": key,
         "source": network.source,
         "arch": network.arch,
@@ -159,19 +148,44 @@ def run(config) -> dict:
         "ncut": true_ncut,
         "labels": labels.tolist(),
         "num_shuffles": n,
-        "shuffles": shuffles,
-        "shuffle_seconds": seconds,
+        "shuffles": {m: statistics(true_ncut, [done[m][i] for i in range(n)]) for m in methods},
+        "shuffle_seconds": time.perf_counter() - start,
         "new_shuffles": len(tasks),
         "workers": workers,
     }
-    title = f"{Path(network.source).name or 'network'} · arch {' '.join(map(str, network.arch))} · K={k}"
-    draw_shuffle_histogram(true_ncut, shuffles, paths["picture"], f"{title} · {scored}")
+
+
+def _summary(result: dict) -> str:
+    return ", ".join(
+        f"{m} {s['mean']:.4f}±{s['std']:.4f} (z {s['z']:.2f}, p {s['p']:.3g})"
+        for m, s in result["shuffles"].items()
+    )
+
+
+def run(config) -> dict:
+    from detection_pipeline.spectral.plots import draw_shuffle_histogram
+
+    if len(config.n_clusters) != 1:
+        raise ConfigError("--experiment clusterability takes one --n_clusters value")
+    methods = _methods(config)
+    if config.checkpoint and Path(config.checkpoint).is_dir():
+        from run.clusterability_curve import run_curve
+
+        return run_curve(config, methods)
+    target = load_target(config)
+    network = target.network
+    paths = {
+        "result": target.out_dir / RESULT_FILE,
+        "partial": target.out_dir / PARTIAL_FILE,
+        "picture": target.picture_dir / PICTURE_FILE,
+    }
+    result = shuffle_test(config, network, methods, paths)
+    title = f"{Path(network.source).name or 'network'} · arch {' '.join(map(str, network.arch))}"
+    title += f" · K={result['n_clusters']} · {result['scored']}"
+    draw_shuffle_histogram(result["ncut"], result["shuffles"], paths["picture"], title)
     write_json_atomic(paths["result"], result)
     paths["partial"].unlink(missing_ok=True)
-    summary = ", ".join(
-        f"{m} {s['mean']:.4f}±{s['std']:.4f} (z {s['z']:.2f}, p {s['p']:.3g})" for m, s in shuffles.items()
-    )
-    print(f"clusterability: n-cut {true_ncut:.4f} vs {summary} -> {paths['result']}")
+    print(f"clusterability: n-cut {result['ncut']:.4f} vs {_summary(result)} -> {paths['result']}")
     if not config.quiet:
         print(f"picture -> {paths['picture']}")
     return result

@@ -83,7 +83,12 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
     run.clean_stale_temps()
     start = time.perf_counter()
     with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
-        result = train(model, ctx.data, config, generator_for(config.seed), progress=epoch_progress(bar))
+        report = epoch_progress(bar)
+        if getattr(config, "checkpoint_every", 0):
+            from run.clusterability_curve import save_checkpoints
+
+            report = save_checkpoints(report, model, run, config.checkpoint_every)
+        result = train(model, ctx.data, config, generator_for(config.seed), progress=report)
     metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
     metrics.update(model_metrics(model))
     run.save_result(config, result.state, metrics)

@@ -154,3 +154,23 @@ def test_spectral_sweep_matches_anchor_seed_sensitivity(tmp_path, capsys):
         assert same == [ref["seed_sensitivity"][str(s)]["same_partition_as_seed0"] for s in range(1, 5)]
     assert (folder / "spectral_sweep.csv").read_text().splitlines()[0].startswith("n_clusters,ncut_mean")
     assert next((tmp_path / "v").rglob("spectral_sweep.png")).stat().st_size > 0
+
+
+def test_checkpoint_every_and_learning_curve(tmp_path, capsys):
+    train = ["--experiment", "train", "--task", "digits_10way", "--arch", "64", "16", "10", "--loss", "CE"]
+    train += ["--epochs", "2", "--batch_size", "128", "--lr", "0.003", "--checkpoint_every", "1"]
+    assert call_main([*train, "--result_path", str(tmp_path / "runs"), "--quiet"], capsys)[0] == 0
+    dense = next((tmp_path / "runs").rglob("dense"))
+    assert sorted(p.name for p in (dense / "checkpoints").iterdir()) == [
+        "epoch-0000.pt",
+        "epoch-0001.pt",
+        "epoch-0002.pt",
+    ]
+    curve = ["--experiment", "clusterability", "--num_shuffles", "2", "--workers", "1"]
+    rc, out, _ = call_main([*curve, *argv(tmp_path, checkpoint=dense)], capsys)
+    assert rc == 0 and out.startswith("clusterability curve: 3 checkpoints")
+    result = json.loads(next((tmp_path / "r").rglob("clusterability_curve.json")).read_text())
+    assert [row["epoch"] for row in result["rows"]] == [0, 1, 2]
+    one = json.loads(next((tmp_path / "r").rglob("epoch-0001.clusterability.json")).read_text())
+    assert one["ncut"] == result["rows"][1]["ncut"] and len(one["shuffles"]["layer"]["ncuts"]) == 2
+    assert next((tmp_path / "v").rglob("clusterability_curve.png")).stat().st_size > 0

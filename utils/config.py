@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--reg_k", type=int, default=3, help="clusterability penalty: eigenvalues 2..k+1")
     g.add_argument("--reg_every", type=int, default=20, help="clusterability penalty: every N training steps")
+    g.add_argument(
+        "--checkpoint_every",
+        type=int,
+        default=0,
+        help="train: also save checkpoints/epoch-N.pt every N epochs (0: off); see clusterability",
+    )
     g.add_argument("--scheduler", choices=("exp", "cosine"), default="exp")
     g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
 
@@ -273,6 +279,8 @@ def validate(config: argparse.Namespace) -> None:
                 f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
                 f"give --{iterations}"
             )
+    if config.checkpoint_every < 0:
+        raise ConfigError(f"--checkpoint_every must be >= 0, got {config.checkpoint_every}")
     if config.clusterability_reg < 0 or config.reg_k <= 0 or config.reg_every <= 0:
         raise ConfigError("--clusterability_reg must be >= 0, --reg_k and --reg_every positive")
     if any(k <= 0 for k in config.n_clusters):

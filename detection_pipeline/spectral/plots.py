@@ -72,3 +72,30 @@ def draw_stability(rows: list[dict], path: Path, title: str = "") -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
+
+
+def draw_learning_curve(rows: list[dict], path: Path, title: str = "") -> None:
+    """n-cut against epoch: the true network's, and each shuffle method's mean ± std (rows: {epoch, ncut,
+    shuffles: {method: {mean, std}}})."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.0))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    epochs = [r["epoch"] for r in rows]
+    ax.plot(epochs, [r["ncut"] for r in rows], "o-", color="#c0392b", label="true network")
+    for method in rows[0]["shuffles"] if rows else []:
+        mean = np.array([r["shuffles"][method]["mean"] for r in rows])
+        std = np.array([r["shuffles"][method]["std"] for r in rows])
+        (line,) = ax.plot(epochs, mean, "s--", label=f"{method} shuffles (mean ± std)")
+        ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("epoch")
+    ax.set_xticks(epochs)
+    ax.set_ylabel("n-cut (lower: more clusterable)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
