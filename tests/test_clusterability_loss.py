@@ -110,3 +110,17 @@ def test_training_with_the_regulariser_changes_weights_and_run_folder(tmp_path):
         outcomes.append((model.layers[0].weight.detach().clone(), dense_dir(config)))
     assert not torch.equal(outcomes[0][0], outcomes[1][0])
     assert outcomes[0][1] != outcomes[1][1] and "creg-0.5" in str(outcomes[1][1])
+
+
+def test_normalize_incoming_keeps_the_function_and_sets_norms():
+    from utils.clusterability_loss import normalize_incoming
+
+    model = small_model(bn=False)
+    x = torch.randn(20, 6, dtype=torch.float64)
+    before = model.logits(x)
+    normalize_incoming(model)
+    assert torch.allclose(model.logits(x), before, atol=1e-12)
+    for layer in model.layers[:-1]:
+        norms = torch.sqrt(((layer.weight * layer.weight_mask) ** 2).sum(dim=1) + layer.bias**2)
+        alive = (layer.weight_mask.sum(dim=1) > 0) | (layer.bias != 0)
+        assert torch.allclose(norms[alive], torch.full_like(norms[alive], 2.0**0.5))

@@ -96,3 +96,20 @@ def spectral_penalty(blocks: list[torch.Tensor], k: int = 3) -> torch.Tensor:
 def clusterability_penalty(model, k: int = 3) -> torch.Tensor:
     """spectral_penalty of a live MLP's weight graph (see graph_blocks)."""
     return spectral_penalty(graph_blocks(model), k)
+
+
+@torch.no_grad()
+def normalize_incoming(model, target: float = 2.0**0.5) -> None:
+    """Training-time weight normalisation (000's `normalize_weights_every`): scale each hidden unit's
+    incoming weights and bias (masked) to L2 norm `target` (√2) and its outgoing weights by the inverse
+    factor, layer by layer, so a ReLU network without batch norm computes the same function. Units whose
+    incoming norm is 0 are left alone."""
+    for i in range(len(model.layers) - 1):
+        layer, after = model.layers[i], model.layers[i + 1]
+        weight = layer.weight * layer.weight_mask
+        bias = layer.bias * layer.bias_mask
+        norm = torch.sqrt((weight**2).sum(dim=1) + bias**2)
+        factor = torch.where(norm > 0, target / norm.clamp_min(1e-30), torch.ones_like(norm))
+        layer.weight.mul_(factor[:, None])
+        layer.bias.mul_(factor)
+        after.weight.div_(factor[None, :])

@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="λ of the spectral clusterability penalty (λ/k · sum of L_sym eigenvalues 2..k+1); 0: off",
     )
     g.add_argument("--reg_k", type=int, default=3, help="clusterability penalty: eigenvalues 2..k+1")
+    g.add_argument(
+        "--normalize_weights_every",
+        type=int,
+        default=0,
+        help="every N steps: hidden units' incoming norm (with bias) set to sqrt 2, outgoing rescaled; 0 off",
+    )
     g.add_argument("--reg_every", type=int, default=20, help="clusterability penalty: every N training steps")
     g.add_argument(
         "--checkpoint_every",
@@ -279,6 +285,8 @@ def validate(config: argparse.Namespace) -> None:
                 f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
                 f"give --{iterations}"
             )
+    if config.normalize_weights_every < 0:
+        raise ConfigError(f"--normalize_weights_every must be >= 0, got {config.normalize_weights_every}")
     if config.checkpoint_every < 0:
         raise ConfigError(f"--checkpoint_every must be >= 0, got {config.checkpoint_every}")
     if config.clusterability_reg < 0 or config.reg_k <= 0 or config.reg_every <= 0:

@@ -41,6 +41,7 @@ _TRAINING_DEFAULTS = {
     "clusterability_reg": (0.0, "creg"),
     "reg_k": (3, "regk"),
     "reg_every": (20, "regevery"),
+    "normalize_weights_every": (0, "wnorm"),
 }
 
 

@@ -205,6 +205,7 @@ def train(
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
     penalty = _clusterability_term(config)
+    normalize_every = int(getattr(config, "normalize_weights_every", 0) or 0)
     total_steps = 0
     if include_start:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
@@ -224,6 +225,10 @@ def train(
             loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
             if penalty is not None and total_steps % penalty[1] == 0:
                 loss = loss + penalty[0](model)
+            if normalize_every and total_steps % normalize_every == 0:
+                from utils.clusterability_loss import normalize_incoming
+
+                normalize_incoming(model)
             total_steps += 1
             optimizer.zero_grad()
             loss.backward()
