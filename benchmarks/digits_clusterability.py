@@ -123,6 +123,9 @@ def main_study() -> int:
     parser.add_argument("--both_settings", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "digits_clusterability")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # small matrices: a second thread only waits (badly so on a shared machine)
     args.out.mkdir(parents=True, exist_ok=True)
     settings = dict(list(SETTINGS.items())[: 2 if args.both_settings else 1])
     rows = []
