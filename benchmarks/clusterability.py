@@ -6,8 +6,9 @@ A random MLP 784-256-256-256-256-10 (Kaiming normal, fixed seed, written as a pu
 `--experiment clusterability --shuffle_method layer` run through main.py in a fresh subprocess per worker
 count, into a fresh temporary result folder. Reports the wall time of the whole command, the time of the
 shuffles alone (clusterability.json `shuffle_seconds`, after the true clustering), the time per shuffle and
-the speed-up over the first worker count. Then, in this process with one thread, where one shuffle's time
-goes: shuffling + building the graph, the scikit-learn clustering (unchanged), the n-cut.
+the speed-up over the first worker count. Before that, in this process with one thread: where one shuffle's
+time goes (shuffling + building the graph, the scikit-learn clustering (unchanged), the n-cut), and the cost
+of one clusterability-regulariser step (penalty + backward) on 64-256×4-10 and 784-256×4-10 MLPs.
 Target: 100 shuffles in under 30 s on 2 cores.
 """
 
@@ -82,6 +83,23 @@ def breakdown(network: Path, k: int, repeats: int = 5) -> dict:
     return {name: float(np.median(v)) for name, v in times.items()}
 
 
+def regulariser_cost(arch: list[int], repeats: int = 3) -> float:
+    """Median seconds of one clusterability penalty (value + backward) on a random MLP of `arch`."""
+    import torch
+
+    from models.mlp import MLP
+    from utils.clusterability_loss import clusterability_penalty
+
+    torch.manual_seed(0)
+    model = MLP(arch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        clusterability_penalty(model, 3).backward()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,6 +115,15 @@ def main() -> int:
         write_network(network)
         parts = breakdown(network, args.n_clusters)
         print("one shuffle, 1 thread, median of 5: " + ", ".join(f"{n} {v:.3f} s" for n, v in parts.items()))
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            for arch in ([64, 256, 256, 256, 256, 10], ARCH):
+                cost = regulariser_cost(arch)
+                print(
+                    f"regulariser on {'-'.join(map(str, arch))}: {cost:.3f} s per penalty step (1 thread), "
+                    f"{cost / 20 * 1000:.1f} ms per training step at --reg_every 20"
+                )
         print(f"| workers | {args.num_shuffles} shuffles | per shuffle | whole command | speed-up |")
         print("|---|---|---|---|---|")
         base, first = None, None
