@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint_every",
         type=int,
         default=0,
-        help="train: also save checkpoints/epoch-N.pt every N epochs (0: off); see clusterability",
+        help="train: checkpoints/epoch-E.pt every N epochs; prune: every N accepted steps (0: off)",
     )
     g.add_argument("--scheduler", choices=("exp", "cosine"), default="exp")
     g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
