@@ -124,3 +124,17 @@ def test_normalize_incoming_keeps_the_function_and_sets_norms():
         norms = torch.sqrt(((layer.weight * layer.weight_mask) ** 2).sum(dim=1) + layer.bias**2)
         alive = (layer.weight_mask.sum(dim=1) > 0) | (layer.bias != 0)
         assert torch.allclose(norms[alive], torch.full_like(norms[alive], 2.0**0.5))
+
+
+def test_sparse_eigensolver_path_agrees_with_dense(monkeypatch):
+    import utils.clusterability_loss as loss
+
+    torch.manual_seed(3)
+    blocks = [torch.rand(40, 30, dtype=torch.float64), torch.rand(20, 40, dtype=torch.float64)]
+    blocks = [b * (torch.rand_like(b) < 0.5) for b in blocks]
+    dense_value, dense_grads = loss.eigen_terms([b.numpy() for b in blocks], 3)
+    monkeypatch.setattr(loss, "DENSE_UP_TO", 10)
+    sparse_value, sparse_grads = loss.eigen_terms([b.numpy() for b in blocks], 3)
+    assert sparse_value == pytest.approx(dense_value, rel=1e-9)
+    for a, b in zip(dense_grads, sparse_grads):
+        assert np.allclose(a, b, atol=1e-7)

@@ -88,15 +88,22 @@ def statistics(true_ncut: float, ncuts) -> dict:
 _JOB: ShuffleJob | None = None
 
 
-def _init_worker(job: ShuffleJob) -> None:
-    """Once per worker process: keep the job, and one BLAS/OpenMP thread (the processes share the cores;
-    more threads per process only make them wait on each other)."""
-    global _JOB
-    _JOB = job
+def _one_thread():
+    """Limit BLAS and OpenMP to one thread (the processes share the cores; more threads per process only
+    make them wait on each other). The libraries are imported first: a limit reaches only the thread
+    pools already loaded. Returns the limiter (a context manager that restores the old limits)."""
+    import scipy.sparse.linalg  # noqa: F401
+    import sklearn.cluster  # noqa: F401
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)
-    import sklearn.cluster  # noqa: F401 - paid once here instead of inside the first task
+    return threadpool_limits(1)
+
+
+def _init_worker(job: ShuffleJob) -> None:
+    """Once per worker process: keep the job, one thread."""
+    global _JOB
+    _JOB = job
+    _one_thread()
 
 
 def _run_task(task: tuple[str, int]) -> tuple[str, int, float]:
@@ -110,9 +117,7 @@ def run_shuffles(job: ShuffleJob, tasks: list[tuple[str, int]], workers: int = 1
     if not tasks:
         return
     if workers <= 1:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1):  # one thread: see _init_worker (same numbers, less waiting)
+        with _one_thread():  # same numbers, less waiting
             for method, index in tasks:
                 yield method, index, shuffled_ncut(job, method, index)
         return
