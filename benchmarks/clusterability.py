@@ -59,6 +59,7 @@ def run_cli(network: Path, out: Path, num_shuffles: int, workers: int, k: int) -
 
 def breakdown(network: Path, k: int, repeats: int = 5) -> dict:
     sys.path.insert(0, str(ROOT))
+    import sklearn.cluster  # noqa: F401 - loaded before the thread limit, so that the limit reaches it
     from threadpoolctl import threadpool_limits
 
     from detection_pipeline.spectral.cluster import ncut, spectral_labels

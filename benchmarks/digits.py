@@ -66,8 +66,7 @@ def throughput(batch: int, threads: int, epochs: int) -> dict:
     """Train 128-256-256-20 for 1 + epochs epochs at this batch size and thread count; per-epoch timings."""
     import torch
 
-    from models.mlp import build_model
-    from run.common import generator_for
+    from run.common import build_model, generator_for
     from utils.config import parse_config
     from utils.tasks import load_task
     from utils.training import TaskTensors, train

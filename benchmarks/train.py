@@ -88,8 +88,7 @@ def main(argv=None) -> int:
     import_start = time.perf_counter()
     import torch
 
-    from models.mlp import build_model
-    from run.common import generator_for, prepare
+    from run.common import build_model, generator_for, prepare
     from utils.config import parse_config
     from utils.training import train
 

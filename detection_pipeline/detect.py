@@ -16,7 +16,7 @@ import numpy as np
 from detection_pipeline import clustering
 from detection_pipeline.features import reachability
 from detection_pipeline.graph import LayeredGraph, NoPathError
-from detection_pipeline.merge import merge_layers
+from detection_pipeline.merge import merge_layers, merge_layers_dag
 from detection_pipeline.separability import TestOutcome, compare_expected
 from utils.errors import InputError
 
@@ -202,22 +202,26 @@ def _relabel_first_appearance(partition: np.ndarray) -> tuple[np.ndarray, int]:
     return out, 0
 
 
-def detect_modules(masks, options, weights=None) -> Modules:
+def detect_modules(masks, options, weights=None, skips=None) -> Modules:
     """Detect modules in a masked layered network.
 
     masks: list of 0/1 arrays, masks[i] of shape (arch[i+1], arch[i]); weights: same shapes, used only when
-    options.feature_weighted. Raises NoPathError (a InputError) when no input reaches an output, and
-    InputError for bad shapes or options.
+    options.feature_weighted; skips: utils.network.Block list of edges that skip layers (a DAG network), or
+    None. Raises NoPathError (an InputError) when no input reaches an output, and InputError for bad shapes
+    or options.
     """
     opts = DetectionOptions.from_any(options)
-    graph = LayeredGraph.from_masks(masks, weights if opts.feature_weighted else None)
+    graph = LayeredGraph.from_masks(masks, weights if opts.feature_weighted else None, skips)
     if opts.feature_weighted and weights is None:
-        raise InputError("--feature_weighted needs the network's weights; pass weights=... with the masks")
+        raise InputError("weighted features need the network's weights; pass weights=... with the masks")
     condensed, alive = graph.condense()
     layers = [_cluster_layer(condensed, layer, opts) for layer in range(condensed.depth)]
-    per_layer = merge_layers(
-        condensed.blocks, [r.labels for r in layers], float(opts.cluster_merging_threshold)
-    )
+    labels = [r.labels for r in layers]
+    threshold = float(opts.cluster_merging_threshold)
+    if condensed.skips:
+        per_layer = merge_layers_dag(condensed.all_blocks(), condensed.arch, labels, threshold)
+    else:
+        per_layer = merge_layers(condensed.blocks, labels, threshold)
     partition = np.full(sum(graph.arch), -1, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(graph.arch)[:-1]])
     for layer, ids in enumerate(per_layer):
@@ -241,7 +245,7 @@ def sculpt_method(network, data=None, options=None):
     from detection_pipeline.partition import Partition
 
     opts = options if isinstance(options, DetectionOptions) else DetectionOptions.from_any(options)
-    modules = detect_modules(network.masks, opts, weights=network.weights)
+    modules = detect_modules(network.masks, opts, weights=network.weights, skips=network.skips)
     record = modules.to_json()
     diagnostics = {"condensed_arch": record["condensed_arch"], "layers": record["layers"]}
     return Partition(modules.partition, network.arch, "sculpt", diagnostics)

@@ -58,8 +58,39 @@ def _walk(first: sp.csr_matrix, steps_blocks: list[sp.csr_matrix], binarise: boo
     return out
 
 
+def _side_dag(graph: LayeredGraph, layer: int, steps: int, towards: str, weighted: bool) -> Features:
+    """Features of a graph with skip edges: paths of 1..steps edges on the whole adjacency (a path to a
+    layer d away may be shorter than d), columns = every unit of all later (towards='out') or earlier
+    ('in') layers. Without skips this gives the same rows as `_side` (a path to layer l+d has d edges)."""
+    adjacency = graph.adjacency(weighted)
+    offsets = np.concatenate([[0], np.cumsum(graph.arch)])
+    if towards == "in":
+        adjacency = adjacency.T.tocsr()
+    rows = adjacency[offsets[layer] : offsets[layer + 1]]
+    reach = sp.csr_matrix(rows.shape)
+    current = rows
+    for _ in range(steps):
+        if not weighted:
+            current = current.copy()
+            current.data = np.ones_like(current.data)
+        reach = reach + current
+        current = (current @ adjacency).tocsr()
+    if not weighted:
+        reach.data = np.ones_like(reach.data)
+    layers = list(range(layer + 1, graph.depth + 1)) if towards == "out" else list(range(0, layer))
+    columns = np.concatenate([np.arange(offsets[j], offsets[j + 1]) for j in layers]) if layers else []
+    matrix = reach.tocsc()[:, columns].tocsr()
+    matrix.eliminate_zeros()
+    column_layers = (
+        np.concatenate([np.full(graph.arch[j], j) for j in layers]) if layers else np.zeros(0, int)
+    )
+    return Features(matrix, column_layers, np.abs(column_layers - layer))
+
+
 def _side(graph: LayeredGraph, layer: int, steps: int, towards: str, weighted: bool) -> Features:
     """One direction's features. towards='out' walks up to later layers, 'in' down to earlier ones."""
+    if graph.skips:
+        return _side_dag(graph, layer, steps, towards, weighted)
     n = graph.arch[layer]
     if towards == "out":
         reach = range(layer + 1, min(graph.depth, layer + steps) + 1)

@@ -6,7 +6,7 @@ Everything here stays per layer and sparse: no matrix over all units is ever bui
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,15 +26,20 @@ class LayeredGraph:
     """A layered directed graph: `blocks[i]` is (arch[i+1], arch[i]) sparse, nonzero = edge i -> i+1.
 
     `weights[i]`, when given, has the same sparsity and holds |weight| of each edge (for weighted features).
+    `skips[(s, t)]` (t > s + 1) holds edges that skip layers, (arch[t], arch[s]) sparse 0/1, and
+    `skip_weights[(s, t)]` their |weight| when weights are given (a DAG built from a graph).
     """
 
     arch: list[int]
     blocks: list[sp.csr_matrix]
     weights: list[sp.csr_matrix] | None = None
+    skips: dict[tuple[int, int], sp.csr_matrix] = field(default_factory=dict)
+    skip_weights: dict[tuple[int, int], sp.csr_matrix] | None = None
 
     @classmethod
-    def from_masks(cls, masks, weights=None) -> LayeredGraph:
-        """Build from per-layer 0/1 masks of shape (arch[i+1], arch[i]); weights (same shapes) optional."""
+    def from_masks(cls, masks, weights=None, skips=None) -> LayeredGraph:
+        """Build from per-layer 0/1 masks of shape (arch[i+1], arch[i]); weights (same shapes) optional;
+        skips: Blocks (source, target, weight, mask) of edges that skip layers, or None."""
         if len(masks) == 0:
             raise InputError("a network needs at least one weight layer (got no masks)")
         arch = [int(np.shape(masks[0])[1])] + [int(np.shape(m)[0]) for m in masks]
@@ -58,7 +63,15 @@ class LayeredGraph:
                     raise InputError(f"weight {i} has shape {w.shape}, but its mask has shape {b.shape}")
                 # Weighted features use |w| on kept edges only; masked weights never count.
                 w_blocks.append(_as_csr(b.multiply(np.abs(w))))
-        return cls(arch, blocks, w_blocks)
+        skip_blocks, skip_weights = {}, ({} if weights is not None else None)
+        for block in skips or ():
+            mask = _as_csr(np.asarray(block.mask) != 0)
+            if mask.nnz == 0:
+                continue
+            skip_blocks[(block.source, block.target)] = mask
+            if skip_weights is not None:
+                skip_weights[(block.source, block.target)] = _as_csr(mask.multiply(np.abs(block.weight)))
+        return cls(arch, blocks, w_blocks, skip_blocks, skip_weights)
 
     @property
     def depth(self) -> int:
@@ -77,15 +90,16 @@ class LayeredGraph:
         passes = 0
         while max_passes is None or passes < max_passes:
             passes += 1
-            new = [a.copy() for a in alive]
-            # Jacobi sweep: degrees from the current alive set, all layers at once.
-            for i, block in enumerate(self.blocks):
-                # edges into layer i+1 from alive units of layer i, and out of layer i to alive units of i+1
-                into_upper = block @ alive[i].astype(np.float64)
-                out_of_lower = block.T @ alive[i + 1].astype(np.float64)
-                new[i] &= out_of_lower > 0
-                if i + 1 < self.depth:  # outputs are never dropped
-                    new[i + 1] &= into_upper > 0
+            # Jacobi sweep: degrees from the current alive set, all layers at once; a unit needs an edge
+            # to some later layer (inputs and hidden units) and from some earlier one (hidden units).
+            has_up = [np.zeros(n, dtype=bool) for n in self.arch]
+            has_down = [np.zeros(n, dtype=bool) for n in self.arch]
+            for (source, target), block in self.all_blocks():
+                has_down[target] |= (block @ alive[source].astype(np.float64)) > 0
+                has_up[source] |= (block.T @ alive[target].astype(np.float64)) > 0
+            new = [alive[l] & has_up[l] for l in range(self.depth)] + [alive[self.depth].copy()]
+            for l in range(1, self.depth):  # outputs are never dropped
+                new[l] &= has_down[l]
             changed = any((a != b).any() for a, b in zip(alive, new, strict=True))
             alive = new
             if not changed:
@@ -103,7 +117,30 @@ class LayeredGraph:
         weights = None
         if self.weights is not None:
             weights = [w[alive[i + 1]][:, alive[i]].tocsr() for i, w in enumerate(self.weights)]
-        return LayeredGraph([int(a.sum()) for a in alive], blocks, weights)
+        skips = {(s, t): b[alive[t]][:, alive[s]].tocsr() for (s, t), b in self.skips.items()}
+        skip_weights = None
+        if self.skip_weights is not None:
+            skip_weights = {
+                (s, t): w[alive[t]][:, alive[s]].tocsr() for (s, t), w in self.skip_weights.items()
+            }
+        return LayeredGraph([int(a.sum()) for a in alive], blocks, weights, skips, skip_weights)
+
+    def all_blocks(self, weighted: bool = False) -> list[tuple[tuple[int, int], sp.csr_matrix]]:
+        """((source, target), (arch[target], arch[source]) sparse) for every block, consecutive first."""
+        own = self.weights if weighted and self.weights is not None else self.blocks
+        skips = self.skip_weights if weighted and self.skip_weights is not None else self.skips
+        return [((i, i + 1), b) for i, b in enumerate(own)] + sorted(skips.items())
+
+    def adjacency(self, weighted: bool = False) -> sp.csr_matrix:
+        """(N, N) sparse over all units (layer order): entry [u, v] for the edge u -> v."""
+        offsets = np.concatenate([[0], np.cumsum(self.arch)[:-1]])
+        n = int(sum(self.arch))
+        parts = []
+        for (source, target), block in self.all_blocks(weighted):
+            coo = block.tocoo()
+            parts.append((coo.data, offsets[source] + coo.col, offsets[target] + coo.row))
+        data, rows, cols = (np.concatenate(p) for p in zip(*parts))
+        return sp.csr_matrix((data, (rows, cols)), shape=(n, n))
 
     def outgoing(self, layer: int, weighted: bool = False) -> sp.csr_matrix:
         """Adjacency from `layer` to `layer`+1 as (arch[layer], arch[layer+1]) sparse."""

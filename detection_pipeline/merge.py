@@ -64,3 +64,45 @@ def merge_layers(
         n_modules += int((~has).sum())
         modules.append(target[upper])
     return modules
+
+
+def merge_layers_dag(
+    graph_blocks: list[tuple[tuple[int, int], sp.csr_matrix]], arch: list[int], layer_labels, threshold: float
+) -> list[np.ndarray]:
+    """`merge_layers` for a graph with skip edges. graph_blocks: ((source, target), (n_t, n_s) 0/1 sparse)
+    for every block. The lower groups of layer t are the modules of all layers below it, in order of first
+    appearance scanning from layer t-1 downwards, and edges are counted from all their units into layer t;
+    with only consecutive blocks this is exactly `merge_layers`."""
+    depth = len(arch) - 1
+    into: dict[int, list[tuple[int, sp.csr_matrix]]] = {}
+    for (source, target), block in graph_blocks:
+        into.setdefault(target, []).append((source, block))
+    labels0, _ = _dense_ids(np.asarray(layer_labels[0]))
+    modules = [labels0]
+    n_modules = int(labels0.max()) + 1 if len(labels0) else 0
+    for layer in range(1, depth + 1):
+        is_output = layer == depth
+        upper = np.arange(arch[layer]) if is_output else np.asarray(layer_labels[layer])
+        upper, _ = _dense_ids(upper)
+        below = np.concatenate([modules[l] for l in range(layer - 1, -1, -1)])
+        _, lower_module = _dense_ids(below)
+        rank = {int(m): k for k, m in enumerate(lower_module)}
+        edges = np.zeros((len(lower_module), int(upper.max()) + 1 if len(upper) else 0))
+        for source, block in into.get(layer, ()):
+            lower = np.array([rank[int(m)] for m in modules[source]], dtype=np.int64)
+            edges += (
+                _onehot(lower, len(lower_module)) @ block.T @ _onehot(upper, edges.shape[1]).T
+            ).toarray()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share_in = edges / edges.sum(axis=0, keepdims=True)
+            share_out = edges / edges.sum(axis=1, keepdims=True)
+        joins = share_in > threshold
+        if not is_output:
+            joins &= share_out > threshold
+        has = joins.any(axis=0)
+        target = np.empty(joins.shape[1], dtype=np.int64)
+        target[has] = lower_module[np.argmax(joins[:, has], axis=0)]
+        target[~has] = n_modules + np.arange(int((~has).sum()))
+        n_modules += int((~has).sum())
+        modules.append(target[upper])
+    return modules

@@ -99,19 +99,28 @@ class MLP(nn.Module):
         """x: (batch, arch[0]) -> output pre-activations (batch, arch[-1])."""
         return self.forward(x)[-1]
 
+    # -- the prunable-model interface (utils/pruning.py uses only these, so any layered model can be pruned)
+    def blocks(self) -> list[tuple[int, int, nn.Module]]:
+        """Every masked weight block as (source layer, target layer, module with weight / weight_mask);
+        the consecutive layers first, in order. A unit of layer t >= 1 is alive while
+        `self.layers[t - 1].bias_mask` is 1 there."""
+        return [(i, i + 1, layer) for i, layer in enumerate(self.layers)]
+
     def masks(self) -> list[torch.Tensor]:
-        """Weight masks, masks[i] of shape (arch[i+1], arch[i])."""
-        return [layer.weight_mask for layer in self.layers]
+        """Weight masks of `blocks()`; for an MLP masks[i] is (arch[i+1], arch[i])."""
+        return [module.weight_mask for _, _, module in self.blocks()]
 
     def set_masks(
         self, weight_masks: list[torch.Tensor], bias_masks: list[torch.Tensor] | None = None
     ) -> None:
-        """Copy 0/1 masks in place (shapes as in `masks()`); bias masks (arch[i+1],) default to unchanged."""
+        """Copy 0/1 masks in place: weight masks one per block of `blocks()`, bias masks (arch[i+1],) one
+        per layer of `self.layers` (default: unchanged)."""
         with torch.no_grad():
-            for i, layer in enumerate(self.layers):
-                layer.weight_mask.copy_(weight_masks[i])
-                if bias_masks is not None:
-                    layer.bias_mask.copy_(bias_masks[i])
+            for (_, _, module), mask in zip(self.blocks(), weight_masks, strict=True):
+                module.weight_mask.copy_(mask)
+            if bias_masks is not None:
+                for layer, mask in zip(self.layers, bias_masks, strict=True):
+                    layer.bias_mask.copy_(mask)
 
     def density(self) -> float:
         """Percent of weights kept (unmasked) over all layers."""
@@ -126,9 +135,3 @@ class MLP(nn.Module):
             kept.append(int(layer.bias_mask.sum()))
         kept.append(self.arch[-1])
         return kept
-
-
-def build_model(config, device: torch.device | str = "cpu") -> MLP:
-    """The MLP named by the config (arch, hidden activation, batch norm, dropout), on `device`."""
-    model = MLP(config.arch, config.hidden_layer_activation, config.bn, config.dropout)
-    return model.to(device)

@@ -8,28 +8,33 @@ from dataclasses import dataclass
 
 import torch
 
-from models.mlp import MLP, build_model
+from models.mlp import MLP
+from utils.config import ConfigError
 from utils.runs import RunDir, dense_dir
 from utils.tasks import Task, load_task
-from utils.training import TaskTensors, select_device, train
+from utils.training import TaskTensors, TrainingOptions, select_device, train
 
 
 @dataclass
 class Context:
-    """The task (numpy), its tensors on `device`, and the config."""
+    """The task (numpy), its tensors on `device`, the config, and the training options built from it."""
 
     config: object
     task: Task
     data: TaskTensors
     device: torch.device
+    training: TrainingOptions
 
 
 def prepare(config) -> Context:
     """Load the task (ConfigError on bad input) and put it on the device."""
+    apply_structure(config)
     task = load_task(config)
-    device = select_device(config)
+    device = select_device(bool(config.gpu))
     choose_threads(config, device)
-    return Context(config, task, TaskTensors.from_task(task, device), device)
+    return Context(
+        config, task, TaskTensors.from_task(task, device), device, TrainingOptions.from_config(config)
+    )
 
 
 def choose_threads(config, device) -> None:
@@ -88,7 +93,7 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
             from run.clusterability_curve import save_checkpoints
 
             report = save_checkpoints(report, model, run, config.checkpoint_every)
-        result = train(model, ctx.data, config, generator_for(config.seed), progress=report)
+        result = train(model, ctx.data, ctx.training, generator_for(config.seed), progress=report)
     metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
     metrics.update(model_metrics(model))
     run.save_result(config, result.state, metrics)
@@ -98,3 +103,38 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
 def _fresh_model(config, device) -> MLP:
     torch.manual_seed(config.seed)
     return build_model(config, device)
+
+
+def build_model(config, device) -> MLP:
+    """The model the config names, on `device`: an MLP of --arch, or with --structure a DAG network whose
+    connections are the structure graph's edges (see apply_structure)."""
+    structure = getattr(config, "_structure", None)
+    if structure is not None:
+        from models.dag import DAGNetwork
+
+        model = DAGNetwork.from_structure(
+            structure, config.hidden_layer_activation, config.bn, config.dropout
+        )
+    else:
+        model = MLP(config.arch, config.hidden_layer_activation, config.bn, config.dropout)
+    return model.to(device)
+
+
+def apply_structure(config) -> None:
+    """With --structure FILE: read the layered DAG (GraphML, edge list or graph .npz), take its layer sizes
+    as --arch (an explicit --arch that differs is an error) and keep it for build_model. No-op without."""
+    if not getattr(config, "structure", None) or getattr(config, "_structure", None) is not None:
+        return
+    from utils.graph_io import read_graph
+
+    structure = read_graph(config.structure)
+    arch = list(structure.arch)
+    if "arch" in getattr(config, "explicit_options", []) and list(config.arch) != arch:
+        raise ConfigError(
+            f"--structure {config.structure} has layer sizes {' '.join(map(str, arch))} but --arch is "
+            f"{' '.join(map(str, config.arch))}; leave out --arch (the structure defines it)"
+        )
+    if structure.n_edges() == 0:
+        raise ConfigError(f"--structure {config.structure} has no edges; give a graph with connections")
+    config.arch = arch
+    config._structure = structure

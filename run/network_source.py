@@ -15,7 +15,7 @@ from pathlib import Path
 
 from utils.config import ConfigError
 from utils.network import LayeredNetwork
-from utils.runs import CHECKPOINT_FILE, METRICS_FILE, RunDir, edges_after_units_dir
+from utils.runs import CHECKPOINT_FILE, METRICS_FILE, NETWORK_FILE, RunDir, edges_after_units_dir
 
 
 @dataclass
@@ -71,11 +71,17 @@ def load_target(config) -> Target:
 
 def target_from_run(config, run: RunDir, out_dir: Path) -> Target:
     """The finished run's network; its outputs go to `out_dir` (pictures mirrored)."""
-    network = LayeredNetwork.from_state_dict(
-        run.load_torch(CHECKPOINT_FILE),
-        str(run.path / CHECKPOINT_FILE),
-        activation=config.hidden_layer_activation,
-    )
+    light = run.path / NETWORK_FILE
+    if light.is_file() and light.stat().st_mtime >= (run.path / CHECKPOINT_FILE).stat().st_mtime:
+        from utils.graph_io import read_graph
+
+        network = read_graph(light)  # written with the checkpoint: no torch import needed
+    else:
+        network = LayeredNetwork.from_state_dict(
+            run.load_torch(CHECKPOINT_FILE),
+            str(run.path / CHECKPOINT_FILE),
+            activation=config.hidden_layer_activation,
+        )
     network.source = str(run.path)
     network.metrics = run.load_json(METRICS_FILE)
     _check_arch(config, network.arch, str(run.path))

@@ -14,8 +14,7 @@ import time
 
 import torch
 
-from models.mlp import build_model
-from run.common import Context, generator_for, model_metrics, progress_bar, train_dense
+from run.common import Context, build_model, generator_for, model_metrics, progress_bar, train_dense
 from utils.config import ConfigError
 from utils.pruning import (
     SearchPlan,
@@ -81,9 +80,14 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
     )
 
 
-def edge_plan(ctx: Context, step: float, start_percent: float) -> SearchPlan:
+def edge_plan(
+    ctx: Context, step: float, start_percent: float, total_weights: int | None = None
+) -> SearchPlan:
+    """The edge search's plan; total_weights: the possible edges (default: the MLP's, from --arch; a DAG
+    network passes its blocks' total)."""
     config = ctx.config
-    total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
+    if total_weights is None:
+        total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
     min_step = 100.0 / total_weights
     step = max(step, min_step)  # e.g. the published 0.5 % on a 192-weight network: one edge, not nothing
     return SearchPlan(
@@ -103,15 +107,26 @@ def retrainer(ctx: Context, generator: torch.Generator):
     """retrain(model) -> metrics: fine-tune with the current masks for --epochs, keep the best epoch."""
 
     def retrain(model):
-        return train(model, ctx.data, ctx.config, generator, include_start=True).metrics
+        return train(model, ctx.data, ctx.training, generator, include_start=True).metrics
 
     return retrain
 
 
 def run_search(
-    ctx: Context, start_model, start_metrics: dict, plan: SearchPlan, step: float, run: RunDir, label: str
+    ctx: Context,
+    start_model,
+    start_metrics: dict,
+    plan: SearchPlan,
+    step: float,
+    run: RunDir,
+    label: str,
+    retrain_factory=None,
 ) -> tuple[object, dict]:
-    """Run (or resume, or reuse) one search whose result lives in `run`. Returns (model, metrics)."""
+    """Run (or resume, or reuse) one search whose result lives in `run`. Returns (model, metrics).
+
+    retrain_factory(generator) -> retrain(model): how the search retrains (default `retrainer`, one network
+    at a time; run/batched_searches.py passes one that trains many searches as one batch, with no bar of
+    their own)."""
     config = ctx.config
     model = copy.deepcopy(start_model)
     if run.finished and not config.force:
@@ -151,10 +166,10 @@ def run_search(
         )
 
     start = time.perf_counter()
-    with progress_bar(config, None, label) as bar:
-        state = search(
-            model, plan, step, retrainer(ctx, generator), state=state, on_accept=save_progress, bar=bar
-        )
+    batched = retrain_factory is not None
+    retrain = retrain_factory(generator) if batched else retrainer(ctx, generator)
+    with progress_bar(config if not batched else _Quiet, None, label) as bar:
+        state = search(model, plan, step, retrain, state=state, on_accept=save_progress, bar=bar)
     final = state.metrics or {
         k: start_metrics[k] for k in ("test_accuracy", "test_loss") if k in start_metrics
     }
@@ -180,6 +195,12 @@ def run_search(
     run.save_result(config, model.state_dict(), metrics)
     run.remove(SEARCH_STATE_FILE)
     return model, metrics
+
+
+class _Quiet:
+    """A stand-in config whose progress bars are off (batched searches share one overall bar)."""
+
+    quiet = True
 
 
 def require_reachable(metrics: dict, threshold: float, what: str, where) -> None:
@@ -216,7 +237,7 @@ def retrained_start(ctx: Context, model):
     """Fine-tune the start network once before edge pruning (kept if it does not get worse)."""
     start = copy.deepcopy(model)
     torch.manual_seed(ctx.config.seed)
-    result = train(start, ctx.data, ctx.config, generator_for(ctx.config.seed), include_start=True)
+    result = train(start, ctx.data, ctx.training, generator_for(ctx.config.seed), include_start=True)
     start_metrics = dict(result.metrics, **model_metrics(start))
     return start, start_metrics
 
@@ -276,7 +297,8 @@ def edge_searches(ctx, model, metrics, run_dir_of, what, start_dir) -> list[tupl
         if start is None and not (run.finished and not config.force):
             start, start_metrics = retrained_start(ctx, model)
             require_reachable(start_metrics, config.prune_acc_threshold, f"retrained {what}", start_dir)
-        plan = edge_plan(ctx, step, weights_pruned_percent(start if start is not None else model))
+        source = start if start is not None else model
+        plan = edge_plan(ctx, step, weights_pruned_percent(source), sum(m.numel() for m in source.masks()))
         pruned, pruned_metrics = run_search(
             ctx,
             start if start is not None else model,

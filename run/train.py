@@ -7,9 +7,6 @@ from utils.runs import dense_dir
 def run(config) -> dict:
     ctx = prepare(config)
     _, metrics = train_dense(ctx)
-    if not config.quiet:
-        print(
-            f"test accuracy {metrics['test_accuracy']:.2f}%  loss {metrics['test_loss']:.4f}  "
-            f"-> {dense_dir(config)}"
-        )
+    accuracy, loss = metrics["test_accuracy"], metrics["test_loss"]
+    print(f"test accuracy {accuracy:.2f}%  loss {loss:.4f}  -> {dense_dir(config)}")
     return metrics

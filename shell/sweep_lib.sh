@@ -14,9 +14,12 @@
 #   --widths "24"         hidden widths to run (default: the family's)
 #   --result_path DIR     default ./results/<family>/
 #   --visualization_path DIR  default ./visualizations/<family>/
+#   --backend local|ray   run on a local process pool (default) or on Ray (pip install -r requirements-ray.txt)
+#   --ray_address ADDR    with --backend ray: an existing Ray cluster (default: a local Ray)
 #   --list                print the job commands and exit
-# Finished runs are skipped (sculpt reuses every finished stage); failed runs are logged and reported by the
-# summary, never dropped.
+# Finished runs are skipped (sculpt reuses every finished stage). Every run logs to
+# <result_path>/logs/<run name>.log (starting with its command line); failed runs are listed in a table,
+# reported by the summary, never dropped, and make the script exit non-zero.
 
 set -euo pipefail
 
@@ -54,7 +57,7 @@ arch_for() {  # inputs outputs depth width -> "in w w ... out"
 }
 
 sweep_main() {
-    local jobs quick=0 seeds="0 1 2 5" list=0
+    local jobs quick=0 seeds="0 1 2 5" list=0 backend=local ray_address=""
     # GNU nproc obeys OMP_NUM_THREADS, which is exported as 1 above: ask without it
     jobs="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 2)"
     RESULT_PATH="./results/$FAMILY/"
@@ -68,8 +71,10 @@ sweep_main() {
             --widths) WIDTHS="$2"; QUICK_WIDTHS="$2"; shift 2 ;;
             --result_path) RESULT_PATH="$2"; shift 2 ;;
             --visualization_path) VIS_PATH="$2"; shift 2 ;;
+            --backend) backend="$2"; shift 2 ;;
+            --ray_address) ray_address="$2"; shift 2 ;;
             --list) list=1; shift ;;
-            -h|--help) sed -n '2,22p' "$SCRIPT_DIR/sweep_lib.sh"; return 0 ;;
+            -h|--help) sed -n '2,26p' "$SCRIPT_DIR/sweep_lib.sh"; return 0 ;;
             *) echo "error: unknown option $1 (see --help)" >&2; return 2 ;;
         esac
     done
@@ -109,19 +114,14 @@ sweep_main() {
         done
     done
     if [[ $list == 1 ]]; then cat "$job_file"; rm -f "$job_file"; return 0; fi
-    local n_jobs log_dir
-    n_jobs="$(wc -l < "$job_file")"
+    local log_dir failures=0
     # LOG_TAG: a script that calls sweep_main more than once gives each call its own log folder
     log_dir="$RESULT_PATH/logs${LOG_TAG:+/$LOG_TAG}"
-    mkdir -p "$log_dir"
-    echo "$FAMILY: $n_jobs runs on $jobs parallel jobs (logs in $log_dir)"
+    echo "$FAMILY: $(wc -l < "$job_file") runs on $backend (logs in $log_dir)"
     cd "$REPO_DIR"
-    # Each job logs to its own file; a failing job does not stop the others (its sculpt.json says failed).
-    local failures=0
-    nl -ba -w1 -s' ' "$job_file" | xargs -P "$jobs" -L 1 bash -c '
-        n="$0"
-        if "$@" > "'"$log_dir"'/job-$n.log" 2>&1; then echo "[$n] $(tail -n 1 "'"$log_dir"'/job-$n.log")";
-        else echo "[$n] FAILED: $(tail -n 1 "'"$log_dir"'/job-$n.log")"; exit 0; fi' || failures=1
+    # One runner for both backends (run/study/sweep.py): progress bar, one log per run, failure table.
+    "$PYTHON" main.py --experiment sweep --jobs_file "$job_file" --jobs "$jobs" --backend "$backend" \
+        ${ray_address:+--ray_address "$ray_address"} --log_dir "$log_dir" || failures=1
     rm -f "$job_file"
     "$PYTHON" main.py --experiment summarize --result_path "$RESULT_PATH" --visualization_path "$VIS_PATH"
     return $failures

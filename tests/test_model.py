@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from models.mlp import MLP, MaskedLinear, build_model
+from models.mlp import MLP, MaskedLinear
+from run.common import build_model
 from utils.config import parse_config
 
 
@@ -226,10 +227,10 @@ def test_build_model_follows_the_config():
             "0.1",
         ]
     )
-    model = build_model(config)
+    model = build_model(config, "cpu")
     assert model.arch == [4, 7, 5, 4]
     assert model.activation_name == "sigmoid"
     assert model.norms is not None and len(model.norms) == 2
     assert model.dropout is not None and model.dropout.p == 0.1
-    plain = build_model(parse_config([]))
+    plain = build_model(parse_config([]), "cpu")
     assert plain.norms is None and plain.dropout is None and plain.arch == [4, 24, 4]

@@ -99,7 +99,12 @@ def test_our_checkpoint_file_works_and_arch_is_taken_from_it(example, tmp_path, 
         "--quiet",
     ]
     assert call_main(argv, capsys)[0] == 0
-    assert json.loads((tmp_path / "r" / f"{checkpoint.parent.name}_model" / "modules.json").read_text())["n_modules"] == 2
+    assert (
+        json.loads((tmp_path / "r" / f"{checkpoint.parent.name}_model" / "modules.json").read_text())[
+            "n_modules"
+        ]
+        == 2
+    )
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ from tests.conftest import (
 from utils.config import parse_config
 from utils.training import evaluate
 
-RUN_FILES = ["config.json", "metrics.json", "model.pt"]
+RUN_FILES = ["config.json", "metrics.json", "model.pt", "network.npz"]
 
 
 def metrics_of(run) -> dict:

@@ -19,6 +19,9 @@ EXPERIMENTS = (
     "generate_task",
     "sculpt",
     "summarize",
+    "export_graph",
+    "lesion",
+    "sweep",
     "clusterability",
     "spectral_sweep",
 )
@@ -106,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model and training")
     g.add_argument("--model", choices=("MLP",), default="MLP")
     g.add_argument("--arch", type=int, nargs="+", default=[4, 24, 4], help="layer widths, inputs to outputs")
+    g.add_argument(
+        "--structure",
+        default=None,
+        help="layered DAG file (.graphml, .edgelist, graph .npz) whose edges, skips included, are the "
+        "network's connections; its layer sizes are the arch",
+    )
     g.add_argument("--hidden_layer_activation", choices=("relu", "sigmoid", "ste"), default="relu")
     g.add_argument("--optimizer", choices=("sgd", "adam", "momentum", "rms"), default="adam")
     g.add_argument("--loss", choices=("CE", "MSE", "BCE"), default="BCE")
@@ -198,7 +207,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="components",
         help="drop components not touching both the first and last layer, or zero-degree nodes only",
     )
-    g.add_argument("--num_shuffles", type=int, default=100, help="shuffled networks per shuffle method")
     g.add_argument(
         "--shuffle_method",
         nargs="+",
@@ -208,8 +216,61 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--stability_seeds", type=int, default=5, help="spectral_sweep: clustering seeds per K (--seed, ...)"
     )
+
+    g = p.add_argument_group("networks as graphs")
     g.add_argument(
-        "--partition", default=None, help="clusterability: score this modules.json instead of clustering"
+        "--graph_format",
+        choices=("graphml", "edgelist", "npz"),
+        default="graphml",
+        help="export_graph format",
+    )
+    g.add_argument("--output", default=None, help="export_graph: file to write (default: beside the network)")
+    g.add_argument(
+        "--partition",
+        default=None,
+        help="a modules.json: export_graph puts its module ids on the nodes; lesion tests its modules "
+        "(default there: the modules.json beside the network); clusterability scores it, no clustering",
+    )
+
+    g = p.add_argument_group("lesion tests (--experiment lesion)")
+    g.add_argument(
+        "--num_shuffles",
+        type=int,
+        default=100,
+        help="lesion: random same-size unit sets per sub-module; clusterability: shuffled nets per method",
+    )
+    g.add_argument("--double", action="store_true", help="also run double lesions (joint and conditional)")
+    g.add_argument("--num_shuffles_double", type=int, default=50, help="random sets per double-lesion test")
+    g.add_argument(
+        "--double_pairs",
+        choices=("adjacent", "all"),
+        default="adjacent",
+        help="double lesions of sub-modules in adjacent hidden layers, or in any two hidden layers",
+    )
+
+    g = p.add_argument_group("sweeps")
+    g.add_argument("--jobs_file", default=None, help="sweep: file of command lines, one run per line")
+    g.add_argument(
+        "--jobs", type=int, default=None, help="sweep: runs at once on the local pool (default: cores)"
+    )
+    g.add_argument(
+        "--backend", choices=("local", "ray"), default="local", help="sweep: local process pool or Ray"
+    )
+    g.add_argument(
+        "--ray_address", default=None, help="sweep --backend ray: an existing cluster (default: local Ray)"
+    )
+    g.add_argument(
+        "--log_dir", default=None, help="sweep: folder for one log per run (default: <result_path>/logs)"
+    )
+
+    g.add_argument(
+        "--batch_members",
+        type=int,
+        default=0,
+        help="sculpt: searches trained together as one batched model (0: the whole grid; 1: one at a time)",
+    )
+    g.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="sculpt: run these seeds as members of one batch"
     )
 
     g = p.add_argument_group("running")
@@ -218,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=4,
-        help="clusterability: worker processes for the shuffles (at most the CPU count); training ignores it",
+        help="lesion: threads evaluating lesion batches; clusterability: worker processes for the shuffles "
+        "(at most the CPU count); elsewhere accepted for compatibility",
     )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--dry_run", action="store_true", help="print the resolved config as JSON and exit")
@@ -293,8 +355,6 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError("--clusterability_reg must be >= 0, --reg_k and --reg_every positive")
     if any(k <= 0 for k in config.n_clusters):
         raise ConfigError(f"--n_clusters must be positive, got {config.n_clusters}")
-    if config.num_shuffles <= 0:
-        raise ConfigError(f"--num_shuffles must be positive, got {config.num_shuffles}")
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
     if config.batch_size <= 0:
@@ -319,6 +379,9 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--unit_pruning_gradient steps must be positive, got {config.unit_pruning_gradient}"
         )
+    for name in ("num_shuffles", "num_shuffles_double"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {getattr(config, name)}")
     for name in ("feature_step_size", "clusterability_step_size"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"--{name} must be positive, got {getattr(config, name)}")

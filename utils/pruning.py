@@ -10,10 +10,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from utils.errors import InputError
+from utils.saliency import percentile_cut, saliency_masks
 from utils.training import clone_state, per_sample_loss
 
 # ----------------------------------------------------------------------------------------------- scores
@@ -68,9 +68,11 @@ def unit_scores(
     model.train(was_training)
     scores = [t / x.shape[0] for t in totals]
     if metric == "average_activation_weight_magnitude":
-        for l in range(n_hidden):
-            outgoing = model.layers[l + 1]
-            scores[l] = scores[l] * (outgoing.weight * outgoing.weight_mask).abs().sum(dim=0).detach()
+        outgoing = [torch.zeros_like(s) for s in scores]
+        for source, _, block in model.blocks():
+            if 1 <= source <= n_hidden:  # edges leaving hidden layer `source` (skips included)
+                outgoing[source - 1] += (block.weight * block.weight_mask).abs().sum(dim=0).detach()
+        scores = [s * o for s, o in zip(scores, outgoing)]
     alive = unit_alive(model)
     return [torch.where(a, s, torch.zeros_like(s)) for s, a in zip(scores, alive)]
 
@@ -168,13 +170,6 @@ def schedule_target(
 # ------------------------------------------------------------------------------------------------ masks
 
 
-def percentile_cut(values: torch.Tensor, percent: float) -> torch.Tensor:
-    """Bool mask of entries at or below the `percent` percentile (linear interpolation) of `values`."""
-    flat = values.detach().flatten().double().cpu().numpy()
-    cut = np.percentile(flat, min(max(percent, 0.0), 100.0))
-    return values <= torch.as_tensor(cut, dtype=values.dtype, device=values.device)
-
-
 def unit_masks(model, scores: list[torch.Tensor], percent: float, scale: str):
     """Masks that prune every hidden unit scoring at or below the `percent` percentile.
 
@@ -199,24 +194,23 @@ def masks_from_alive(model, alive: list[torch.Tensor]):
         *alive,
         torch.ones(model.arch[-1], dtype=torch.bool, device=device),
     ]
-    weight_masks, bias_masks = [], []
-    for i, layer in enumerate(model.layers):
-        keep = full[i + 1][:, None] & full[i][None, :]
-        weight_masks.append(layer.weight_mask * keep.to(layer.weight_mask.dtype))
-        bias_masks.append(layer.bias_mask * full[i + 1].to(layer.bias_mask.dtype))
+    weight_masks = []
+    for source, target, block in model.blocks():
+        keep = full[target][:, None] & full[source][None, :]
+        weight_masks.append(block.weight_mask * keep.to(block.weight_mask.dtype))
+    bias_masks = [
+        layer.bias_mask * full[i + 1].to(layer.bias_mask.dtype) for i, layer in enumerate(model.layers)
+    ]
     return weight_masks, bias_masks
 
 
 def edge_masks(model, percent: float):
     """Masks from one global magnitude cut: every weight whose |w * mask| is at or below the `percent`
     percentile over all weight matrices is masked (masked weights count as zero). Biases are unchanged."""
-    magnitudes = [(layer.weight * layer.weight_mask).detach().abs() for layer in model.layers]
-    sizes = [m.numel() for m in magnitudes]
-    prune = torch.split(percentile_cut(torch.cat([m.flatten() for m in magnitudes]), percent), sizes)
-    weight_masks = [
-        layer.weight_mask * (~p.view_as(layer.weight_mask)).to(layer.weight_mask.dtype)
-        for layer, p in zip(model.layers, prune)
-    ]
+    blocks = [block for _, _, block in model.blocks()]
+    weight_masks = saliency_masks(
+        [b.weight for b in blocks], [b.weight_mask for b in blocks], prune_percent=percent, scope="global"
+    )
     return weight_masks, [layer.bias_mask.clone() for layer in model.layers]
 
 
@@ -232,9 +226,8 @@ def weights_pruned_percent(model) -> float:
 
 def masks_equal(model, weight_masks, bias_masks) -> bool:
     return all(
-        torch.equal(layer.weight_mask, w) and torch.equal(layer.bias_mask, b)
-        for layer, w, b in zip(model.layers, weight_masks, bias_masks)
-    )
+        torch.equal(block.weight_mask, w) for (_, _, block), w in zip(model.blocks(), weight_masks)
+    ) and all(torch.equal(layer.bias_mask, b) for layer, b in zip(model.layers, bias_masks))
 
 
 # ----------------------------------------------------------------------------------------------- search

@@ -23,6 +23,7 @@ from utils.errors import InputError
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_FILE = "model.pt"
+NETWORK_FILE = "network.npz"  # the checkpoint's network as a graph .npz: analyses read it without torch
 SEARCH_STATE_FILE = "search_state.pt"
 
 # Training options that are not in the folder name when they have their published default.
@@ -69,11 +70,7 @@ def task_key(config) -> Path:
     if getattr(config, "graph", None):
         # A user's graph defines its own task: name the folder after the file and its content, so two
         # graphs (or an edited graph) never share a trained network.
-        import hashlib
-
-        graph = Path(config.graph)
-        digest = hashlib.sha1(graph.read_bytes()).hexdigest()[:8] if graph.is_file() else "missing"
-        return Path("boolean-graph") / f"{graph.stem}-{digest}"
+        return Path("boolean-graph") / _file_key("graph", config.graph)[len("graph-") :]
     family = ""
     if config.task == "boolean":
         from utils.tasks import family_of
@@ -83,12 +80,28 @@ def task_key(config) -> Path:
     return Path(task) / _dashes(config.modularity)
 
 
+def _file_key(label: str, path) -> str:
+    """<label>-<file stem>-<first 8 hex of its SHA-1>: two files (or an edited one) never share a folder."""
+    import hashlib
+
+    file = Path(path)
+    digest = hashlib.sha1(file.read_bytes()).hexdigest()[:8] if file.is_file() else "missing"
+    return f"{label}-{file.stem}-{digest}"
+
+
+def arch_key(config) -> str:
+    """arch-<widths>, or for a network built from --structure FILE structure-<stem>-<hash>_arch-<widths>."""
+    arch = f"arch-{_dashes(config.arch)}"
+    structure = getattr(config, "structure", None)
+    return f"{_file_key('structure', structure)}_{arch}" if structure else arch
+
+
 def seed_dir(config) -> Path:
-    """<result_path>/<task>/<modularity>/arch-<arch>/<training>/seed-<S>"""
+    """<result_path>/<task>/<modularity>/<arch key>/<training>/seed-<S>"""
     return (
         Path(config.result_path)
         / task_key(config)
-        / f"arch-{_dashes(config.arch)}"
+        / arch_key(config)
         / training_key(config)
         / f"seed-{config.seed}"
     )
@@ -193,7 +206,22 @@ class RunDir:
         """Write config, checkpoint, then metrics last: metrics.json marks the run as finished."""
         self.save_json(CONFIG_FILE, config_dict(config))
         self.save_torch(CHECKPOINT_FILE, state)
+        self.save_network(state, getattr(config, "hidden_layer_activation", "relu"))
         self.save_json(METRICS_FILE, metrics)
+
+    def save_network(self, state: dict, activation: str) -> None:
+        """network.npz beside model.pt (the kept edges, biases, arch; see utils/graph_io.py), so analyses
+        start without importing torch. Left out for batch-norm networks (the graph holds no statistics)."""
+        from utils.graph_io import write_graph
+        from utils.network import LayeredNetwork
+
+        network = LayeredNetwork.from_state_dict(
+            state, str(self.path / CHECKPOINT_FILE), activation=activation
+        )
+        if all(norm is None for norm in network.norms):
+            write_graph(network, self.path / NETWORK_FILE, "npz")
+        else:
+            self.remove(NETWORK_FILE)
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -63,21 +63,50 @@ class TrainResult:
     metrics: dict = field(default_factory=dict)
 
 
-def select_device(config) -> torch.device:
-    """CUDA when --gpu 1 and a GPU is present, else CPU."""
-    if getattr(config, "gpu", 0) and torch.cuda.is_available():
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How one training call runs (the published options of the same names and defaults).
+
+    optimizer: adam | sgd | momentum | rms; loss: BCE | MSE | CE; scheduler: exp | cosine (gamma: exp decay
+    per epoch); epochs, batch_size, lr, weight_decay as published.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 0.05
+    weight_decay: float = 1e-4
+    loss: str = "BCE"
+    epochs: int = 15
+    batch_size: int = 8
+    scheduler: str = "exp"
+    gamma: float = 1.0
+    # The clusterability regulariser and 000's weight normalisation (utils/clusterability_loss.py).
+    clusterability_reg: float = 0.0
+    reg_k: int = 3
+    reg_every: int = 20
+    normalize_weights_every: int = 0
+
+    @classmethod
+    def from_config(cls, config) -> TrainingOptions:
+        """Read the fields of the same names from a parsed config (called once, in run/)."""
+        fields = cls.__dataclass_fields__
+        return cls(**{name: getattr(config, name, fields[name].default) for name in fields})
+
+
+def select_device(use_gpu: bool) -> torch.device:
+    """CUDA when asked for and a GPU is present, else CPU."""
+    if use_gpu and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
 
 
-def make_optimizer(params, config):
-    """The optimizer named by --optimizer with --lr and --weight_decay (see utils/optim.py for why not
-    torch.optim)."""
+def make_optimizer(params, options: TrainingOptions):
+    """The optimizer named by options.optimizer with its lr and weight decay (see utils/optim.py for why
+    not torch.optim)."""
     from utils.optim import OPTIMIZERS
 
-    if config.optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown --optimizer {config.optimizer!r} (choose adam, sgd, momentum, rms)")
-    return OPTIMIZERS[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
+    if options.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {options.optimizer!r} (choose adam, sgd, momentum, rms)")
+    return OPTIMIZERS[options.optimizer](params, lr=options.lr, weight_decay=options.weight_decay)
 
 
 def loss_value(
@@ -149,15 +178,15 @@ def clone_state(model) -> dict:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
 
-def _clusterability_term(config):
-    """(model -> λ · spectral penalty, every how many steps) for --clusterability_reg λ > 0, else None."""
-    strength = float(getattr(config, "clusterability_reg", 0.0) or 0.0)
+def _clusterability_term(options: TrainingOptions):
+    """(model -> λ · spectral penalty, every how many steps) for clusterability_reg λ > 0, else None."""
+    strength = float(options.clusterability_reg)
     if strength <= 0:
         return None
     from utils.clusterability_loss import clusterability_penalty
 
-    k = int(config.reg_k)
-    return (lambda model: strength * clusterability_penalty(model, k)), int(config.reg_every)
+    k = int(options.reg_k)
+    return (lambda model: strength * clusterability_penalty(model, k)), int(options.reg_every)
 
 
 def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
@@ -169,24 +198,31 @@ def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
     return bounds
 
 
-def check_loss_fits(config, data: TaskTensors) -> None:
-    if config.loss == "CE" and data.accuracy_kind == "bits":
+def check_loss_fits(options: TrainingOptions, data: TaskTensors) -> None:
+    if options.loss == "CE" and data.accuracy_kind == "bits":
         raise InputError(
             "--loss CE needs one-hot outputs (digits 128 2 20, mnist 1568 2 20, mnist_10way); "
             "use --loss BCE or MSE for bit outputs"
         )
 
 
+def epoch_better(key: tuple[float, float], best_key: tuple[float, float] | None) -> bool:
+    """Whether an epoch scoring key = (validation accuracy, -validation loss) beats the best so far: higher
+    accuracy, ties to the lower loss (the published best-epoch rule)."""
+    return best_key is None or key > best_key
+
+
 def train(
     model,
     data: TaskTensors,
-    config,
+    config: TrainingOptions,
     generator: torch.Generator,
     epochs: int | None = None,
     progress=None,
     include_start: bool = False,
 ) -> TrainResult:
-    """Train `model` in place for `epochs` (default config.epochs) and load the best epoch's state.
+    """Train `model` in place for `epochs` (default config.epochs; `config` is a TrainingOptions) and load
+    the best epoch's state.
 
     Best epoch: highest validation accuracy, ties to the lower validation loss. With include_start the
     network as it came in competes as epoch -1 (retraining after a pruning step must not end worse than
@@ -205,7 +241,7 @@ def train(
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
     penalty = _clusterability_term(config)
-    normalize_every = int(getattr(config, "normalize_weights_every", 0) or 0)
+    normalize_every = int(config.normalize_weights_every)
     total_steps = 0
     if include_start:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
@@ -241,7 +277,7 @@ def train(
         history["val_accuracy"].append(val_acc)
         history["val_loss"].append(val_loss)
         key = (val_acc, -val_loss)
-        if best_key is None or key > best_key:
+        if epoch_better(key, best_key):
             best_key, best_epoch = key, epoch
             best_state = clone_state(model)
         if progress is not None:

@@ -1,0 +1,37 @@
+"""--experiment export_graph: write a network (--checkpoint FILE, or the edge-pruned run the options name)
+as a graph: --graph_format graphml | edgelist | npz to --output PATH (default: network.<format> beside the
+run). With --partition modules.json every node carries its module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from detection_pipeline.partition import Partition
+from run.network_source import load_target
+from utils.config import ConfigError
+from utils.graph_io import write_graph
+
+SUFFIX = {"graphml": ".graphml", "edgelist": ".edgelist", "npz": ".npz"}
+
+
+def run(config) -> Path:
+    fmt = config.graph_format
+    target = load_target(config)
+    labels = None
+    if config.partition:
+        partition = Partition.from_file(config.partition)
+        partition.check_fits(target.network)
+        labels = partition.labels
+    output = Path(config.output) if config.output else target.out_dir / f"network{SUFFIX[fmt]}"
+    if output.suffix.lower() != SUFFIX[fmt] and not (fmt == "edgelist" and output.suffix.lower() == ".txt"):
+        raise ConfigError(
+            f"--output {output} does not end in {SUFFIX[fmt]} for --graph_format {fmt}; the suffix tells "
+            "readers the format"
+        )
+    write_graph(target.network, output, fmt, labels)
+    network = target.network
+    print(
+        f"wrote {output} ({fmt}, {network.n_units} nodes, {network.n_edges()} edges, "
+        f"{output.stat().st_size / 1e6:.2f} MB)"
+    )
+    return output

@@ -1,0 +1,139 @@
+"""--experiment lesion: lesion tests of a partition's modules on the network the options name (or
+--checkpoint), with the task's test set. Writes lesion.json beside the network and two PNGs (per-output
+drop heatmap; layered sub-modules with double-lesion edges) under --visualization_path."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from run.detection_outputs import MODULES_FILE
+from run.network_source import load_target
+from utils.atomic_io import write_json_atomic
+from utils.config import ConfigError
+from utils.errors import InputError
+
+LESION_FILE = "lesion.json"
+HEATMAP_FILE = "lesion_heatmap.png"
+DEPENDENCY_FILE = "lesion_dependencies.png"
+
+
+def lesion_options(config):
+    from detection_pipeline.lesion import LesionOptions
+
+    try:
+        return LesionOptions(
+            num_shuffles=config.num_shuffles,
+            double=config.double,
+            num_shuffles_double=config.num_shuffles_double,
+            double_pairs=config.double_pairs,
+            seed=config.seed,
+            workers=config.workers,
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def load_partition(config, target):
+    """--partition FILE, or the modules.json beside the network (written by module_detection)."""
+    from detection_pipeline.partition import Partition
+
+    if config.partition:
+        return Partition.from_file(config.partition)
+    path = target.out_dir / MODULES_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"no partition at {path}; run --experiment module_detection with the same options first, "
+            "or pass --partition modules.json"
+        )
+    return Partition.from_file(path)
+
+
+def load_test_task(config, network):
+    """The task named by the options, checked against the network's own arch (not --arch)."""
+    from utils.tasks import load_task
+
+    task_config = argparse.Namespace(**vars(config))
+    task_config.arch = list(network.arch)
+    try:
+        return load_task(task_config)
+    except InputError as error:
+        raise ConfigError(
+            f"no task to evaluate the network on ({error}); name the task it was trained on with "
+            "--task, --modularity and --dataset_path"
+        ) from None
+
+
+def table_lines(result: dict) -> list[str]:
+    """One line per sub-module: size, true and random mean drop, spread, p-values (or why untestable)."""
+
+    def num(value, digits=1):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    lines = []
+    for e in result["submodules"]:
+        head = f"  L{e['layer']} M{e['module']}: {len(e['units'])}/{e['alive_in_layer']} units"
+        if not e["testable"]:
+            lines.append(f"{head}, drop {num(e['mean_drop'])} pp, untestable ({e['reason']})")
+            continue
+        lines.append(
+            f"{head}, drop {num(e['mean_drop'])} pp "
+            f"(random {num(e['random_mean'])} ± {num(e['random_std'])}), "
+            f"spread {num(e['spread'], 2)}, p_mean {e['p_mean']:.3f} p_spread {e['p_spread']:.3f} "
+            f"p_range {e['p_range']:.3f}"
+        )
+    return lines
+
+
+def run(config) -> dict:
+    from detection_pipeline.lesion import lesion_pairs, lesion_tests
+    from detection_pipeline.lesion.plots import draw_dependencies, draw_heatmap
+    from detection_pipeline.lesion.submodules import find_submodules
+    from run.common import progress_bar
+
+    options = lesion_options(config)
+    target = load_target(config)
+    network = target.network
+    partition = load_partition(config, target)
+    partition.check_fits(network)
+    task = load_test_task(config, network)
+    subs = find_submodules(network, partition)
+    total = len(subs) + (len(lesion_pairs(subs, options.double_pairs)) if options.double else 0)
+    with progress_bar(config, total, "lesions") as bar:
+        result = lesion_tests(network, partition, task, options, progress=bar.update)
+    result["task"] = (
+        None if config.checkpoint else {"task": config.task, "modularity": list(config.modularity)}
+    )
+    if config.checkpoint and config.task:
+        result["task"] = {"task": config.task, "modularity": list(config.modularity)}
+    result["partition_file"] = str(config.partition or target.out_dir / MODULES_FILE)
+
+    paths = {
+        "lesion": target.out_dir / LESION_FILE,
+        "heatmap": target.picture_dir / HEATMAP_FILE,
+    }
+    if options.double:
+        paths["dependencies"] = target.picture_dir / DEPENDENCY_FILE
+    arch = " ".join(map(str, network.arch))
+    title = f"{Path(network.source).name or 'network'} · arch {arch} · {partition.method} partition"
+    draw_heatmap(result, paths["heatmap"], title)
+    if options.double:
+        draw_dependencies(result, paths["dependencies"], title)
+    write_json_atomic(paths["lesion"], result)
+
+    combined = result["combined_p"]
+    tested = [e for e in result["submodules"] if e["testable"]]
+    count = {key: sum(1 for e in tested if e[key] <= 0.05) for key in ("p_mean", "p_spread", "p_range")}
+    fmt = lambda p: "n/a" if p is None else f"{p:.3g}"  # noqa: E731
+    print(
+        f"lesion: {len(tested)}/{len(result['submodules'])} sub-modules testable; p <= 0.05 for "
+        f"{count['p_mean']} (mean), {count['p_spread']} (spread), {count['p_range']} (range); Fisher p "
+        f"mean {fmt(combined['mean'])}, spread {fmt(combined['spread'])} -> {paths['lesion']}"
+    )
+    if not config.quiet:
+        for line in table_lines(result):
+            print(line)
+        for kind, path in paths.items():
+            if kind != "lesion":
+                print(f"picture -> {path}")
+    return {"result": result, "paths": paths}

@@ -1,0 +1,214 @@
+"""Train many small MLPs of one architecture as one stacked model (DESIGN §10.7).
+
+`train_batched(models, data, options, generators, include_start)` does for every member exactly what
+`utils.training.train(model, data, options, generator, include_start=...)` does alone, in lockstep: the
+weights of all members are stacked as (members, out, in) tensors, every layer is one `torch.baddbmm` per
+step, and the optimizer (elementwise, utils/optim.py) updates the stacked tensors at once. Each member keeps
+its own masks, its own generator (so batch order and input noise are the draws it would have made alone),
+its own best epoch and its own metrics. Per member the arithmetic is the same as alone (baddbmm computes
+each member's product as `F.linear` does, and the loss gradient of a member does not involve the others),
+so the results are identical; `tests/test_batched.py` checks this bit for bit.
+
+Members that `can_batch` rejects (sigmoid hidden units, batch norm, dropout, skip connections) are trained
+one by one with `train`, so callers need not care.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from utils.optim import epoch_lr
+from utils.training import (
+    TaskTensors,
+    TrainingOptions,
+    TrainResult,
+    accuracy_percent,
+    batch_bounds,
+    check_loss_fits,
+    epoch_better,
+    loss_value,
+    make_optimizer,
+    train,
+)
+
+
+def can_batch(model) -> bool:
+    """Plain masked MLPs batch: relu or step units (exact in any batch; a vectorised sigmoid rounds
+    differently by position), no batch norm, no dropout, no skip connections."""
+    return (
+        getattr(model, "activation_name", "relu") in ("relu", "ste")
+        and getattr(model, "norms", None) is None
+        and getattr(model, "dropout", None) is None
+        and len(model.blocks()) == len(model.layers)
+    )
+
+
+class _Stack:
+    """The stacked parameters and masks of M members: weight (M, out, in), bias (M, out) per layer."""
+
+    def __init__(self, models):
+        self.models = models
+        self.activation = models[0]._act
+        depth = len(models[0].layers)
+        self.weights = [
+            torch.stack([m.layers[i].weight.detach() for m in models]).requires_grad_() for i in range(depth)
+        ]
+        self.biases = [
+            torch.stack([m.layers[i].bias.detach() for m in models]).requires_grad_() for i in range(depth)
+        ]
+        self.weight_masks = [torch.stack([m.layers[i].weight_mask for m in models]) for i in range(depth)]
+        self.bias_masks = [torch.stack([m.layers[i].bias_mask for m in models]) for i in range(depth)]
+
+    def parameters(self) -> list[torch.Tensor]:
+        out = []
+        for w, b in zip(self.weights, self.biases):
+            out += [w, b]
+        return out
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (M, B, d) -> logits (M, B, m); hidden units as MLP.forward computes them."""
+        h = x
+        last = len(self.weights) - 1
+        for i, (w, b, wm, bm) in enumerate(
+            zip(self.weights, self.biases, self.weight_masks, self.bias_masks)
+        ):
+            h = torch.baddbmm((b * bm)[:, None, :], h, (w * wm).transpose(1, 2))
+            if i < last:
+                h = self.activation(h)
+        return h
+
+    def member_state(self, m: int) -> dict:
+        """Member m's state_dict (clones), keys as the MLP's."""
+        state = {}
+        for i in range(len(self.weights)):
+            state[f"layers.{i}.weight"] = self.weights[i][m].detach().clone()
+            state[f"layers.{i}.bias"] = self.biases[i][m].detach().clone()
+            state[f"layers.{i}.weight_mask"] = self.weight_masks[i][m].clone()
+            state[f"layers.{i}.bias_mask"] = self.bias_masks[i][m].clone()
+        return state
+
+
+@torch.no_grad()
+def _evaluate(stack: _Stack, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: str) -> list:
+    """[(accuracy percent, mean loss)] per member on clean x (n, d), y (n, m), as utils.training.evaluate."""
+    logits = stack.logits(x.expand(len(stack.models), *x.shape))
+    return [
+        (
+            accuracy_percent(logits[m], y, data.accuracy_kind, data.output_groups),
+            float(loss_value(logits[m], y, loss, data.output_groups)),
+        )
+        for m in range(len(stack.models))
+    ]
+
+
+def train_batched(
+    models: list,
+    data: TaskTensors,
+    options: TrainingOptions,
+    generators: list[torch.Generator],
+    include_start: bool = False,
+) -> list[TrainResult]:
+    """`train` for each member at once; models end with their best epoch's state (as with `train`)."""
+    if len(models) != len(generators):
+        raise ValueError("give one generator per model")
+    if not models:
+        return []
+    batchable = [i for i, m in enumerate(models) if can_batch(m)]
+    results: list[TrainResult | None] = [None] * len(models)
+    for i in range(len(models)):
+        if i not in batchable:
+            results[i] = train(models[i], data, options, generators[i], include_start=include_start)
+    if batchable:
+        group = [models[i] for i in batchable]
+        for i, result in zip(
+            batchable, _train_stack(group, data, options, [generators[i] for i in batchable], include_start)
+        ):
+            results[i] = result
+    return results
+
+
+def _train_stack(models, data, options, generators, include_start) -> list[TrainResult]:
+    check_loss_fits(options, data)
+    members = len(models)
+    epochs = options.epochs
+    stack = _Stack(models)
+    optimizer = make_optimizer(stack.parameters(), options)
+    n = data.x_train.shape[0]
+    device = data.x_train.device
+    histories = [{"train_loss": [], "val_accuracy": [], "val_loss": []} for _ in range(members)]
+    best_key: list = [None] * members
+    best_state: list = [None] * members
+    best_epoch = [-1] * members
+    if include_start:
+        for m, (val_acc, val_loss) in enumerate(_evaluate(stack, data.x_val, data.y_val, data, options.loss)):
+            best_key[m], best_state[m] = (val_acc, -val_loss), stack.member_state(m)
+    bounds = batch_bounds(n, options.batch_size, False)
+    for epoch in range(epochs):
+        optimizer.lr = epoch_lr(options.lr, epoch, options.scheduler, options.gamma, epochs)
+        xs, ys = [], []
+        for generator in generators:  # each member's own draws, in the order `train` makes them
+            order = torch.randperm(n, generator=generator).to(device)
+            x_epoch = data.x_train[order]
+            if data.noise_std > 0:
+                noise = torch.randn(x_epoch.shape, generator=generator).to(device)
+                x_epoch = x_epoch + data.noise_std * noise
+            xs.append(x_epoch)
+            ys.append(data.y_train[order])
+        x_all, y_all = torch.stack(xs), torch.stack(ys)
+        running = torch.zeros(members)
+        for start, stop in bounds:
+            logits = stack.logits(x_all[:, start:stop])
+            losses = _member_losses(logits, y_all[:, start:stop], options.loss, data.output_groups)
+            optimizer.zero_grad()
+            losses.sum().backward()
+            optimizer.step()
+            running += losses.detach()
+        train_losses = (running / max(len(bounds), 1)).tolist()
+        evaluations = _evaluate(stack, data.x_val, data.y_val, data, options.loss)
+        for m, (val_acc, val_loss) in enumerate(evaluations):
+            histories[m]["train_loss"].append(train_losses[m])
+            histories[m]["val_accuracy"].append(val_acc)
+            histories[m]["val_loss"].append(val_loss)
+            key = (val_acc, -val_loss)
+            if epoch_better(key, best_key[m]):
+                best_key[m], best_epoch[m] = key, epoch
+                best_state[m] = stack.member_state(m)
+    results = []
+    for m, model in enumerate(models):
+        model.load_state_dict(best_state[m])
+        stack_one = _Stack([model])
+        (test_acc, test_loss) = _evaluate(stack_one, data.x_test, data.y_test, data, options.loss)[0]
+        metrics = dict(histories[m], best_epoch=best_epoch[m], test_accuracy=test_acc, test_loss=test_loss)
+        results.append(TrainResult(state=best_state[m], metrics=metrics))
+    return results
+
+
+class _MemberBCE(torch.autograd.Function):
+    """Per-member mean BCE-with-logits: z, y (M, B, m) -> (M,). Its backward computes each member's
+    gradient exactly as `F.binary_cross_entropy_with_logits(z[k], y[k])` (mean) does alone (torch's
+    backward: (sigmoid(z) - y) * grad, then divided by B*m; autograd through reduction="none" and .mean
+    would round differently)."""
+
+    @staticmethod
+    def forward(ctx, z, y):
+        ctx.save_for_backward(z, y)
+        return F.binary_cross_entropy_with_logits(z, y, reduction="none").flatten(1).mean(dim=1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, y = ctx.saved_tensors
+        numel = z[0].numel()
+        # sigmoid member by member: its vectorised kernel rounds a block's tail elements differently, so
+        # one call over all members would not give each member the values it computes alone
+        sigmoid = torch.stack([z[m].sigmoid() for m in range(z.shape[0])])
+        grad_z = (sigmoid - y) * grad[:, None, None]
+        return grad_z.div_(numel), None
+
+
+def _member_losses(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups) -> torch.Tensor:
+    """(M,) each member's mean batch loss, with the gradient `utils.training.loss_value` gives it alone
+    (BCE in one op; MSE and CE member by member, so the arithmetic stays the same)."""
+    if loss == "BCE":
+        return _MemberBCE.apply(logits, y)
+    return torch.stack([loss_value(logits[m], y[m], loss, output_groups) for m in range(logits.shape[0])])
