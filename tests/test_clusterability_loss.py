@@ -98,7 +98,7 @@ def test_training_with_the_regulariser_changes_weights_and_run_folder(tmp_path):
     from utils.config import parse_config
     from utils.runs import dense_dir
     from utils.tasks import load_task
-    from utils.training import TaskTensors, train
+    from utils.training import TaskTensors, TrainingOptions, train
 
     outcomes = []
     for reg in ("0", "0.5"):
@@ -106,7 +106,7 @@ def test_training_with_the_regulariser_changes_weights_and_run_folder(tmp_path):
         data = TaskTensors.from_task(load_task(config), torch.device("cpu"))
         torch.manual_seed(0)
         model = MLP(config.arch)
-        train(model, data, config, torch.Generator().manual_seed(0))
+        train(model, data, TrainingOptions.from_config(config), torch.Generator().manual_seed(0))
         outcomes.append((model.layers[0].weight.detach().clone(), dense_dir(config)))
     assert not torch.equal(outcomes[0][0], outcomes[1][0])
     assert outcomes[0][1] != outcomes[1][1] and "creg-0.5" in str(outcomes[1][1])
