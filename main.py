@@ -1,7 +1,9 @@
 """sculpt entry point: parse options into one config and dispatch to run/<experiment>.py.
 
 Nothing else lives here. Bad input (a SculptError: ConfigError from the options, InputError and the
-others from the library) is reported as one line on stderr with exit code 2.
+others from the library) and any OSError are reported as one line on stderr with exit code 2. Output
+folders are checked for writability before any work starts; --dry_run prints the config and the run
+folders it would use, and writes nothing.
 """
 
 from __future__ import annotations
@@ -17,13 +19,20 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = parse_config(argv)
+        from run.folders import check_output_folders, run_folders
+
         if config.dry_run:
-            print(json.dumps(vars(config), indent=2, sort_keys=True))
+            print(json.dumps(dict(vars(config), run_folders=run_folders(config)), indent=2, sort_keys=True))
             return 0
+        check_output_folders(config)
         module = importlib.import_module(f"run.{config.experiment}")
         module.run(config)
     except SculptError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # one not caught where it happened: still one line, with the path
+        where = f" {error.filename}" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished steps are saved; re-run the same command to resume", file=sys.stderr)

@@ -1,8 +1,11 @@
 """Layered picture of a pruned network and its modules.
 
-One row per layer (inputs at the bottom, outputs at the top). In every row the kept units are grouped by
-module, each group sits in a shaded rounded box in its module's colour, and the surviving edges are drawn
-between kept units. Dropped units (partition -1) are not drawn; each row's label says how many survive.
+One row per layer (inputs at the bottom, outputs at the top). Every module gets one column band over all
+rows, as in the published pictures: its kept units sit in that band in every row, and one shaded rounded
+box in its colour spans the layers it covers. Surviving edges are drawn between kept units. Dropped units
+(partition -1) are not drawn; each row's label says how many survive. Input and output units are labelled
+with their original indices (and the picture says so when grouping modules reordered them); rows too wide
+for one label per unit get one label per module run instead ("0–7, 16–23 …").
 
 Array conventions (shared with `export.py`):
 - `arch`: layer widths, inputs first; `masks[l]`/`weights[l]`: shape (arch[l+1], arch[l]), torch Linear
@@ -27,6 +30,7 @@ _MIN_ROW_SLOTS = 8
 _SWEEPS = 6  # barycentre passes (alternating up/down); more rarely helps
 _CROSSING_COUNT_MAX_EDGES = 3000  # above this, skip crossing counts and keep the last sweep
 _MAX_LEGEND_MODULES = 24
+_MAX_UNIT_LABELS = 32  # wider input/output rows (digits: 128 inputs) get one index-range label per module
 _BOX_HALF_HEIGHT = 0.2  # rows are 1 data unit apart
 _CROSS_MODULE_GREY = "#8a8a8a"
 _MAX_PIXEL_WIDTH = 2400
@@ -121,7 +125,46 @@ def _layout(arch: list[int], modules: list[np.ndarray], edges: list[LayerEdges])
         crossings = _crossings(layout, edges)
         if crossings is None or crossings < best_crossings:
             best, best_crossings = layout, crossings
-    return best
+    return _module_bands(arch, modules, best)
+
+
+def _module_bands(arch: list[int], modules: list[np.ndarray], rows: _Layout) -> _Layout:
+    """One x band per module over all rows (so one box can span the module's layers).
+
+    Modules are ordered by the mean x of their units in the row-wise layout `rows` (which the barycentre
+    sweeps chose to reduce crossings); a band is as wide as the module's widest row; inside its band a
+    module's units of each row keep their row-wise order and are centred. All rows share one spacing.
+    """
+    ids = sorted({int(m) for row in modules for m in row[row >= 0].tolist()})
+    if not ids:
+        return rows
+    mean_x, width = {}, {}
+    for m in ids:
+        xs = np.concatenate([rows.x[l][row == m] for l, row in enumerate(modules)])
+        mean_x[m] = float(np.nanmean(xs))
+        width[m] = max(int(np.sum(row == m)) for row in modules)
+    ordered = sorted(ids, key=lambda m: (mean_x[m], m))
+    total_units = sum(width.values())
+    gap = max(1.0, 0.03 * total_units)
+    start, cursor = {}, 0.0
+    for m in ordered:
+        start[m] = cursor
+        cursor += width[m] - 1 + 1 + gap
+    span = cursor - gap - 1  # slot of the last unit of the last band
+    step = 1.0 / max(span, _MIN_ROW_SLOTS - 1)
+    order, xs = [], []
+    for l, row in enumerate(modules):
+        x = np.full(arch[l], np.nan)
+        units = []
+        for m in ordered:
+            members = rows.order[l][row[rows.order[l]] == m]
+            if members.size:
+                slots = start[m] + (width[m] - members.size) / 2.0 + np.arange(members.size)
+                x[members] = 0.5 + (slots - span / 2.0) * step
+                units.append(members)
+        order.append(np.concatenate(units) if units else np.zeros(0, dtype=int))
+        xs.append(x)
+    return _Layout(order=order, x=xs, step=[step] * len(arch))
 
 
 def _is_io(layer: int, n_layers: int) -> bool:
@@ -214,20 +257,28 @@ def _crossings(layout: _Layout, edges: list[LayerEdges]) -> int | None:
 # -------------------------------------------------------------------------------------------- colours
 
 
+# Twelve colours that stay distinct from each other and from the grey of between-module edges (every pair
+# at least 27 CIE-Lab units apart; tab20's light/dark pairs are 17): tab10 without its grey, then navy,
+# maroon and mint.
+_PALETTE_12 = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#bcbd22", "#17becf", "#000075", "#800000", "#aaffc3",
+]  # fmt: skip
+
+
 def _module_colours(layout: _Layout, modules: list[np.ndarray]) -> dict[int, tuple]:
-    """Module id -> RGBA colour; neighbouring modules (in drawing order) get distinct palette entries."""
+    """Module id -> RGB colour in drawing order: up to 12 modules each get a distinct palette colour,
+    more get evenly spaced turbo colours."""
     from matplotlib import colormaps
+    from matplotlib.colors import to_rgb
 
     seen: list[int] = []
     for row, units in zip(modules, layout.order, strict=True):
         for m in row[units].tolist():
             if m not in seen:
                 seen.append(m)
-    # The greys of tab10/tab20 are dropped: grey means "edge between different modules".
-    if len(seen) <= 9:
-        palette = [c for i, c in enumerate(colormaps["tab10"].colors) if i != 7]
-    elif len(seen) <= 18:
-        palette = [c for i, c in enumerate(colormaps["tab20"].colors) if i not in (14, 15)]
+    if len(seen) <= len(_PALETTE_12):
+        palette = [to_rgb(c) for c in _PALETTE_12]
     else:
         cmap = colormaps["turbo"]
         palette = [cmap(v) for v in np.linspace(0.05, 0.95, len(seen))]
@@ -300,8 +351,8 @@ def _label_style(
     """(texts, font size, vertical?) for the unit labels of a row, or None when the row is too crowded."""
     units = layout.order[layer]
     step_pts = layout.step[layer] * width_in * 72 / 1.06
-    if units.size == 0 or step_pts < 6:
-        return None  # unreadable; the row label still says how many units there are
+    if units.size == 0 or step_pts < 6 or units.size > _MAX_UNIT_LABELS:
+        return None  # unreadable: one label per module run instead (_draw_range_labels)
     texts = [str(labels[i]) if labels is not None else str(i) for i in units.tolist()]
     fontsize = float(np.clip(0.75 * step_pts, 5.0, 9.0))
     vertical = max(len(t) for t in texts) * fontsize * 0.62 > 0.9 * step_pts
@@ -312,44 +363,40 @@ def _label_room(layout: _Layout, layer: int, labels, width_in: float) -> float:
     """Inches needed beside the row for its unit labels (they sit outside the axes)."""
     style = _label_style(layout, layer, labels, width_in)
     if style is None:
-        return 0.0
+        return 14 / 72 if layout.order[layer].size else 0.0  # one line of range labels
     texts, fontsize, vertical = style
     extent = max(len(t) for t in texts) * fontsize * 0.62 if vertical else fontsize * 1.3
     return min(2.0, (extent + 4) / 72)
 
 
 def _draw_boxes(frame: _Frame, layout: _Layout, modules, colours) -> None:
-    """One rounded, shaded box per module per row around that module's units."""
+    """One rounded, shaded box per module around its band, from its lowest to its highest layer."""
     from matplotlib.patches import FancyBboxPatch
 
     aspect = frame.aspect
-    for layer, (row, units) in enumerate(zip(modules, layout.order, strict=True)):
-        if units.size == 0:
-            continue
-        x = layout.x[layer][units]
-        labels = row[units]
-        starts = np.flatnonzero(np.concatenate([[True], labels[1:] != labels[:-1]]))
-        ends = np.concatenate([starts[1:], [units.size]]) - 1
-        pad = float(np.clip(0.42 * layout.step[layer], 0.002, 0.03))
-        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            colour = colours[int(labels[s])]
-            x0, x1 = x[s] - pad, x[e] + pad
-            # The box style works in (x, y / aspect) space; a radius of r there is r x units wide and
-            # r * aspect y units tall, which is round on screen.
-            radius = min(0.5 * _BOX_HALF_HEIGHT / aspect, 0.5 * (x1 - x0))
-            frame.ax.add_patch(
-                FancyBboxPatch(
-                    (x0, layer - _BOX_HALF_HEIGHT),
-                    x1 - x0,
-                    2 * _BOX_HALF_HEIGHT,
-                    boxstyle=f"round,pad=0,rounding_size={radius}",
-                    mutation_aspect=aspect,
-                    facecolor=(*colour, 0.16),
-                    edgecolor=(*colour, 0.85),
-                    linewidth=1.0,
-                    zorder=0,
-                )
+    step = layout.step[0] if layout.step else 1.0
+    pad = float(np.clip(0.42 * step, 0.002, 0.03))
+    for m, colour in colours.items():
+        layers = [l for l, row in enumerate(modules) if np.any(row == m)]
+        xs = np.concatenate([layout.x[l][modules[l] == m] for l in layers])
+        x0, x1 = float(np.min(xs)) - pad, float(np.max(xs)) + pad
+        y0, y1 = layers[0] - _BOX_HALF_HEIGHT, layers[-1] + _BOX_HALF_HEIGHT
+        # The box style works in (x, y / aspect) space; a radius of r there is r x units wide and
+        # r * aspect y units tall, which is round on screen.
+        radius = min(0.5 * _BOX_HALF_HEIGHT / aspect, 0.5 * (x1 - x0))
+        frame.ax.add_patch(
+            FancyBboxPatch(
+                (x0, y0),
+                x1 - x0,
+                y1 - y0,
+                boxstyle=f"round,pad=0,rounding_size={radius}",
+                mutation_aspect=aspect,
+                facecolor=(*colour, 0.13),
+                edgecolor=(*colour, 0.85),
+                linewidth=1.0,
+                zorder=0,
             )
+        )
 
 
 def _edge_style(n_edges: int) -> tuple[float, float]:
@@ -456,12 +503,14 @@ def _draw_row_labels(frame: _Frame, arch: list[int], layout: _Layout) -> None:
 
 
 def _draw_unit_labels(frame: _Frame, layout: _Layout, layer: int, labels, below: bool) -> None:
-    """Index (or caller's label) of each unit of an input/output row, when the row is not too crowded."""
+    """Original index (or caller's label) of each unit of an input/output row; when the row is too
+    crowded for that, one label per module run of the row with its index ranges."""
     style = _label_style(layout, layer, labels, frame.width_in)
+    y = layer - _BOX_HALF_HEIGHT if below else layer + _BOX_HALF_HEIGHT
     if style is None:
+        _draw_range_labels(frame, layout, layer, labels, y, below)
         return
     texts, fontsize, vertical = style
-    y = layer - _BOX_HALF_HEIGHT if below else layer + _BOX_HALF_HEIGHT
     for x, text in zip(layout.x[layer][layout.order[layer]].tolist(), texts, strict=True):
         frame.ax.annotate(
             text,
@@ -472,6 +521,46 @@ def _draw_unit_labels(frame: _Frame, layout: _Layout, layer: int, labels, below:
             va="top" if below else "bottom",
             rotation=90 if vertical else 0,
             fontsize=fontsize,
+            color="#222222",
+            annotation_clip=False,
+        )
+
+
+def index_ranges(indices, limit: int = 4) -> str:
+    """'0–7, 16–23, 32–39 … (+5 runs)' for sorted int indices: runs of consecutive values, at most
+    `limit` shown."""
+    idx = np.asarray(sorted(int(i) for i in indices))
+    if idx.size == 0:
+        return ""
+    breaks = np.flatnonzero(np.diff(idx) != 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]])
+    runs = [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(starts.tolist(), ends.tolist())]
+    text = ", ".join(runs[:limit])
+    return text + (f" … (+{len(runs) - limit} runs)" if len(runs) > limit else "")
+
+
+def _draw_range_labels(frame: _Frame, layout: _Layout, layer: int, labels, y: float, below: bool) -> None:
+    """One label per module of a crowded row, centred under (over) its units: count and index ranges."""
+    units = layout.order[layer]
+    if units.size == 0:
+        return
+    x = layout.x[layer][units]
+    # module runs of the row, left to right (a module is contiguous in its band)
+    groups = np.split(np.arange(units.size), np.flatnonzero(np.diff(x) > 1.5 * layout.step[layer]) + 1)
+    for group in groups:
+        members = units[group]
+        text = f"{members.size} units: " + (
+            index_ranges(members) if labels is None else ", ".join(str(labels[i]) for i in members[:3]) + " …"
+        )
+        frame.ax.annotate(
+            text,
+            (float(np.mean(x[group])), y),
+            xytext=(0, -3 if below else 3),
+            textcoords="offset points",
+            ha="center",
+            va="top" if below else "bottom",
+            fontsize=7.5,
             color="#222222",
             annotation_clip=False,
         )
@@ -534,6 +623,13 @@ def _title_lines(arch, masks, modules, edges, title, layout: _Layout) -> list[st
         f"{n_modules} module{'s' if n_modules != 1 else ''} · {kept}/{sum(arch)} units kept · "
         f"{drawn} of {unmasked} unmasked edges drawn (between kept units) · density {density:.2f}%"
     )
+    reordered = [
+        name
+        for name, layer in (("inputs", 0), ("outputs", len(arch) - 1))
+        if np.any(np.diff(layout.order[layer]) < 0)
+    ]
+    if reordered:
+        stats += f" · {' and '.join(reordered)} reordered to group modules: labels are original indices"
     # Wrapped to the drawing plus one legend column; the title is centred over the whole figure.
     width_chars = int((_axes_width(layout) + _LEGEND_COLUMN_INCHES) * 72 / (0.55 * _TITLE_FONTSIZE))
     # Respect the caller's line breaks; wrap each line on its own.

@@ -17,6 +17,7 @@ from utils.errors import InputError
 METHODS: dict[str, str] = {
     "sculpt": "detection_pipeline.detect:sculpt_method",
     "spectral": "detection_pipeline.spectral.cluster:spectral_method",
+    "newman": "detection_pipeline.associations.method:newman_method",
 }
 
 

@@ -79,21 +79,30 @@ class MLP(nn.Module):
         apply `torch.sigmoid` for the sigmoid outputs (losses use the numerically stable logit forms).
         """
         activations = [x]
-        h = x
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i < last:
-                if self.norms is not None:
-                    h = self.norms[i](h)
-                h = self._act(h)
-                # A pruned unit must output exactly zero even when batch norm would shift it.
-                if self.norms is not None:
-                    h = h * layer.bias_mask
-                if self.dropout is not None:
-                    h = self.dropout(h)
-            activations.append(h)
+        for i in range(len(self.layers)):
+            activations.append(self.step(i, activations[-1]))
         return activations
+
+    def step(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """Layer i -> layer i+1: h (..., arch[i]) -> (..., arch[i+1]) (post-activation for hidden layers)."""
+        layer = self.layers[i]
+        h = layer(h)
+        if i < len(self.layers) - 1:
+            if self.norms is not None:
+                h = self.norms[i](h)
+            h = self._act(h)
+            # A pruned unit must output exactly zero even when batch norm would shift it.
+            if self.norms is not None:
+                h = h * layer.bias_mask
+            if self.dropout is not None:
+                h = self.dropout(h)
+        return h
+
+    def tail(self, h: torch.Tensor, start: int) -> torch.Tensor:
+        """Logits from the activations of layer `start`: h (..., arch[start]) -> (..., arch[-1])."""
+        for i in range(start, len(self.layers)):
+            h = self.step(i, h)
+        return h
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, arch[0]) -> output pre-activations (batch, arch[-1])."""

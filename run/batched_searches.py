@@ -13,6 +13,7 @@ time.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 
@@ -22,8 +23,11 @@ from utils.batched_training import train_batched
 class RetrainBatcher:
     """Collects retrain requests from `n_members` searches and trains each full set as one batch."""
 
-    def __init__(self, data, training, n_members: int, on_batch: Callable | None = None):
+    def __init__(
+        self, data, training, n_members: int, on_batch: Callable | None = None, include_start: bool = True
+    ):
         self.data, self.training = data, training
+        self.include_start = include_start  # --retrain_include_start
         self.active = n_members
         self.pending: dict[int, tuple] = {}
         self.results: dict[int, dict] = {}
@@ -67,7 +71,7 @@ class RetrainBatcher:
                 self.data,
                 self.training,
                 [generator for _, (_, generator) in batch],
-                include_start=True,
+                include_start=self.include_start,
             )
         except BaseException as error:  # noqa: BLE001 - handed to every waiting search, re-raised by run_all
             self.error = error
@@ -81,41 +85,89 @@ class RetrainBatcher:
         self.cond.notify_all()
 
 
-def run_all(jobs: list[Callable], data, training, batch_members: int | None = None, on_done=None) -> list:
+class SearchPool:
+    """Searches that join one RetrainBatcher as they start and leave it as they end, each in a thread.
+
+    `spawn(job)` starts job(retrain_factory) in a new thread; a job may spawn further jobs (an edge search
+    after its unit search, say), so a grid runs as a pipeline and the batches stay full. `max_members`
+    caps the searches in flight (None: no cap). `wait()` joins every thread and re-raises the first error.
+    Batch composition changes only speed: each member's result is the same in any batch.
+    """
+
+    def __init__(self, data, training, max_members: int | None = None, include_start: bool = True):
+        self.batcher = RetrainBatcher(data, training, 0, include_start=include_start)
+        self.slots = threading.Semaphore(max_members) if max_members else None
+        self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+        self.lock = threading.Lock()
+        self.ids = itertools.count()
+
+    def spawn(self, job: Callable, on_done: Callable | None = None) -> None:
+        # Without a cap the new search joins before its thread starts, so no batch runs without it; with a
+        # cap it joins once it holds a slot (a search waiting for a slot must not hold up the batch).
+        capped = self.slots is not None
+        member = next(self.ids)
+        if not capped:
+            self._join()
+
+        def work() -> None:
+            if capped:
+                self.slots.acquire()
+                self._join()
+            try:
+                result = job(lambda generator: self.batcher.retrainer(member, generator))
+                if on_done is not None:
+                    on_done(result)
+            except BaseException as error:  # noqa: BLE001 - re-raised by wait() in the caller's thread
+                with self.lock:
+                    self.errors.append(error)
+                with self.batcher.cond:
+                    if self.batcher.error is None:
+                        self.batcher.error = error
+                    self.batcher.cond.notify_all()
+            finally:
+                self.batcher.leave()
+                if self.slots is not None:
+                    self.slots.release()
+
+        thread = threading.Thread(target=work, daemon=True)
+        with self.lock:
+            self.threads.append(thread)
+        thread.start()
+
+    def _join(self) -> None:
+        with self.batcher.cond:
+            self.batcher.active += 1
+
+    def wait(self) -> None:
+        while True:
+            with self.lock:
+                pending = [t for t in self.threads if t.is_alive()]
+            if not pending:
+                break
+            for thread in pending:
+                thread.join()
+        if self.errors:
+            # searches stopped by another's failure raise RuntimeError from it: report the real cause
+            real = [e for e in self.errors if not (isinstance(e, RuntimeError) and e.__cause__)]
+            raise real[0] if real else self.errors[0]
+
+
+def run_all(
+    jobs: list[Callable], data, training, batch_members: int | None = None, on_done=None, include_start=True
+) -> list:
     """Run `jobs` (each job(retrain_factory) -> result, where retrain_factory(generator) -> retrain(model))
-    in batches of at most `batch_members` (None: all at once); returns their results in order. The first
-    error of any job is re-raised once the other searches of its batch have stopped."""
-    size = len(jobs) if not batch_members or batch_members <= 0 else batch_members
+    with at most `batch_members` in flight (None: all); returns their results in order. include_start:
+    whether a retrain's untrained start competes as its epoch -1 (--retrain_include_start)."""
+    pool = SearchPool(data, training, batch_members, include_start)
     results: list = [None] * len(jobs)
-    for begin in range(0, len(jobs), max(size, 1)):
-        _run_batch(jobs, list(range(begin, min(begin + size, len(jobs)))), data, training, results, on_done)
-    return results
+    for index, job in enumerate(jobs):
 
-
-def _run_batch(jobs, chunk: list[int], data, training, results: list, on_done) -> None:
-    batcher = RetrainBatcher(data, training, len(chunk))
-    errors: dict[int, BaseException] = {}
-
-    def work(index: int, member: int) -> None:
-        try:
-            results[index] = jobs[index](lambda generator: batcher.retrainer(member, generator))
+        def store(result, index=index):
+            results[index] = result
             if on_done is not None:
                 on_done(index)
-        except BaseException as error:  # noqa: BLE001 - re-raised below in the caller's thread
-            errors[index] = error
-            with batcher.cond:
-                if batcher.error is None:
-                    batcher.error = error
-                batcher.cond.notify_all()
-        finally:
-            batcher.leave()
 
-    threads = [threading.Thread(target=work, args=(index, k), daemon=True) for k, index in enumerate(chunk)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        # searches stopped by another's failure raise RuntimeError from it: report the real cause
-        real = [e for _, e in sorted(errors.items()) if not (isinstance(e, RuntimeError) and e.__cause__)]
-        raise real[0] if real else errors[min(errors)]
+        pool.spawn(job, store)
+    pool.wait()
+    return results

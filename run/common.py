@@ -3,8 +3,10 @@ network (trained once and reused), and progress bars that --quiet silences."""
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -12,7 +14,7 @@ from models.mlp import MLP
 from utils.config import ConfigError
 from utils.runs import RunDir, dense_dir
 from utils.tasks import Task, load_task
-from utils.training import TaskTensors, TrainingOptions, select_device, train
+from utils.training import TaskTensors, TrainingOptions, check_loss_fits, select_device, train
 
 
 @dataclass
@@ -31,10 +33,20 @@ def prepare(config) -> Context:
     apply_structure(config)
     task = load_task(config)
     device = select_device(bool(config.gpu))
+    data = TaskTensors.from_task(task, device)
+    training = TrainingOptions.from_config(config)
+    check_loss_fits(training, data)  # before any run folder is made
+    if config.task == "boolean" and not config.graph and not Path(config.dataset_path).is_dir():
+        print(
+            f"note: --dataset_path {config.dataset_path} does not exist; the task is built from the shipped "
+            f"function graph of family {task.family}",
+            file=sys.stderr,
+        )
+    if getattr(config, "gpu", 0) and device.type != "cuda":
+        # A published command with --gpu 1 still runs (same results on the CPU), but not silently.
+        print("warning: --gpu 1 but CUDA is not available here; running on the CPU", file=sys.stderr)
     choose_threads(config, device)
-    return Context(
-        config, task, TaskTensors.from_task(task, device), device, TrainingOptions.from_config(config)
-    )
+    return Context(config, task, data, device, training)
 
 
 def choose_threads(config, device) -> None:
@@ -74,29 +86,42 @@ def model_metrics(model: MLP) -> dict:
     return {"density": model.density(), "units_kept": model.units_kept()}
 
 
+def say_waiting(message: str) -> None:
+    """One line on stderr when another process holds the run folder this one needs."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def reused(metrics: dict, run_path) -> dict:
+    """Mark metrics loaded from a finished run (the mark is not saved) so the result line can say so."""
+    return dict(metrics, _reused=str(run_path))
+
+
 def train_dense(ctx: Context) -> tuple[MLP, dict]:
     """Train the dense network named by the config, or load it when its run directory is finished.
 
-    Returns (model on ctx.device with the best epoch's weights, metrics dict).
+    The run folder is locked while it is checked and trained, so a second process asking for the same
+    network waits and then reuses it. Returns (model on ctx.device with the best epoch's weights, metrics
+    dict; metrics["_reused"] is the run folder when it was loaded, not trained).
     """
     config = ctx.config
     run = RunDir(dense_dir(config))
     model = _fresh_model(config, ctx.device)
-    if run.finished and not config.force:
-        model.load_state_dict(run.load_torch("model.pt"))
-        return model, run.load_json("metrics.json")
-    run.clean_stale_temps()
-    start = time.perf_counter()
-    with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
-        report = epoch_progress(bar)
-        if getattr(config, "checkpoint_every", 0):
-            from run.clusterability_curve import save_checkpoints
+    with run.lock(on_wait=say_waiting):
+        if run.finished and not config.force:
+            model.load_state_dict(run.load_torch("model.pt"))
+            return model, reused(run.load_json("metrics.json"), run.path)
+        run.clean_stale_temps()
+        start = time.perf_counter()
+        with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
+            report = epoch_progress(bar)
+            if getattr(config, "checkpoint_every", 0):
+                from run.clusterability_curve import save_checkpoints
 
-            report = save_checkpoints(report, model, run, config.checkpoint_every)
-        result = train(model, ctx.data, ctx.training, generator_for(config.seed), progress=report)
-    metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
-    metrics.update(model_metrics(model))
-    run.save_result(config, result.state, metrics)
+                report = save_checkpoints(report, model, run, config.checkpoint_every)
+            result = train(model, ctx.data, ctx.training, generator_for(config.seed), progress=report)
+        metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
+        metrics.update(model_metrics(model))
+        run.save_result(config, result.state, metrics)
     return model, metrics
 
 

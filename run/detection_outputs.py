@@ -17,24 +17,60 @@ def _spaced(values) -> str:
     return " ".join(map(str, values))
 
 
-def picture_title(config, target: Target, partition: Partition, options_line: str) -> str:
+def picture_title(
+    config, target: Target, partition: Partition, options_line: str, steps=None, verdict: str | None = None
+) -> str:
+    """Title lines: what network (task, arch, seed, training options, the unit and edge steps kept), what
+    it reached (density, accuracy), what was found (module count) and, when scored, the verdict.
+
+    steps: (unit step, edge step) of the network drawn; default the ones the options name (the run
+    module_detection reads). verdict: e.g. "success" or "no success: criteria failed ...".
+    """
+    from utils.runs import unit_step
+    from utils.tasks import task_modularity
+
     network = target.network
-    task = (
-        f"{config.task} {_spaced(config.modularity)}" if not config.checkpoint else Path(network.source).name
-    )
+    if config.checkpoint:
+        first = [Path(network.source).name, f"arch {_spaced(network.arch)}"]
+        training = None
+    else:
+        first = [f"{config.task} {_spaced(task_modularity(config))}", f"arch {_spaced(network.arch)}"]
+        first.append(f"seed {config.seed}")
+        training = f"lr {config.lr:g} · batch {config.batch_size} · epochs {config.epochs}"
+        unit, edge = steps if steps is not None else (unit_step(config), config.pruning_gradient[0])
+        kept = [f"unit step {unit:g}" if unit is not None else "no unit pruning"]
+        if edge is not None:
+            kept.append(f"edge step {edge:g}")
+        training += " · kept: " + ", ".join(kept)
+    first.append(f"density {network.density:.2f}%")
     accuracy = network.metrics.get("test_accuracy")
-    first = [task, f"arch {_spaced(network.arch)}", f"seed {config.seed}", f"density {network.density:.2f}%"]
     if accuracy is not None:
         first.append(f"test acc {accuracy:.1f}%")
     n = partition.n_modules
     first.append(f"{n} module{'s' if n != 1 else ''}")
-    return " · ".join(first) + "\n" + options_line
+    lines = [" · ".join(first)]
+    if training:
+        lines.append(training)
+    if verdict:
+        lines.append(verdict)
+    lines.append(options_line)
+    return "\n".join(lines)
 
 
-def write_detection(config, target: Target, partition: Partition, options: dict, options_line: str) -> dict:
-    """Write modules.json, network.graphml and the PNG; returns their paths by kind."""
+def write_detection(
+    config,
+    target: Target,
+    partition: Partition,
+    options: dict,
+    options_line: str,
+    steps=None,
+    verdict: str | None = None,
+) -> dict:
+    """Write modules.json, network.graphml and the PNG; returns their paths by kind. steps, verdict: for
+    the picture title (picture_title)."""
     from detection_pipeline.draw import draw_modules
     from detection_pipeline.export import write_graphml
+    from utils.tasks import task_modularity
 
     network = target.network
     weights = network.weights if getattr(config, "feature_weighted", False) else None
@@ -43,7 +79,7 @@ def write_detection(config, target: Target, partition: Partition, options: dict,
         "source": network.source,
         "density": network.density,
         "test_accuracy": network.metrics.get("test_accuracy"),
-        "task": {"task": config.task, "modularity": list(config.modularity)}
+        "task": {"task": config.task, "modularity": task_modularity(config)}
         if not config.checkpoint
         else None,
         "options": options,
@@ -59,7 +95,7 @@ def write_detection(config, target: Target, partition: Partition, options: dict,
         network.masks,
         partition.labels,
         paths["picture"],
-        title=picture_title(config, target, partition, options_line),
+        title=picture_title(config, target, partition, options_line, steps, verdict),
         weights=weights,
     )
     write_json_atomic(paths["modules"], summary)

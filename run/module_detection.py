@@ -22,7 +22,11 @@ def run(config) -> dict:
     kept_text = f" (units kept per layer {' '.join(map(str, kept))})" if kept else ""
     if "ncut" in partition.diagnostics:
         kept_text += f", n-cut {partition.diagnostics['ncut']:.4f}"
-    print(f"{method}: {partition.n_modules} modules{kept_text} -> {paths['modules']}")
+    layers = partition.diagnostics.get("layers")
+    q_text = ""
+    if isinstance(layers, list) and layers and "Q" in layers[0]:
+        q_text = " (Q per hidden layer " + " ".join(f"{entry['Q']:.3f}" for entry in layers) + ")"
+    print(f"{method}: {partition.n_modules} modules{kept_text}{q_text} -> {paths['modules']}")
     if not config.quiet:
         print(f"picture -> {paths['picture']}")
     return {"partition": partition, "paths": paths}

@@ -48,10 +48,43 @@ def spectral_line(opts) -> str:
     return f"spectral clustering K={opts.n_clusters}, {norm} |w| graph, {opts.graph_prune} pruning"
 
 
+def newman_options(config):
+    """Newman-Q on an association matrix (NewmanOptions) from the CLI."""
+    from pathlib import Path
+
+    from detection_pipeline.associations.matrices import ASSOCIATIONS
+    from detection_pipeline.associations.method import NewmanOptions
+
+    if config.association not in ASSOCIATIONS:
+        raise ConfigError(
+            f"--association {config.association} is unknown; choose from {', '.join(ASSOCIATIONS)}"
+        )
+    if config.input_batch is not None and not Path(config.input_batch).is_file():
+        raise ConfigError(f"--input_batch {config.input_batch} does not exist")
+    return NewmanOptions(
+        association=config.association,
+        bisection=config.bisection,
+        mc_steps=config.mc_steps,
+        mc_restarts=config.mc_restarts,
+        target_entropy=config.target_entropy,
+        seed=config.seed,
+        loss=config.loss,
+        input_batch=config.input_batch,
+    )
+
+
+def newman_line(opts) -> str:
+    return (
+        f"Newman Q on {opts.association} ({opts.bisection} bisection, "
+        f"{opts.mc_steps} MC steps x {opts.mc_restarts}, entropy {opts.target_entropy:g}, loss {opts.loss})"
+    )
+
+
 # method name -> (options builder(config), title line(options)); methods add theirs here.
 METHOD_OPTIONS: dict[str, tuple[Callable, Callable]] = {
     "sculpt": (detection_options, sculpt_line),
     "spectral": (spectral_options, spectral_line),
+    "newman": (newman_options, newman_line),
 }
 
 

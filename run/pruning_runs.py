@@ -14,7 +14,16 @@ import time
 
 import torch
 
-from run.common import Context, build_model, generator_for, model_metrics, progress_bar, train_dense
+from run.common import (
+    Context,
+    build_model,
+    generator_for,
+    model_metrics,
+    progress_bar,
+    reused,
+    say_waiting,
+    train_dense,
+)
 from utils.config import ConfigError
 from utils.pruning import (
     SearchPlan,
@@ -35,6 +44,7 @@ from utils.runs import (
     dense_dir,
     edges_after_units_dir,
     edges_from_dense_dir,
+    finished_unit_steps,
     unit_dir,
     unit_step,
 )
@@ -77,6 +87,8 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
         min_step=min_step,
         threshold=config.prune_acc_threshold,
         kind="units",
+        final_step=config.final_step,
+        count_from=config.step_from,
     )
 
 
@@ -95,11 +107,13 @@ def edge_plan(
             start_percent
             + schedule_target(config.pruning_schedule, i, step, config.pruning_iterations, config.prune_perc)
         ),
-        make_masks=edge_masks,
+        make_masks=lambda model, percent: edge_masks(model, percent, config.edge_bias_mask),
         pruned_percent=weights_pruned_percent,
         min_step=min_step,
         threshold=config.prune_acc_threshold,
         kind="edges",
+        final_step=config.final_step,
+        count_from=config.step_from,
     )
 
 
@@ -107,7 +121,9 @@ def retrainer(ctx: Context, generator: torch.Generator):
     """retrain(model) -> metrics: fine-tune with the current masks for --epochs, keep the best epoch."""
 
     def retrain(model):
-        return train(model, ctx.data, ctx.training, generator, include_start=True).metrics
+        return train(
+            model, ctx.data, ctx.training, generator, include_start=ctx.config.retrain_include_start
+        ).metrics
 
     return retrain
 
@@ -129,9 +145,21 @@ def run_search(
     their own)."""
     config = ctx.config
     model = copy.deepcopy(start_model)
-    if run.finished and not config.force:
-        model.load_state_dict(run.load_torch("model.pt"))
-        return model, run.load_json("metrics.json")
+    # A batched search must not wait for a lock: the other members of its batch would wait for it in
+    # turn (and two batched processes could each hold what the other needs), so it says "busy" instead.
+    with run.lock(on_wait=say_waiting, wait=retrain_factory is None):
+        if run.finished and not config.force:
+            model.load_state_dict(run.load_torch("model.pt"))
+            return model, reused(run.load_json("metrics.json"), run.path)
+        metrics = _search_into(ctx, model, start_metrics, plan, step, run, label, retrain_factory)
+    return model, metrics
+
+
+def _search_into(
+    ctx, model, start_metrics: dict, plan: SearchPlan, step: float, run: RunDir, label: str, retrain_factory
+):
+    """The search of run_search, with the run folder locked: resume from its state, save the result."""
+    config = ctx.config
     run.clean_stale_temps()
     generator = generator_for(config.seed)
     state = None
@@ -194,7 +222,7 @@ def run_search(
     }
     run.save_result(config, model.state_dict(), metrics)
     run.remove(SEARCH_STATE_FILE)
-    return model, metrics
+    return metrics
 
 
 class _Quiet:
@@ -237,9 +265,28 @@ def retrained_start(ctx: Context, model):
     """Fine-tune the start network once before edge pruning (kept if it does not get worse)."""
     start = copy.deepcopy(model)
     torch.manual_seed(ctx.config.seed)
+    # The start always competes here (unlike --retrain_include_start in the searches): a fine-tune that
+    # ends worse would leave every edge search of this unit-pruned network without an acceptable start.
     result = train(start, ctx.data, ctx.training, generator_for(ctx.config.seed), include_start=True)
     start_metrics = dict(result.metrics, **model_metrics(start))
     return start, start_metrics
+
+
+def missing_unit_run_message(config, path, step) -> str:
+    """What to add or run when the unit-pruned run the options name does not exist."""
+    found = finished_unit_steps(config)
+    if found:
+        steps = " ".join(f"{s:g}" for s in found)
+        return (
+            f"no unit-pruned network at {path}; unit-pruned runs with these options exist for "
+            f"--unit_pruning_gradient {steps}: add --unit_pruning_gradient {found[0]:g} (the unit step to "
+            "start from), or run --prune_units 1 with the step you want first"
+        )
+    wanted = f"{step:g}" if step is not None else "<step, e.g. 70.0>"
+    return (
+        f"no unit-pruned network at {path}; run the same command with --prune_units 1 "
+        f"--unit_pruning_gradient {wanted} first, then this one with --unit_pruning_gradient {wanted}"
+    )
 
 
 def load_unit_pruned(ctx: Context) -> tuple[object, dict]:
@@ -248,10 +295,7 @@ def load_unit_pruned(ctx: Context) -> tuple[object, dict]:
     step = unit_step(config)
     run = RunDir(unit_dir(config, step))
     if not run.finished:
-        raise ConfigError(
-            f"no unit-pruned network at {run.path}; run the same command with --prune_units 1 first "
-            f"(it needs --unit_pruning_gradient {step if step is not None else '<step, e.g. 70.0>'})"
-        )
+        raise ConfigError(missing_unit_run_message(config, run.path, step))
     model = build_model(config, ctx.device)
     model.load_state_dict(run.load_torch("model.pt"))
     return model, run.load_json("metrics.json")

@@ -1,11 +1,16 @@
-"""One-line summaries printed at the end of experiments (silenced by --quiet)."""
+"""One-line results printed at the end of experiments. --quiet silences progress bars only: every command
+still prints its one-line result."""
+
+
+def reuse_note(metrics: dict) -> str:
+    """' (reused the finished run <dir>; add --force to redo it)' for a run loaded instead of computed."""
+    where = metrics.get("_reused")
+    return f"  (reused the finished run {where}; add --force to redo it)" if where else ""
 
 
 def print_pruned(config, label: str, metrics: dict) -> None:
-    if config.quiet:
-        return
     units = " ".join(str(u) for u in metrics.get("units_kept", []))
     print(
         f"{label}: test accuracy {metrics['test_accuracy']:.2f}%  density {metrics['density']:.2f}%  "
-        f"units {units}"
+        f"units {units}{reuse_note(metrics)}"
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 from run.common import apply_structure
+from run.reporting import reuse_note
 from run.study.sculpt import SCULPT_FILE, edges_only, prune_grids, sculpt, sculpt_dir, summary_line
 from utils.config import ConfigError
 from utils.errors import SculptError
@@ -17,7 +18,7 @@ def run(config) -> dict | list[dict]:
     if config.seeds:
         return _run_seeds(config)
     record = sculpt(config)
-    print(summary_line(record))
+    print(summary_line(record) + reuse_note(record))
     if not config.quiet:
         print(f"results -> {sculpt_dir(config)} ({SCULPT_FILE}, modules.json, score.json)")
         print(f"picture -> {record['paths'].get('picture')}")
@@ -46,7 +47,7 @@ def _run_seeds(config) -> list[dict]:
             print(f"seed {one.seed}: failed: {error}")
             continue
         records.append(record)
-        print(f"seed {one.seed}: {summary_line(record)}")
+        print(f"seed {one.seed}: {summary_line(record)}{reuse_note(record)}")
     if failed:
         raise ConfigError(f"seeds {' '.join(map(str, failed))} failed (their sculpt.json says why)")
     return records

@@ -1,6 +1,7 @@
 """--experiment train: train the dense network and write its run directory."""
 
 from run.common import prepare, train_dense
+from run.reporting import reuse_note
 from utils.runs import dense_dir
 
 
@@ -8,5 +9,5 @@ def run(config) -> dict:
     ctx = prepare(config)
     _, metrics = train_dense(ctx)
     accuracy, loss = metrics["test_accuracy"], metrics["test_loss"]
-    print(f"test accuracy {accuracy:.2f}%  loss {loss:.4f}  -> {dense_dir(config)}")
+    print(f"test accuracy {accuracy:.2f}%  loss {loss:.4f}  -> {dense_dir(config)}{reuse_note(metrics)}")
     return metrics

@@ -14,6 +14,7 @@ import pytest
 from detection_pipeline import draw as draw_mod
 from detection_pipeline.draw import draw_modules
 from detection_pipeline.export import kept_layer_edges, split_partition, write_graphml
+from utils.errors import OutputError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -154,7 +155,7 @@ def test_failed_draw_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="disk full"):  # one line naming the file, not a traceback
         draw_modules(ARCH, MASKS, PARTITION, path)
     assert path.read_bytes() == b"old picture"
     assert [p.name for p in tmp_path.iterdir()] == ["net.png"]

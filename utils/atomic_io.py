@@ -1,6 +1,10 @@
 """Atomic file writes: write to a temp file in the same folder, then rename over the target.
 
-A killed process therefore leaves either the old file or the new one, never half of one.
+A killed process therefore leaves either the old file or the new one, never half of one. Temp names carry
+the writer's pid (`.<name>.<pid>.<random>.tmp<suffix>`), so `stale_temps` can tell a dead writer's leftovers
+from a live process's file in progress, and two processes never share a temp name. Every OSError while
+writing (read-only folder, disk full, a file where a folder should be) becomes an OutputError naming the
+path and the operation.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from utils.errors import OutputError
 
 
 def _current_umask() -> int:
@@ -29,24 +35,97 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Use for writers that want a file name (matplotlib savefig, torch.save, networkx.write_graphml):
         with atomic_path(out / "net.png") as tmp:
             fig.savefig(tmp, format="png")
-    The temp name keeps the suffix so writers that infer the format from it still work.
+    The temp name keeps the suffix so writers that infer the format from it still work. Raises OutputError
+    (path and operation named) on any OSError while making the folder, writing or renaming.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.{os.getpid()}.", suffix=f".tmp{target.suffix}", dir=target.parent
+        )
+    except OSError as error:
+        raise output_error(error, "create a file in", target.parent) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        # mkstemp makes the file private (0600); results should get the usual permissions.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, target)
+        try:
+            yield tmp
+        except OSError as error:
+            raise output_error(error, "write", target) from None
+        try:
+            # mkstemp makes the file private (0600); results should get the usual permissions.
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            os.replace(tmp, target)
+        except OSError as error:
+            raise output_error(error, "replace", target) from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def output_error(error: OSError, operation: str, path) -> OutputError:
+    """One-line OutputError: 'cannot <operation> <path>: <reason>'."""
+    reason = error.strerror or str(error)
+    return OutputError(f"cannot {operation} {path}: {reason}")
+
+
+def check_writable(folder: str | os.PathLike, option: str) -> None:
+    """Check, before any work, that files can be made in `folder` (or the nearest existing folder above
+    it, so nothing is created): OutputError naming `option` when it is a file or not writable."""
+    folder = Path(folder)
+    probe_in = folder
+    while not probe_in.exists():
+        if probe_in.parent == probe_in:
+            break
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise OutputError(
+            f"{option} {folder} cannot be a folder: {probe_in} is a file; choose another {option}"
+        )
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".write-check.{os.getpid()}.", suffix=".tmp", dir=probe_in)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as error:
+        raise OutputError(
+            f"{option} {folder} is not writable ({error.strerror or error} in {probe_in}); "
+            f"choose a writable {option}"
+        ) from None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Temp files in `folder` left by writers that are no longer running (a kill mid-write). Temps of
+    live processes (another run writing the same folder right now) are not stale."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = []
+    for temp in folder.glob(".*.tmp*"):
+        pid = _temp_pid(temp.name)
+        if pid is None or (pid != os.getpid() and not _pid_alive(pid)):
+            stale.append(temp)
+    return stale
+
+
+def _temp_pid(name: str) -> int | None:
+    """The pid in '.<target>.<pid>.<random>.tmp<suffix>'; None for a temp without one (older versions)."""
+    head = name[: name.rfind(".tmp")]
+    parts = head.rsplit(".", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        return int(parts[1])
+    return None
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

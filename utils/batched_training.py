@@ -25,7 +25,10 @@ from utils.training import (
     TrainResult,
     accuracy_percent,
     batch_bounds,
+    check_finite_weights,
     check_loss_fits,
+    check_lr,
+    check_train_loss,
     epoch_better,
     loss_value,
     make_optimizer,
@@ -78,27 +81,52 @@ class _Stack:
                 h = self.activation(h)
         return h
 
-    def member_state(self, m: int) -> dict:
-        """Member m's state_dict (clones), keys as the MLP's."""
+    def snapshot(self) -> list[list[torch.Tensor]]:
+        """Copies of every stacked tensor (weights, biases, masks per layer), for the best-epoch states."""
+        return [
+            [t.detach().clone() for t in group]
+            for group in (self.weights, self.biases, self.weight_masks, self.bias_masks)
+        ]
+
+    @staticmethod
+    def member_state(snapshot, m: int) -> dict:
+        """Member m's state_dict from a snapshot, keys as the MLP's."""
+        weights, biases, weight_masks, bias_masks = snapshot
         state = {}
-        for i in range(len(self.weights)):
-            state[f"layers.{i}.weight"] = self.weights[i][m].detach().clone()
-            state[f"layers.{i}.bias"] = self.biases[i][m].detach().clone()
-            state[f"layers.{i}.weight_mask"] = self.weight_masks[i][m].clone()
-            state[f"layers.{i}.bias_mask"] = self.bias_masks[i][m].clone()
+        for i in range(len(weights)):
+            state[f"layers.{i}.weight"] = weights[i][m].clone()
+            state[f"layers.{i}.bias"] = biases[i][m].clone()
+            state[f"layers.{i}.weight_mask"] = weight_masks[i][m].clone()
+            state[f"layers.{i}.bias_mask"] = bias_masks[i][m].clone()
         return state
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """(M, ...) -> an (M, N) view of a copy whose rows are not contiguous with each other. Elementwise
+    kernels and row reductions then run row by row, each member's N values exactly as a tensor of N alone
+    (one long contiguous run would round the tails of vector blocks differently)."""
+    members, n = t.shape[0], t[0].numel()
+    buffer = t.new_empty(members, n + 1)
+    buffer[:, :n] = t.reshape(members, n)
+    return buffer[:, :n]
 
 
 @torch.no_grad()
 def _evaluate(stack: _Stack, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: str) -> list:
     """[(accuracy percent, mean loss)] per member on clean x (n, d), y (n, m), as utils.training.evaluate."""
-    logits = stack.logits(x.expand(len(stack.models), *x.shape))
+    members = len(stack.models)
+    logits = stack.logits(x.expand(members, *x.shape))
+    if loss == "BCE" and data.accuracy_kind == "bits":
+        z, target = _rows(logits), _rows(y.expand(members, *y.shape))
+        accuracy = (100.0 * ((z > 0) == (target > 0.5)).double().mean(dim=1)).tolist()
+        losses = F.binary_cross_entropy_with_logits(z, target, reduction="none").mean(dim=1).tolist()
+        return list(zip(accuracy, losses))
     return [
         (
             accuracy_percent(logits[m], y, data.accuracy_kind, data.output_groups),
             float(loss_value(logits[m], y, loss, data.output_groups)),
         )
-        for m in range(len(stack.models))
+        for m in range(members)
     ]
 
 
@@ -114,12 +142,16 @@ def train_batched(
         raise ValueError("give one generator per model")
     if not models:
         return []
-    batchable = [i for i, m in enumerate(models) if can_batch(m)]
+    # the published best-epoch rule is only in `train`: such members train one by one
+    batchable = [i for i, m in enumerate(models) if can_batch(m) and options.best_epoch == "accuracy_loss"]
     results: list[TrainResult | None] = [None] * len(models)
     for i in range(len(models)):
         if i not in batchable:
             results[i] = train(models[i], data, options, generators[i], include_start=include_start)
-    if batchable:
+    if len(batchable) == 1:  # one member: the plain loop costs less and gives the same numbers
+        i = batchable[0]
+        results[i] = train(models[i], data, options, generators[i], include_start=include_start)
+    elif batchable:
         group = [models[i] for i in batchable]
         for i, result in zip(
             batchable, _train_stack(group, data, options, [generators[i] for i in batchable], include_start)
@@ -141,11 +173,13 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
     best_state: list = [None] * members
     best_epoch = [-1] * members
     if include_start:
+        snapshot = stack.snapshot()
         for m, (val_acc, val_loss) in enumerate(_evaluate(stack, data.x_val, data.y_val, data, options.loss)):
-            best_key[m], best_state[m] = (val_acc, -val_loss), stack.member_state(m)
+            best_key[m], best_state[m] = (val_acc, -val_loss), snapshot
     bounds = batch_bounds(n, options.batch_size, False)
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(options.lr, epoch, options.scheduler, options.gamma, epochs)
+        check_lr(optimizer.lr, epoch, options)
         xs, ys = [], []
         for generator in generators:  # each member's own draws, in the order `train` makes them
             order = torch.randperm(n, generator=generator).to(device)
@@ -165,7 +199,10 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
             optimizer.step()
             running += losses.detach()
         train_losses = (running / max(len(bounds), 1)).tolist()
+        for train_loss in train_losses:
+            check_train_loss(train_loss, epoch, options)
         evaluations = _evaluate(stack, data.x_val, data.y_val, data, options.loss)
+        snapshot = None  # taken once per epoch, only when some member improves
         for m, (val_acc, val_loss) in enumerate(evaluations):
             histories[m]["train_loss"].append(train_losses[m])
             histories[m]["val_accuracy"].append(val_acc)
@@ -173,10 +210,13 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
             key = (val_acc, -val_loss)
             if epoch_better(key, best_key[m]):
                 best_key[m], best_epoch[m] = key, epoch
-                best_state[m] = stack.member_state(m)
+                snapshot = snapshot if snapshot is not None else stack.snapshot()
+                best_state[m] = snapshot
     results = []
     for m, model in enumerate(models):
+        best_state[m] = _Stack.member_state(best_state[m], m)
         model.load_state_dict(best_state[m])
+        check_finite_weights(model)
         stack_one = _Stack([model])
         (test_acc, test_loss) = _evaluate(stack_one, data.x_test, data.y_test, data, options.loss)[0]
         metrics = dict(histories[m], best_epoch=best_epoch[m], test_accuracy=test_acc, test_loss=test_loss)
@@ -192,18 +232,16 @@ class _MemberBCE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z, y):
-        ctx.save_for_backward(z, y)
-        return F.binary_cross_entropy_with_logits(z, y, reduction="none").flatten(1).mean(dim=1)
+        z_rows, y_rows = _rows(z), _rows(y)
+        ctx.save_for_backward(z_rows, y_rows)
+        ctx.shape = z.shape
+        return F.binary_cross_entropy_with_logits(z_rows, y_rows, reduction="none").mean(dim=1)
 
     @staticmethod
     def backward(ctx, grad):
         z, y = ctx.saved_tensors
-        numel = z[0].numel()
-        # sigmoid member by member: its vectorised kernel rounds a block's tail elements differently, so
-        # one call over all members would not give each member the values it computes alone
-        sigmoid = torch.stack([z[m].sigmoid() for m in range(z.shape[0])])
-        grad_z = (sigmoid - y) * grad[:, None, None]
-        return grad_z.div_(numel), None
+        grad_z = (z.sigmoid() - y) * grad[:, None]
+        return grad_z.div_(z.shape[1]).reshape(ctx.shape), None
 
 
 def _member_losses(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups) -> torch.Tensor:

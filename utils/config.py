@@ -24,6 +24,9 @@ EXPERIMENTS = (
     "sweep",
     "clusterability",
     "spectral_sweep",
+    "compare_partitions",
+    "associations",
+    "associations_summary",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
 UNIT_METRICS = (
@@ -78,11 +81,54 @@ class _OneLineErrorParser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (see python3 main.py --help)")
 
 
+# Help for the options whose add_argument line has none (kept here so the option table above stays
+# readable); build_parser fills them in, and a test checks that every option has help.
+_HELP = {
+    "model": "network type (the published CLI's only one)",
+    "hidden_layer_activation": "hidden units: relu, sigmoid or ste (straight-through step)",
+    "optimizer": "adam, sgd, momentum (SGD + Nesterov 0.9) or rms (RMSprop)",
+    "loss": "BCE or MSE on sigmoid outputs; CE (softmax per output group) for one-hot digit outputs",
+    "batch_size": "minibatch size",
+    "epochs": "epochs per training call (dense training and every retraining after a pruning step)",
+    "lr": "learning rate",
+    "weight_decay": "L2 weight decay of the optimizer",
+    "scheduler": "learning-rate schedule over the epochs: exp (times --gamma per epoch) or cosine",
+    "unit_pruning_metric": "score of a hidden unit; the lowest scores are pruned",
+    "unit_pruning_metric_normalized": "1: divide all unit scores by the largest (ranking unchanged)",
+    "unit_pruning_norm": "per-layer normalisation of the unit scores before the global cut",
+    "unit_pruning_scale": "global: one cut over all hidden units; local: the same percentile per layer",
+    "unit_pruning_schedule": "how the unit-pruning target grows per iteration (linear: step x i)",
+    "unit_pruning_gradient": "unit-pruning step(s) in percent of hidden units, e.g. 70.0; one search each",
+    "unit_pruning_iterations": "iterations of the cosine/cubic unit schedules",
+    "pruning_schedule": "how the edge-pruning target grows per iteration (linear: start + step x i)",
+    "pruning_gradient": "edge-pruning step(s) in percent of all weights; one search per value",
+    "which_unit_pruning_gradient": "index into --unit_pruning_gradient of the unit-pruned run that edge "
+    "pruning and module_detection start from",
+    "pruning_iterations": "iterations of the cosine/cubic edge schedules",
+    "prune_perc": "one-shot target in percent for the schedule None",
+    "visualization_path": "root of the pictures (they mirror the run folders under --result_path)",
+    "feature_direction": "reachability features: outgoing, incoming (or incomming) or bidirectional",
+    "feature_weighted": "weight the features by |w| instead of 0/1 edges",
+    "feature_step_size": "layers a unit's features reach (published: len(arch) - 1)",
+    "clusterability_step_size": "layers the separability tests look across (published: len(arch) - 1)",
+    "hp": "accepted for compatibility with the published CLI; not used",
+    "clusterability_criterion": "separability test of two clusters",
+    "clustering_linkage": "hierarchical clustering linkage of the units of a layer",
+    "clustering_distance_measure": "distance between unit features",
+    "stopping_criteria": "how many clusters a layer gets",
+    "cluster_merging_threshold": "a cluster joins the module below when more than this fraction of both "
+    "their edges join them",
+    "mm_threshold": "modularity-metric threshold of the stopping criterion",
+    "seed": "seed of weights, batch order and noise (same seed, same result)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _OneLineErrorParser(
         prog="main.py",
         description="sculpt: train, prune (units, then edges), detect and score modules in neural networks.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,  # --epoch 5 must not silently mean --epochs 5
     )
     add = p.add_argument
     g = p.add_argument_group("experiment and task")
@@ -123,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=0.05)
     g.add_argument("--bn", type=str2bool, default=False, help="batch norm after hidden layers")
     g.add_argument("--weight_decay", type=float, default=1e-4)
+    g.add_argument("--l1", type=float, default=0.0, help="L1 penalty strength on the kept weights")
     g.add_argument("--dropout", type=optional_float, default=None, help="dropout probability on hidden units")
     g.add_argument(
         "--clusterability_reg",
@@ -146,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--scheduler", choices=("exp", "cosine"), default="exp")
     g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
+    g.add_argument(
+        "--best_epoch",
+        choices=("published", "accuracy_loss"),
+        default="accuracy_loss",
+        help="which epoch training keeps: published (the published loop: highest validation accuracy, later "
+        "epoch on ties, and the last best-accuracy epoch when one --batch_size batch holds the whole "
+        "validation set, whose published loss is infinite) or accuracy_loss (highest accuracy, ties to the "
+        "lower mean loss, earlier epoch on full ties)",
+    )
 
     g = p.add_argument_group("pruning")
     g.add_argument(
@@ -164,12 +220,71 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--which_unit_pruning_gradient", type=int, default=0)
     g.add_argument("--pruning_iterations", type=optional_int, default=None)
     g.add_argument("--prune_perc", type=optional_float, default=None)
+    g.add_argument(
+        "--retrain_include_start",
+        type=str2bool,
+        default=True,
+        help="retraining after a pruning step may keep the pruned network as it was, untrained, when no "
+        "epoch beats it (False: the published loop, which keeps an epoch of the retraining)",
+    )
+    g.add_argument(
+        "--final_step",
+        choices=("one", "stop"),
+        default="stop",
+        help="after a rejection the step halves; one: a halved step below one unit/edge becomes one, and the "
+        "search ends when a one-unit/edge step is rejected (the published search); stop: the search ends as "
+        "soon as the halved step falls below one unit/edge",
+    )
+    g.add_argument(
+        "--step_from",
+        choices=("target", "pruned"),
+        default="pruned",
+        help="after an accepted step the next target counts from: target, the accepted target (the published "
+        "search), or pruned, the percent the cut actually pruned (a cut that prunes past its target, e.g. "
+        "many dead units with tied zero scores, then ends a schedule whose next targets lie below it)",
+    )
+    g.add_argument(
+        "--edge_bias_mask",
+        choices=("inputless", "keep"),
+        default="keep",
+        help="edge pruning: inputless masks the bias of every unit left without incoming edges, so it is "
+        "dead (the published code); keep leaves biases alone (such a unit outputs a constant)",
+    )
 
     g = p.add_argument_group("module detection")
     g.add_argument(
         "--method", default="sculpt", help="module-finding method (sculpt: the Neural Sculpting detection)"
     )
     g.add_argument("--visualization_path", default="./visualizations/exemplar/")
+
+    g = p.add_argument_group("associations (--method newman, --experiment associations / compare_partitions)")
+    g.add_argument(
+        "--association",
+        default="forward_cov",
+        help="unit association for --method newman: forward_cov, forward_jac, backward_jac, backward_hess, "
+        "each also with _norm",
+    )
+    g.add_argument(
+        "--bisection",
+        choices=("newman", "svd"),
+        default="newman",
+        help="initial split: newman (most positive eigenvalue) or svd (the anchor's largest |eigenvalue|)",
+    )
+    g.add_argument("--mc_steps", type=int, default=5000, help="Monte Carlo refinement steps per layer")
+    g.add_argument(
+        "--mc_restarts", type=int, default=1, help="Monte Carlo chains per layer (best Q kept; anchor: 1)"
+    )
+    g.add_argument("--target_entropy", type=float, default=0.15, help="entropy (nats) of each MC move")
+    g.add_argument(
+        "--input_batch",
+        default=None,
+        help="FILE.npz with inputs (n, d) and labels (n,) or targets (n, m) instead of the task's test split",
+    )
+    g.add_argument(
+        "--partitions", nargs="+", default=None, help="compare_partitions: two or more modules.json files"
+    )
+    g.add_argument("--n_shuffle", type=int, default=1000, help="permutations for the alignment p-value")
+    g.add_argument("--out", default=None, help="compare_partitions / associations: output folder")
     g.add_argument("--checkpoint", default=None, help="network file (our checkpoint or published .npz)")
     g.add_argument("--feature_direction", type=feature_direction, default="outgoing")
     g.add_argument("--feature_weighted", type=str2bool, default=False)
@@ -274,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     g = p.add_argument_group("running")
-    g.add_argument("--gpu", type=int, default=0, help="1: use CUDA when available")
+    g.add_argument(
+        "--gpu", type=int, default=0, help="1: use CUDA (without CUDA: one warning line, then the CPU)"
+    )
     g.add_argument(
         "--workers",
         type=int,
@@ -287,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     g.add_argument("--force", action="store_true", help="redo finished runs instead of reusing them")
     add("--summary_path", default=None, help="summarize: where summary.csv goes (default: --result_path)")
+    for action in p._actions:
+        if not action.help:
+            action.help = _HELP.get(action.dest)
     return p
 
 
@@ -313,7 +433,13 @@ def explicit_options(parser: argparse.ArgumentParser, argv: list[str] | None) ->
 
 
 def validate(config: argparse.Namespace) -> None:
-    """Checks that need no file: positive sizes, a sane arch. Raises ConfigError."""
+    """Checks that need no file: finite numbers, positive sizes, a sane arch. Raises ConfigError."""
+    import math
+
+    for name, value in sorted(vars(config).items()):
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ConfigError(f"--{name} must be a finite number, got {value}")
     if config.epochs <= 0:
         raise ConfigError(f"--epochs must be positive, got {config.epochs}")
     if config.table_repeats <= 0:
@@ -322,6 +448,8 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--images_per_pair must be at least 2 (train and test), got {config.images_per_pair}"
         )
+    if config.l1 < 0:
+        raise ConfigError(f"--l1 must be zero or positive, got {config.l1}")
     if config.weight_decay < 0:
         raise ConfigError(f"--weight_decay must be zero or positive, got {config.weight_decay}")
     if config.gamma <= 0:
@@ -355,6 +483,14 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError("--clusterability_reg must be >= 0, --reg_k and --reg_every positive")
     if any(k <= 0 for k in config.n_clusters):
         raise ConfigError(f"--n_clusters must be positive, got {config.n_clusters}")
+    if config.mc_steps < 0:
+        raise ConfigError(f"--mc_steps must be zero or positive, got {config.mc_steps}")
+    if config.mc_restarts < 1:
+        raise ConfigError(f"--mc_restarts must be at least 1, got {config.mc_restarts}")
+    if config.target_entropy <= 0:
+        raise ConfigError(f"--target_entropy must be positive, got {config.target_entropy}")
+    if config.n_shuffle <= 0:
+        raise ConfigError(f"--n_shuffle must be positive, got {config.n_shuffle}")
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
     if config.batch_size <= 0:

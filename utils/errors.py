@@ -25,3 +25,11 @@ class NoPathError(InputError):
 
 class RunBusyError(SculptError):
     """Another process holds the lock of a run folder."""
+
+
+class OutputError(SculptError):
+    """A result cannot be written: read-only or missing folder, a file in the way, disk full."""
+
+
+class NumericalError(SculptError):
+    """Training or a loaded network produced NaN or infinite values."""

@@ -204,14 +204,31 @@ def masks_from_alive(model, alive: list[torch.Tensor]):
     return weight_masks, bias_masks
 
 
-def edge_masks(model, percent: float):
+def edge_masks(model, percent: float, bias: str = "keep"):
     """Masks from one global magnitude cut: every weight whose |w * mask| is at or below the `percent`
-    percentile over all weight matrices is masked (masked weights count as zero). Biases are unchanged."""
-    blocks = [block for _, _, block in model.blocks()]
+    percentile over all weight matrices is masked (masked weights count as zero).
+
+    bias "keep": bias masks unchanged. "inputless": the bias of every unit (hidden or output) left without
+    an incoming edge (from any block) is masked too, so the unit is dead instead of a constant (the
+    published code derives every bias mask from the weight masks this way)."""
+    blocks = model.blocks()
     weight_masks = saliency_masks(
-        [b.weight for b in blocks], [b.weight_mask for b in blocks], prune_percent=percent, scope="global"
+        [b.weight for _, _, b in blocks],
+        [b.weight_mask for _, _, b in blocks],
+        prune_percent=percent,
+        scope="global",
     )
-    return weight_masks, [layer.bias_mask.clone() for layer in model.layers]
+    if bias == "keep":
+        return weight_masks, [layer.bias_mask.clone() for layer in model.layers]
+    if bias != "inputless":
+        raise InputError(f"unknown --edge_bias_mask {bias!r} (choose inputless, keep)")
+    incoming = [torch.zeros_like(layer.bias_mask) for layer in model.layers]
+    for (_, target, _), mask in zip(blocks, weight_masks):
+        incoming[target - 1] = incoming[target - 1] + mask.sum(dim=1)
+    bias_masks = [
+        layer.bias_mask * (n > 0).to(layer.bias_mask.dtype) for layer, n in zip(model.layers, incoming)
+    ]
+    return weight_masks, bias_masks
 
 
 def hidden_units_pruned_percent(model) -> float:
@@ -240,6 +257,12 @@ class SearchPlan:
     target(i, step) -> cumulative percent at iteration i before the first rejection;
     make_masks(model, percent) -> (weight_masks, bias_masks); pruned_percent(model) -> current percent;
     min_step: smallest meaningful step in percent (one unit, or one edge).
+    final_step: what a rejection does to a step that halves below min_step: "stop" ends the search;
+    "one" raises it to min_step, and the search ends when a step of min_step is rejected (the published
+    search).
+    count_from: where the next target counts from after an accepted step: "pruned", the percent the cut
+    actually pruned; "target", the accepted target (the published search: a cut that overshoots its target,
+    e.g. many tied zero scores, does not end a schedule whose next targets lie below what was pruned).
     """
 
     target: Callable[[int], float]
@@ -248,11 +271,17 @@ class SearchPlan:
     min_step: float
     threshold: float
     kind: str  # "units" or "edges", for messages and history
+    final_step: str = "stop"
+    count_from: str = "pruned"
 
 
 @dataclass
 class SearchState:
-    """Position of the search; saved with the accepted model after every accepted step (for resume)."""
+    """Position of the search; saved with the accepted model after every accepted step (for resume).
+
+    accepted_percent is where the next linear target starts: the pruned percent of the last accepted
+    network, or a target that masked nothing new (the search moves past it, as the published code does).
+    """
 
     iteration: int = 0
     step: float = 0.0
@@ -261,6 +290,27 @@ class SearchState:
     history: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     done: bool = False
+
+
+def schedule_stalled(plan: SearchPlan, iteration: int) -> bool:
+    """True when the schedule's target at `iteration` has stopped moving: it moved less than one unit/edge
+    and less than the iteration before (exponential and lth converge; cubic flattens at the end of its
+    ramp), or not at all (the one-shot schedule None). A growing ramp (cosine's start) is not stalled."""
+    if iteration < 2:
+        return False
+    move = plan.target(iteration) - plan.target(iteration - 1)
+    before = plan.target(iteration - 1) - plan.target(iteration - 2)
+    return move <= 1e-12 or (move < plan.min_step - 1e-12 and move < before)
+
+
+def halved_step(rejected: float, min_step: float, final_step: str) -> tuple[float, bool]:
+    """(next step, search done) after a step of `rejected` percent was rejected (see SearchPlan)."""
+    if final_step == "one":
+        if rejected <= min_step + 1e-12:
+            return rejected, True
+        return max(rejected / 2.0, min_step), False
+    step = rejected / 2.0
+    return step, step < min_step - 1e-12
 
 
 def search(
@@ -276,9 +326,17 @@ def search(
 
     Each iteration: target from the schedule (or accepted + step after a rejection); masks for the
     target; retrain(model) -> metrics with test_accuracy (percent); accept when it reaches
-    plan.threshold, else revert to the last accepted network, halve the step and go on linearly. Stops when
-    the step falls below plan.min_step or the target cannot grow. `model` ends as the last accepted network.
-    on_accept(model, state) is called after every accepted step (the caller saves for resume).
+    plan.threshold, else revert to the last accepted network, halve the step and go on linearly.
+    `model` ends as the last accepted network; on_accept(model, state) is called after every accepted
+    step (the caller saves for resume).
+
+    Steps that cannot change anything are not retrained, and cannot repeat:
+    - a target of 100% or more is recorded as skipped (nothing left to keep) and counts as a rejection;
+    - a target whose cut masks nothing new (the previous cut pruned past it, e.g. tied scores removed
+      together) is recorded as skipped and the search moves on to the next target, as the published
+      search does (it retrains such a step and accepts it; the masks are the same either way);
+    - the search stops when the step after a rejection falls below plan.min_step (one unit or edge), or
+      when the schedule's target stops moving (schedule_stalled).
     """
     if state is None:
         state = SearchState(step=max(step, plan.min_step), accepted_percent=plan.pruned_percent(model))
@@ -288,21 +346,33 @@ def search(
         if state.linear:
             target = state.accepted_percent + state.step
         else:
+            if schedule_stalled(plan, state.iteration):
+                state.done = True
+                break
             target = plan.target(state.iteration)
         increment = target - state.accepted_percent
-        if increment < plan.min_step - 1e-12 or state.step < plan.min_step - 1e-12:
-            # below one unit/edge: the halved step after a rejection, or a shrinking schedule
-            # (exponential, lth) that has run out of room
-            state.done = True
+        if state.linear and state.step < plan.min_step - 1e-12:
+            state.done = True  # the halved step is below one unit/edge
             break
         record = {"iteration": state.iteration, "target_percent": target, "step": increment}
         if target >= 100.0:
-            metrics, ok = {"test_accuracy": 0.0}, False
-        else:
-            weight_masks, bias_masks = plan.make_masks(model, target)
-            model.set_masks(weight_masks, bias_masks)
-            metrics = retrain(model)
-            ok = metrics["test_accuracy"] >= plan.threshold
+            record.update(skipped="target at or above 100%: nothing would be left", accepted=False)
+            state.history.append(record)
+            _reject(state, increment, plan)
+            _show(bar, increment, target, model, None, False)
+            continue
+        weight_masks, bias_masks = plan.make_masks(model, target)
+        if masks_equal(model, weight_masks, bias_masks):
+            record.update(skipped="the cut masks nothing new", accepted=True)
+            state.history.append(record)
+            # move past it (the published search accepts such a step and goes on from its target), or the
+            # same target would come back after a rejection
+            state.accepted_percent = max(state.accepted_percent, target)
+            _show(bar, increment, target, model, None, True)
+            continue
+        model.set_masks(weight_masks, bias_masks)
+        metrics = retrain(model)
+        ok = metrics["test_accuracy"] >= plan.threshold
         record.update(
             accepted=ok,
             test_accuracy=metrics["test_accuracy"],
@@ -313,24 +383,32 @@ def search(
         state.history.append(record)
         if ok:
             accepted = clone_state(model)
-            state.accepted_percent = plan.pruned_percent(model)
+            state.accepted_percent = target if plan.count_from == "target" else plan.pruned_percent(model)
             state.metrics = metrics
             if on_accept is not None:
                 on_accept(model, state)
         else:
             model.load_state_dict(accepted)
-            state.linear = True
-            state.step = increment / 2.0
-            if state.step < plan.min_step - 1e-12:
-                state.done = True
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(
-                step=f"{increment:.2f}",
-                target=f"{target:.1f}%",
-                density=f"{model.density():.1f}%",
-                acc=f"{metrics['test_accuracy']:.1f}",
-                ok=ok,
-            )
+            _reject(state, increment, plan)
+        _show(bar, increment, target, model, metrics["test_accuracy"], ok)
     model.load_state_dict(accepted)
     return state
+
+
+def _reject(state: SearchState, increment: float, plan: SearchPlan) -> None:
+    """After a rejected target: continue linearly from the accepted network with half the step."""
+    state.linear = True
+    state.step, state.done = halved_step(increment, plan.min_step, plan.final_step)
+
+
+def _show(bar, increment, target, model, accuracy, ok) -> None:
+    if bar is None:
+        return
+    bar.update(1)
+    bar.set_postfix(
+        step=f"{increment:.2f}",
+        target=f"{target:.1f}%",
+        density=f"{model.density():.1f}%",
+        acc="skipped" if accuracy is None else f"{accuracy:.1f}",
+        ok=ok,
+    )

@@ -13,18 +13,22 @@ e.g. boolean-exemplar/4-2-4/arch-4-24-4/lr-0.05_batch-8_epochs-15/seed-0/units/
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.atomic_io import atomic_path, write_json_atomic
-from utils.errors import InputError
+from utils.atomic_io import atomic_path, output_error, stale_temps, write_json_atomic
+from utils.errors import InputError, RunBusyError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_FILE = "model.pt"
 NETWORK_FILE = "network.npz"  # the checkpoint's network as a graph .npz: analyses read it without torch
 SEARCH_STATE_FILE = "search_state.pt"
+LOCK_FILE = ".lock"
 
 # Training options that are not in the folder name when they have their published default.
 _TRAINING_DEFAULTS = {
@@ -34,16 +38,34 @@ _TRAINING_DEFAULTS = {
     "bn": (False, "bn"),
     "dropout": (None, "dropout"),
     "weight_decay": (1e-4, "wd"),
+    "l1": (0.0, "l1"),
     "scheduler": ("exp", "sched"),
     "gamma": (1.0, "gamma"),
     "dataset_noise": (True, "noise"),
     "table_repeats": (2, "repeats"),
     "images_per_pair": (None, "per-pair"),
+    "best_epoch": ("accuracy_loss", "best"),
     "clusterability_reg": (0.0, "creg"),
     "reg_k": (3, "regk"),
     "reg_every": (20, "regevery"),
     "normalize_weights_every": (0, "wnorm"),
 }
+# Pruning-search options, named in the unit and edge run folders when not at their defaults.
+_SEARCH_DEFAULTS = {
+    "retrain_include_start": (True, "start"),
+    "final_step": ("stop", "final"),
+    "step_from": ("pruned", "from"),
+}
+_EDGE_DEFAULTS = {"edge_bias_mask": ("keep", "bias")}
+
+
+def _labels(config, defaults: dict) -> list[str]:
+    parts = []
+    for name, (default, label) in defaults.items():
+        value = getattr(config, name, default)
+        if value != default:
+            parts.append(f"{label}-{value}")
+    return parts
 
 
 def _num(value) -> str:
@@ -73,11 +95,13 @@ def task_key(config) -> Path:
         return Path("boolean-graph") / _file_key("graph", config.graph)[len("graph-") :]
     family = ""
     if config.task == "boolean":
-        from utils.tasks import family_of
+        from utils.tasks import boolean_family
 
-        family = family_of(config.dataset_path)
+        family = boolean_family(config)
     task = config.task if not family or family == "boolean" else f"{config.task}-{family}"
-    return Path(task) / _dashes(config.modularity)
+    from utils.tasks import task_modularity
+
+    return Path(task) / _dashes(task_modularity(config))
 
 
 def _file_key(label: str, path) -> str:
@@ -123,6 +147,7 @@ def unit_pruning_key(config, step: float | None) -> str:
         parts.append(f"scale-{config.unit_pruning_scale}")
     if not config.unit_pruning_metric_normalized:
         parts.append("unnormalized")
+    parts += _labels(config, _SEARCH_DEFAULTS)
     parts.append(f"acc-{_num(config.prune_acc_threshold)}")
     return "_".join(parts)
 
@@ -131,6 +156,7 @@ def edge_pruning_key(config, step: float) -> str:
     parts = ["magnitude", config.pruning_schedule, f"step-{_num(step)}"]
     if config.pruning_iterations is not None:
         parts.append(f"iterations-{config.pruning_iterations}")
+    parts += _labels(config, _SEARCH_DEFAULTS) + _labels(config, _EDGE_DEFAULTS)
     parts.append(f"acc-{_num(config.prune_acc_threshold)}")
     return "_".join(parts)
 
@@ -142,6 +168,23 @@ def unit_step(config) -> float | None:
         return None
     index = min(max(config.which_unit_pruning_gradient, 0), len(steps) - 1)
     return steps[index]
+
+
+def finished_unit_steps(config) -> list[float]:
+    """The --unit_pruning_gradient values of finished unit-pruned runs with otherwise the same options
+    (for the message when a command names a unit-pruned run that does not exist)."""
+    import re
+
+    folder = seed_dir(config) / "units"
+    steps = []
+    if folder.is_dir():
+        for run in sorted(folder.iterdir()):
+            match = re.search(r"_step-([0-9.e+-]+?)(_|$)", run.name)
+            if match and RunDir(run).finished:
+                step = float(match.group(1))
+                if unit_pruning_key(config, step) == run.name:
+                    steps.append(step)
+    return sorted(steps)
 
 
 def unit_dir(config, step: float | None = None) -> Path:
@@ -194,10 +237,74 @@ class RunDir:
         return load_checkpoint(self.path / name)
 
     def clean_stale_temps(self) -> None:
-        """Remove temp files left by a process killed in the middle of an atomic write."""
-        if self.path.is_dir():
-            for stale in self.path.glob(".*.tmp*"):
-                stale.unlink(missing_ok=True)
+        """Remove temp files left by a process killed in the middle of an atomic write (never the temp
+        file of a process still writing)."""
+        for stale in stale_temps(self.path):
+            stale.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self, on_wait: Callable[[str], None] | None = None, wait: bool = True) -> Iterator[None]:
+        """Hold the run folder's advisory lock (fcntl.flock on <run>/.lock) for the block.
+
+        A second process asking for the same run waits until the first is done (on_wait(message) is
+        called once when it has to wait), then finds the run finished and reuses it; with wait=False it
+        raises RunBusyError instead. The lock file holds the owner's pid for the message; the kernel
+        releases the lock when the owner exits, even when it is killed. The lock file is removed on
+        release, and so are the folders the lock made if the block left them empty (a run that failed on
+        bad input leaves nothing behind).
+        """
+        file = self.path / LOCK_FILE
+        made = _missing_folders(self.path)
+        handle = self._acquire(file, on_wait, wait)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            # Unlink while still holding the lock; a waiter that then gets the old file sees that it is
+            # no longer the file at the path and starts over (see _acquire).
+            file.unlink(missing_ok=True)
+            handle.close()
+            for folder in made:  # deepest first
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break  # not empty (the run's files, or another process's): keep it and its parents
+
+    def _acquire(self, file: Path, on_wait, wait: bool):
+        import fcntl
+
+        told = False
+        while True:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                handle = open(file, "a+")
+            except FileNotFoundError:
+                continue  # another process removed the empty folder just now: make it again
+            except OSError as error:
+                raise output_error(error, "create the lock file", file) from None
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "another process"
+                message = f"run {self.path} is busy: process {owner} is writing it"
+                if not wait:
+                    handle.close()
+                    raise RunBusyError(f"{message}; wait for it to finish, then re-run") from None
+                if on_wait is not None and not told:
+                    on_wait(f"{message}; waiting for it to finish")
+                    told = True
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                same = os.fstat(handle.fileno()).st_ino == os.stat(file).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return handle
+            handle.close()  # the holder removed this lock file on release: lock the current one
 
     def remove(self, name: str) -> None:
         (self.path / name).unlink(missing_ok=True)
@@ -224,6 +331,15 @@ class RunDir:
             self.remove(NETWORK_FILE)
 
 
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """Load a torch checkpoint (state_dict) on CPU; InputError when missing or corrupt."""
     import torch
@@ -234,12 +350,31 @@ def load_checkpoint(path: str | Path) -> dict:
             f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
         )
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
+        state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged file
         raise InputError(
             f"checkpoint {file} is corrupt or not a torch file ({type(error).__name__}); "
             "delete it and re-run with --force"
         ) from None
+    bad = _non_finite(state)
+    if bad:
+        raise InputError(f"checkpoint {file}: {bad} holds NaN or inf; delete it and re-run with --force")
+    return state
+
+
+def _non_finite(state, prefix: str = "") -> str | None:
+    """The name of the first floating tensor in a (nested) state dict with NaN or inf; None when clean."""
+    import torch
+
+    if isinstance(state, dict):
+        for key, value in state.items():
+            found = _non_finite(value, f"{prefix}{key}.")
+            if found:
+                return found
+    elif isinstance(state, torch.Tensor) and state.is_floating_point():
+        if not bool(torch.isfinite(state).all()):
+            return prefix.rstrip(".")
+    return None
 
 
 def config_dict(config) -> dict:

@@ -6,12 +6,13 @@ minibatches are index slices of a per-epoch permutation.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch.nn import functional as F
 
-from utils.errors import InputError
+from utils.errors import InputError, NumericalError
 from utils.optim import epoch_lr
 
 
@@ -74,11 +75,13 @@ class TrainingOptions:
     optimizer: str = "adam"
     lr: float = 0.05
     weight_decay: float = 1e-4
+    l1: float = 0.0  # strength of an L1 penalty on the kept weights, added to the loss (0 = none)
     loss: str = "BCE"
     epochs: int = 15
     batch_size: int = 8
     scheduler: str = "exp"
     gamma: float = 1.0
+    best_epoch: str = "accuracy_loss"  # or "published" (see `improves`)
     # The clusterability regulariser and 000's weight normalisation (utils/clusterability_loss.py).
     clusterability_reg: float = 0.0
     reg_k: int = 3
@@ -127,6 +130,11 @@ def loss_value(
             total = total + F.cross_entropy(logits[:, group], y[:, group].argmax(dim=1))
         return total
     raise InputError(f"unknown --loss {loss!r} (choose BCE, MSE, CE)")
+
+
+def l1_penalty(model) -> torch.Tensor:
+    """Sum of |weight| over the kept (unmasked) weights of every block; biases are not penalised."""
+    return sum((module.weight * module.weight_mask).abs().sum() for _, _, module in model.blocks())
 
 
 def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups) -> torch.Tensor:
@@ -198,6 +206,56 @@ def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
     return bounds
 
 
+def check_lr(lr: float, epoch: int, options) -> None:
+    """NumericalError when the scheduled learning rate of `epoch` is NaN, inf or beyond float32."""
+    if not math.isfinite(lr) or abs(lr) > torch.finfo(torch.float32).max:
+        raise NumericalError(
+            f"the learning rate became {lr:g} in epoch {epoch + 1} (--lr {options.lr:g}, "
+            f"--gamma {options.gamma:g}), beyond float32; use a smaller --gamma"
+        )
+
+
+def check_train_loss(train_loss: float, epoch: int, options) -> None:
+    """NumericalError when an epoch's mean training loss is NaN or inf (the weights diverged)."""
+    if not math.isfinite(train_loss):
+        raise NumericalError(
+            f"the training loss became {train_loss} in epoch {epoch + 1} (--lr {options.lr}); "
+            "the weights diverged: lower --lr"
+        )
+
+
+def check_finite_weights(model) -> None:
+    """NumericalError naming the first layer whose weights or biases hold NaN or inf."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NumericalError(f"the trained network's {name} holds NaN or inf; lower --lr")
+
+
+def published_val_loss(per_sample: torch.Tensor, batch: int) -> float:
+    """The published validation loss: the per-batch mean losses over the clean validation set in order,
+    summed and divided by (number of batches - 1). One batch holding the whole set divides by zero: inf.
+    per_sample: (n,) loss of each validation sample (mean over outputs, as the published loss)."""
+    means = [float(chunk.mean()) for chunk in torch.split(per_sample, batch)]
+    return float("inf") if len(means) < 2 else sum(means) / (len(means) - 1)
+
+
+def improves(rule: str, best: tuple[float, float] | None, accuracy: float, loss: float) -> bool:
+    """Whether an epoch with (accuracy %, validation loss) replaces the best (accuracy, loss) so far.
+
+    accuracy_loss: strictly higher accuracy, ties to strictly lower loss (the earlier epoch wins a full tie).
+    published: the published train loop. Its best starts at (0 %, 1000); with a finite loss (< 1000) an
+    epoch wins with higher accuracy, or with accuracy and loss at least as good (the later epoch wins a
+    tie); with an infinite loss (one validation batch) the later epoch wins whenever its accuracy is at least
+    the best, so the kept epoch is the last whose accuracy equals the best.
+    """
+    if rule == "accuracy_loss":
+        return epoch_better((accuracy, -loss), None if best is None else (best[0], -best[1]))
+    best_accuracy, best_loss = best if best is not None else (0.0, 1000.0)
+    if loss < 1000.0:
+        return accuracy > best_accuracy or (loss <= best_loss and accuracy >= best_accuracy)
+    return accuracy >= best_accuracy
+
+
 def check_loss_fits(options: TrainingOptions, data: TaskTensors) -> None:
     if options.loss == "CE" and data.accuracy_kind == "bits":
         raise InputError(
@@ -208,7 +266,7 @@ def check_loss_fits(options: TrainingOptions, data: TaskTensors) -> None:
 
 def epoch_better(key: tuple[float, float], best_key: tuple[float, float] | None) -> bool:
     """Whether an epoch scoring key = (validation accuracy, -validation loss) beats the best so far: higher
-    accuracy, ties to the lower loss (the published best-epoch rule)."""
+    accuracy, ties to the lower loss (--best_epoch accuracy_loss; the batched searches use it)."""
     return best_key is None or key > best_key
 
 
@@ -224,9 +282,10 @@ def train(
     """Train `model` in place for `epochs` (default config.epochs; `config` is a TrainingOptions) and load
     the best epoch's state.
 
-    Best epoch: highest validation accuracy, ties to the lower validation loss. With include_start the
-    network as it came in competes as epoch -1 (retraining after a pruning step must not end worse than
-    the pruned network it started from). `generator` drives the
+    Best epoch by config.best_epoch (see `improves`): "accuracy_loss" (default) keeps the highest validation
+    accuracy, ties to the lower mean loss; "published" follows the published train loop, including its
+    infinite validation loss when one batch of --batch_size holds the whole validation set. With include_start
+    the network as it came in competes as epoch -1. `generator` drives the
     batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
     given, is called as progress(epoch, train_loss, val_accuracy) after each epoch.
     Returns TrainResult(state=best state_dict copy, metrics) with metrics: train_loss, val_accuracy,
@@ -240,14 +299,16 @@ def train(
     history = {"train_loss": [], "val_accuracy": [], "val_loss": []}
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
+    rule = config.best_epoch
     penalty = _clusterability_term(config)
     normalize_every = int(config.normalize_weights_every)
     total_steps = 0
     if include_start:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
-        best_key, best_state = (val_acc, -val_loss), clone_state(model)
+        best_key, best_state = (val_acc, _rule_loss(rule, model, data, config, val_loss)), clone_state(model)
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
+        check_lr(optimizer.lr, epoch, config)
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         x_epoch = data.x_train[order]
@@ -259,6 +320,8 @@ def train(
         for start, stop in batch_bounds(n, batch, model.norms is not None):
             logits = model.logits(x_epoch[start:stop])
             loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
+            if config.l1 > 0:
+                loss = loss + config.l1 * l1_penalty(model)
             if penalty is not None and total_steps % penalty[1] == 0:
                 loss = loss + penalty[0](model)
             if normalize_every and total_steps % normalize_every == 0:
@@ -272,17 +335,34 @@ def train(
             running += loss.detach()
             steps += 1
         train_loss = float(running) / max(steps, 1)
+        check_train_loss(train_loss, epoch, config)
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         history["train_loss"].append(train_loss)
         history["val_accuracy"].append(val_acc)
         history["val_loss"].append(val_loss)
-        key = (val_acc, -val_loss)
-        if epoch_better(key, best_key):
-            best_key, best_epoch = key, epoch
+        rule_loss = _rule_loss(rule, model, data, config, val_loss)
+        if improves(rule, best_key, val_acc, rule_loss):
+            best_key, best_epoch = (val_acc, rule_loss), epoch
             best_state = clone_state(model)
         if progress is not None:
             progress(epoch, train_loss, val_acc)
     model.load_state_dict(best_state)
+    check_finite_weights(model)
     test_acc, test_loss = evaluate(model, data.x_test, data.y_test, data, config.loss)
     metrics = dict(history, best_epoch=best_epoch, test_accuracy=test_acc, test_loss=test_loss)
     return TrainResult(state=best_state, metrics=metrics)
+
+
+@torch.no_grad()
+def _rule_loss(rule: str, model, data: TaskTensors, config, mean_loss: float) -> float:
+    """The validation loss the best-epoch rule compares: the mean loss, or the published batch sum."""
+    if rule != "published":
+        return mean_loss
+    if -(-data.x_val.shape[0] // config.batch_size) < 2:
+        return float("inf")
+    was_training = model.training
+    model.eval()
+    logits = _batched_logits(model, data.x_val)
+    model.train(was_training)
+    per_sample = per_sample_loss(logits, data.y_val, config.loss, data.output_groups)
+    return published_val_loss(per_sample, config.batch_size)

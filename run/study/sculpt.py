@@ -54,15 +54,15 @@ def sculpt_dir(config) -> Path:
 
 
 def base_record(config) -> dict:
-    from utils.tasks import family_of
+    from utils.tasks import boolean_family, task_modularity
 
-    family = family_of(config.dataset_path) if config.task == "boolean" else config.task
+    family = boolean_family(config) if config.task == "boolean" else config.task
     return {
         "status": "running",
         "error": None,
         "task": config.task,
         "family": family,
-        "modularity": list(config.modularity),
+        "modularity": task_modularity(config),
         "arch": list(config.arch),
         "depth": len(config.arch) - 2,
         "seed": config.seed,
@@ -79,6 +79,16 @@ def base_record(config) -> dict:
 def choose_sparsest(candidates: list[dict]) -> dict:
     """The sparsest accepted network; ties to higher accuracy, then to the earlier candidate."""
     return min(enumerate(candidates), key=lambda ic: (ic[1]["density"], -ic[1]["test_accuracy"], ic[0]))[1]
+
+
+def tied_sparsest(candidates: list[dict], chosen: dict) -> list[dict]:
+    """Every candidate exactly as sparse as `chosen` (same number of kept weights), chosen first.
+
+    The published study kept all of them: its seeds with several networks always share one density. Which
+    one is "the" network is then a coin flip that decides a run's verdict on reuse tasks (e.g. 4 1 2 8,
+    arch 4 24 24 8: 7 networks tied at 2.55 %, 2 of them modular), so sculpt scores them all."""
+    ties = [c for c in candidates if c is not chosen and abs(c["density"] - chosen["density"]) < 1e-9]
+    return [chosen, *ties]
 
 
 def _candidate(config, unit_step_value, edge_step, metrics, run_path) -> dict:
@@ -121,11 +131,17 @@ def _same_task(ctxs) -> bool:
 
 def prune_grids(ctxs) -> list[list[dict]]:
     """The unit x edge grid of every context (one per seed of one configuration), as `prune_all` would run
-    each alone; returns the candidates per context. Searches that share the task train as one batch."""
+    each alone; returns the candidates per context, in grid order (unit step, then edge step).
+
+    Unless --batch_members 1 (or the network cannot batch), the searches run as one pipeline of batched
+    training: every unit search starts at once, each continues with its retrained start and spawns its edge
+    searches as soon as it ends, and all searches in flight retrain together (run/batched_searches.py).
+    Searches of contexts whose tasks differ (digit splits depend on the seed) batch per context."""
     if len(ctxs) > 1 and not _same_task(ctxs):
         return [candidates for ctx in ctxs for candidates in prune_grids([ctx])]
     from run.common import progress_bar, train_dense
     from run.pruning_runs import unit_steps
+    from utils.batched_training import can_batch
 
     config = ctxs[0].config
     grids = [(ctx, unit_steps(ctx.config)) for ctx in ctxs]
@@ -133,8 +149,11 @@ def prune_grids(ctxs) -> list[list[dict]]:
     label = f"sculpt grid ({len(ctxs)} seed{'s' if len(ctxs) > 1 else ''})"
     with progress_bar(config, total, label) as bar:
         dense = [train_dense(ctx) for ctx in ctxs]
-        units = _unit_searches(grids, dense, bar)
-        return _edge_searches(grids, units, bar)
+        members = _batch_members(ctxs[0])
+        published_retrain = not getattr(config, "retrain_include_start", True)
+        if members == 1 or published_retrain or not can_batch(dense[0][0]):
+            return [_grid_sequential(ctx, steps, start, bar) for (ctx, steps), start in zip(grids, dense)]
+        return _grids_pipelined(grids, dense, members, bar)
 
 
 def _batch_members(ctx) -> int | None:
@@ -142,105 +161,100 @@ def _batch_members(ctx) -> int | None:
     return None if not value or value <= 0 else int(value)
 
 
-def _unit_searches(grids, dense, bar) -> list[list[tuple]]:
-    """Every unit search of every grid; returns [(model, metrics) per unit step] per grid."""
+def _unit_search(ctx, step, dense, factory):
+    """(model, metrics) of the unit search for `step` from the dense (model, metrics)."""
     from run.pruning_runs import require_reachable, run_search, unit_plan
     from utils.runs import RunDir, dense_dir
 
-    jobs, where = [], []
-    for g, ((ctx, steps), (model, metrics)) in enumerate(zip(grids, dense)):
-        for step in steps:
-            run = RunDir(unit_dir(ctx.config, step))
-            if not (run.finished and not ctx.config.force):
-                threshold = ctx.config.prune_acc_threshold
-                require_reachable(metrics, threshold, "dense", dense_dir(ctx.config))
-            plan = unit_plan(ctx, step if step is not None else 0.0)
-            label = f"units step {step}"
-
-            def job(
-                factory, ctx=ctx, model=model, metrics=metrics, plan=plan, step=step, run=run, label=label
-            ):
-                return run_search(ctx, model, metrics, plan, step or 0.0, run, label, factory)
-
-            jobs.append(job)
-            where.append(g)
-    results = _run(grids[0][0], jobs, bar)
-    out = [[] for _ in grids]
-    for g, result in zip(where, results):
-        out[g].append(result)
-    return out
+    model, metrics = dense
+    run = RunDir(unit_dir(ctx.config, step))
+    if not (run.finished and not ctx.config.force):
+        require_reachable(metrics, ctx.config.prune_acc_threshold, "dense", dense_dir(ctx.config))
+    plan = unit_plan(ctx, step if step is not None else 0.0)
+    return run_search(ctx, model, metrics, plan, step or 0.0, run, f"units step {step}", factory)
 
 
-def _run(ctx, jobs, bar) -> list:
-    """Run search jobs batched (or one by one with --batch_members 1), ticking the overall bar."""
-    from run.batched_searches import run_all
+def _edge_start(ctx, step, unit, retrain_start):
+    """The start of the edge searches after unit step `step`: the unit-pruned network retrained once
+    (retrain_start(model) -> (model, metrics)), or the unit-pruned one when every edge run is finished."""
+    from run.pruning_runs import require_reachable
+    from utils.runs import RunDir
 
-    members = _batch_members(ctx)
-    if members == 1:
-        results = []
-        for job in jobs:
-            results.append(job(None))
-            bar.update(1)
-        return results
-    return run_all(jobs, ctx.data, ctx.training, members, on_done=lambda _: bar.update(1))
+    runs = [RunDir(edges_after_units_dir(ctx.config, e, step)) for e in ctx.config.pruning_gradient]
+    if all(run.finished and not ctx.config.force for run in runs):
+        return unit
+    start = retrain_start(unit[0])
+    threshold = ctx.config.prune_acc_threshold
+    require_reachable(start[1], threshold, "retrained unit-pruned", unit_dir(ctx.config, step))
+    return start
 
 
-def _edge_searches(grids, units, bar) -> list[list[dict]]:
-    """Edge searches from each unit-pruned network (retrained once first, the retraining batched too)."""
-    import copy
-
-    from run.common import generator_for, model_metrics
-    from run.pruning_runs import edge_plan, require_reachable, run_search
-    from utils.batched_training import train_batched
+def _edge_search(ctx, step, edge_step, start, factory) -> dict:
+    from run.pruning_runs import edge_plan, run_search
     from utils.pruning import weights_pruned_percent
     from utils.runs import RunDir
 
-    # retrained starts, only where some edge search of that unit step still has work
-    need = []
+    model, metrics = start
+    run = RunDir(edges_after_units_dir(ctx.config, edge_step, step))
+    plan = edge_plan(ctx, edge_step, weights_pruned_percent(model), total_weights(model))
+    _, pruned = run_search(ctx, model, metrics, plan, edge_step, run, f"edges step {edge_step}", factory)
+    return _candidate(ctx.config, step, edge_step, pruned, run.path)
+
+
+def _grid_sequential(ctx, steps, dense, bar) -> list[dict]:
+    """One search at a time, unit step by unit step (the --batch_members 1 path)."""
+    from run.pruning_runs import retrained_start
+
+    candidates = []
+    for step in steps:
+        unit = _unit_search(ctx, step, dense, None)
+        bar.update(1)
+        start = _edge_start(ctx, step, unit, lambda model: retrained_start(ctx, model))
+        for edge_step in ctx.config.pruning_gradient:
+            candidates.append(_edge_search(ctx, step, edge_step, start, None))
+            bar.update(1)
+    return candidates
+
+
+def _grids_pipelined(grids, dense, members, bar) -> list[list[dict]]:
+    import copy
+
+    from run.batched_searches import SearchPool
+    from run.common import generator_for, model_metrics
+
+    ctx0 = grids[0][0]
+    pool = SearchPool(ctx0.data, ctx0.training, members)
+    found: dict[tuple, dict] = {}
+
+    def chain(factory, g, ctx, step):
+        unit = _unit_search(ctx, step, dense[g], factory)
+        bar.update(1)
+
+        def retrain_start(model):  # retrained_start through the batch: same generator, same training
+            start = copy.deepcopy(model)
+            metrics = factory(generator_for(ctx.config.seed))(start)
+            return start, dict(metrics, **model_metrics(start))
+
+        start = _edge_start(ctx, step, unit, retrain_start)
+        for edge_step in ctx.config.pruning_gradient:
+
+            def edge_job(edge_factory, edge_step=edge_step):
+                return _edge_search(ctx, step, edge_step, start, edge_factory)
+
+            def done(candidate, key=(g, step, edge_step)):
+                found[key] = candidate
+                bar.update(1)
+
+            pool.spawn(edge_job, done)
+
     for g, (ctx, steps) in enumerate(grids):
-        for k, step in enumerate(steps):
-            runs = [RunDir(edges_after_units_dir(ctx.config, e, step)) for e in ctx.config.pruning_gradient]
-            if any(not (run.finished and not ctx.config.force) for run in runs):
-                need.append((g, k))
-    starts = {}
-    if need:
-        models = [copy.deepcopy(units[g][k][0]) for g, k in need]
-        generators = [generator_for(grids[g][0].config.seed) for g, _ in need]
-        ctx0 = grids[0][0]
-        if _batch_members(ctx0) == 1:
-            from run.pruning_runs import retrained_start
-
-            trained = [retrained_start(grids[g][0], units[g][k][0]) for g, k in need]
-        else:
-            results = train_batched(models, ctx0.data, ctx0.training, generators, include_start=True)
-            trained = [(m, dict(r.metrics, **model_metrics(m))) for m, r in zip(models, results)]
-        for (g, k), (model, metrics) in zip(need, trained):
-            ctx, steps = grids[g]
-            where = unit_dir(ctx.config, steps[k])
-            require_reachable(metrics, ctx.config.prune_acc_threshold, "retrained unit-pruned", where)
-            starts[(g, k)] = (model, metrics)
-    jobs, where = [], []
-    for g, (ctx, steps) in enumerate(grids):
-        for k, step in enumerate(steps):
-            unit_model, unit_metrics = units[g][k]
-            start, start_metrics = starts.get((g, k), (unit_model, unit_metrics))
-            for edge_step in ctx.config.pruning_gradient:
-                run = RunDir(edges_after_units_dir(ctx.config, edge_step, step))
-                plan = edge_plan(ctx, edge_step, weights_pruned_percent(start), total_weights(start))
-
-                def job(factory, ctx=ctx, start=start, sm=start_metrics, plan=plan, e=edge_step, run=run):
-                    return run_search(ctx, start, sm, plan, e, run, f"edges step {e}", factory)
-
-                jobs.append(job)
-                where.append((g, step, edge_step))
-    results = _run(grids[0][0], jobs, bar)
-    out = [[] for _ in grids]
-    for (g, step, edge_step), (_, metrics) in zip(where, results):
-        config = grids[g][0].config
-        out[g].append(
-            _candidate(config, step, edge_step, metrics, edges_after_units_dir(config, edge_step, step))
-        )
-    return out
+        for step in steps:
+            pool.spawn(lambda factory, g=g, ctx=ctx, step=step: chain(factory, g, ctx, step))
+    pool.wait()
+    return [
+        [found[(g, s, e)] for s in steps for e in ctx.config.pruning_gradient]
+        for g, (ctx, steps) in enumerate(grids)
+    ]
 
 
 def total_weights(model) -> int:
@@ -264,7 +278,7 @@ def sculpt(config) -> dict:
         except (OSError, ValueError):
             record = {}
         if record.get("status") == "ok":
-            return record
+            return dict(record, _reused=str(out_dir))
     record = base_record(config)
     start = time.perf_counter()
     try:
@@ -302,12 +316,16 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     network = target.network
     options, options_dict, line = method_options(config, "sculpt")
     modules = sculpt_method(network, None, options)
-    paths = write_detection(config, target, modules, options_dict, line)
     truth = ground_truth_for(config)
     masks = network.masks
     score = score_modules(network.arch, modules.labels, truth, n_hidden=len(network.arch) - 2, masks=masks)
+    steps = (chosen["unit_step"], chosen["edge_step"])
+    verdict = "verdict: " + verdict_text(score)
+    paths = write_detection(config, target, modules, options_dict, line, steps=steps, verdict=verdict)
     write_json_atomic(out_dir / SCORE_FILE, score)
     paths["score"] = out_dir / SCORE_FILE
+    ties = score_ties(config, tied_sparsest(candidates, chosen), options, truth, out_dir)
+    ties[0].update(n_modules=modules.n_modules, success=score.get("success"))
     return {
         "test_accuracy": chosen["test_accuracy"],
         "density": chosen["density"],
@@ -315,18 +333,61 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
         "chosen": {k: chosen[k] for k in ("unit_step", "edge_step", "run")},
         "candidates": candidates,
         "score": score,
+        "ties": ties,
+        "tie_success_rate": tie_success_rate(ties),
         "paths": {k: str(v) for k, v in paths.items()},
     }
 
 
-def summary_line(record: dict) -> str:
-    score = record.get("score") or {}
+def score_ties(config, ties: list[dict], options, truth, out_dir: Path) -> list[dict]:
+    """[{unit_step, edge_step, run, n_modules, success}] for the tied sparsest networks; the first (the
+    chosen network) is filled in by the caller from its full detection."""
+    from detection_pipeline.detect import sculpt_method
+    from detection_pipeline.scoring import score_modules
+    from run.network_source import target_from_run
+    from utils.runs import RunDir
+
+    rows = [{k: tie[k] for k in ("unit_step", "edge_step", "run")} for tie in ties]
+    for row in rows[1:]:
+        network = target_from_run(config, RunDir(row["run"]), out_dir).network
+        try:
+            partition = sculpt_method(network, None, options)
+        except ValueError:  # no input reaches an output: nothing to score
+            row.update(n_modules=0, success=False if truth is not None else None)
+            continue
+        tie_score = score_modules(
+            network.arch, partition.labels, truth, n_hidden=len(network.arch) - 2, masks=network.masks
+        )
+        row.update(n_modules=int(tie_score["n_modules"]), success=tie_score.get("success"))
+    return rows
+
+
+def tie_success_rate(ties: list[dict]) -> float | None:
+    """Fraction of the tied sparsest networks that succeed (None when none is scored): a seed's share of
+    a success count made, as the published study's, over every kept network."""
+    scored = [t["success"] for t in ties if t.get("success") is not None]
+    return sum(bool(v) for v in scored) / len(scored) if scored else None
+
+
+def verdict_text(score: dict | None) -> str:
+    """'success', 'no success (failed: criterion, ...)' or 'not scored (no ground truth)'."""
+    score = score or {}
     verdict = {True: "success", False: "no success"}.get(score.get("success"), "not scored (no ground truth)")
     failed = [k for k, v in score.items() if v is False and k != "success"]
-    reason = f" (failed: {', '.join(failed)})" if failed else ""
+    return verdict + (f" (failed: {', '.join(failed)})" if failed else "")
+
+
+def summary_line(record: dict) -> str:
     chosen = record.get("chosen") or {}
+    n = record["n_modules"]
+    ties = record.get("ties") or []
+    tie_text = ""
+    if len(ties) > 1:
+        succeed = sum(bool(t.get("success")) for t in ties)
+        tie_text = f"; {len(ties)} networks tied at this density, {succeed} succeed"
     return (
-        f"{verdict}{reason}: test accuracy {record['test_accuracy']:.2f}%, density {record['density']:.2f}% "
+        f"{verdict_text(record.get('score'))}: test accuracy {record['test_accuracy']:.2f}%, "
+        f"density {record['density']:.2f}% "
         f"(unit step {chosen.get('unit_step')}, edge step {chosen.get('edge_step')}), "
-        f"{record['n_modules']} modules"
+        f"{n} module{'s' if n != 1 else ''}{tie_text}"
     )

@@ -62,6 +62,34 @@ def family_of(dataset_path: str) -> str:
     return family_from_path(str(dataset_path).rstrip("/\\")) or "boolean"
 
 
+def task_modularity(config) -> list[int]:
+    """The task's real modularity: --modularity, except for the 10-way digit tasks, whose structure is
+    fixed (digits_10way 64 10, mnist_10way 784 10) and which ignore --modularity."""
+    from utils.tasks.digits import TEN_WAY_MODULARITY
+
+    return list(TEN_WAY_MODULARITY.get(config.task, config.modularity))
+
+
+def boolean_family(config) -> str:
+    """The family that names a boolean run: the --dataset_path folder's when it exists, else the family of
+    the shipped graph the task is then built from (a mistyped path must not name the run). InputError when
+    --dataset_path is a file."""
+    from pathlib import Path
+
+    from utils.tasks.function_graph import canonical_family, family_from_path, find_graph
+
+    folder = Path(config.dataset_path)
+    if folder.is_file():
+        raise InputError(
+            f"--dataset_path {folder} is a file; give the folder that holds <modularity>.json "
+            "(e.g. ./datasets/exemplar/)"
+        )
+    if folder.is_dir():
+        return family_of(config.dataset_path)
+    found = find_graph(config.modularity, family_from_path(folder))
+    return canonical_family(found.parent.name) if found is not None else family_of(config.dataset_path)
+
+
 def load_task(config) -> Task:
     """Build the task named by config.task / config.modularity and check it against config.arch.
 
@@ -78,6 +106,8 @@ def load_task(config) -> Task:
 def _boolean_task(config) -> Task:
     from utils.tasks.function_graph import load_truth_table
 
+    if not getattr(config, "graph", None):
+        boolean_family(config)  # InputError when --dataset_path is a file
     table = load_truth_table(config.dataset_path, config.modularity, getattr(config, "graph", None))
     x = np.asarray(table.inputs, dtype=np.float32)
     y = np.asarray(table.outputs, dtype=np.float32)

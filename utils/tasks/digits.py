@@ -49,6 +49,8 @@ TEST_FRACTION = 0.2
 TWO_DIGIT_OUTPUTS = {(2, 20): "onehot", (2, 3, 3): "xor"}  # modularity tail -> output kind
 IMAGE_SIDE = {"digits": 8, "mnist": 28}
 XOR_BITS = 3  # digits 0-7 fit in 3 bits
+# The 10-way tasks have a fixed structure whatever --modularity says (inputs, classes).
+TEN_WAY_MODULARITY = {"digits_10way": (64, 10), "mnist_10way": (784, 10)}
 
 
 @dataclass
@@ -302,7 +304,7 @@ def digits_10way(seed: int = 0, test_fraction: float = TEST_FRACTION) -> DigitTa
     x_te, y_te, d_te, s_te = split(test_pool)
     return DigitTask(
         family="digits_10way",
-        modularity=[64, 10],
+        modularity=list(TEN_WAY_MODULARITY["digits_10way"]),
         x_train=x_tr,
         y_train=y_tr,
         x_test=x_te,
@@ -337,7 +339,7 @@ def _mnist_10way(mnist_path: str | Path) -> DigitTask:
     x_te, y_te, d_te, s_te = split(data.test_images, data.test_labels)
     return DigitTask(
         family="mnist_10way",
-        modularity=[784, 10],
+        modularity=list(TEN_WAY_MODULARITY["mnist_10way"]),
         x_train=x_tr,
         y_train=y_tr,
         x_test=x_te,

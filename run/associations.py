@@ -1,0 +1,120 @@
+"""--experiment associations: all eight association matrices of one network's hidden layers, Newman-Q
+modules under each (all Monte Carlo chains run together), and the comparison between them.
+
+Writes into --out (default <network outputs>/associations/): associations.npz (`<association>__hidden<l>`,
+full matrices with diagonals), modules_<association>.json (modules.json format), comparison.json,
+agreement.png and association_matrices.png (each matrix sorted by its clusters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+NPZ_FILE = "associations.npz"
+MATRICES_PICTURE = "association_matrices.png"
+
+
+def newman_options(config):
+    from detection_pipeline.associations.method import NewmanOptions
+
+    return NewmanOptions(
+        bisection=config.bisection,
+        mc_steps=config.mc_steps,
+        mc_restarts=config.mc_restarts,
+        target_entropy=config.target_entropy,
+        seed=config.seed,
+        loss=config.loss,
+        input_batch=config.input_batch,
+    )
+
+
+def compute(network, data, options) -> dict:
+    """Matrices, Newman results and partitions for every association (nothing written)."""
+    from detection_pipeline.associations.matrices import ASSOCIATIONS
+    from detection_pipeline.associations.method import (
+        batch_from,
+        cluster_layers,
+        layer_matrices,
+        partition_from,
+    )
+
+    batch = batch_from(network, data, options)
+    matrices = layer_matrices(network, batch, ASSOCIATIONS, options.loss)
+    flat = [m for name in ASSOCIATIONS for m in matrices[name]]
+    results = cluster_layers(flat, options)
+    n_hidden = network.depth - 1
+    partitions = {}
+    for k, name in enumerate(ASSOCIATIONS):
+        partition = partition_from(
+            network, name, matrices[name], results[k * n_hidden : (k + 1) * n_hidden], options
+        )
+        partition.diagnostics["inputs"] = {"source": batch.source, "n": int(len(batch.inputs))}
+        partitions[name] = partition
+    return {"matrices": matrices, "partitions": partitions, "batch": batch}
+
+
+def run(config) -> dict:
+    from detection_pipeline.associations.compare import compare_many
+    from detection_pipeline.associations.draw import draw_sorted_associations
+    from run.compare_partitions import write_comparison
+    from run.network_source import load_target
+    from run.options import newman_line
+    from utils.atomic_io import atomic_path, write_json_atomic
+
+    options = newman_options(config)
+    if options.input_batch is not None and not Path(options.input_batch).is_file():
+        from utils.config import ConfigError
+
+        raise ConfigError(f"--input_batch {options.input_batch} does not exist")
+    target = load_target(config)
+    data = None
+    if options.needs_data:
+        from utils.tasks import load_task
+
+        data = load_task(config)
+    found = compute(target.network, data, options)
+    matrices, partitions = found["matrices"], found["partitions"]
+    hidden = range(1, target.network.depth)
+    entries = [
+        {
+            "name": name,
+            "labels": partition.by_layer(),
+            "matrices": {layer: matrices[name][layer - 1] for layer in hidden},
+        }
+        for name, partition in partitions.items()
+    ]
+    comparison = compare_many(entries, config.n_shuffle, config.seed)
+    comparison["Q"] = {
+        name: [entry["Q"] for entry in p.diagnostics["layers"]] for name, p in partitions.items()
+    }
+    comparison["effective_clusters"] = {
+        name: [entry["effective_clusters"] for entry in p.diagnostics["layers"]]
+        for name, p in partitions.items()
+    }
+    comparison["bisection"] = options.bisection
+    comparison["source"] = target.network.source
+    comparison["test_accuracy"] = target.network.metrics.get("test_accuracy")
+    out = Path(config.out) if config.out else target.out_dir / "associations"
+    arrays = {f"{name}__hidden{l + 1}": m for name, per in matrices.items() for l, m in enumerate(per)}
+    with atomic_path(out / NPZ_FILE) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+    for name, partition in partitions.items():
+        summary = {**partition.to_json(), "source": target.network.source, "options": newman_line(options)}
+        summary["association"] = name
+        write_json_atomic(out / f"modules_{name}.json", summary)
+    labels = {name: [p.by_layer()[layer] for layer in hidden] for name, p in partitions.items()}
+    draw_sorted_associations(
+        {name: matrices[name] for name in partitions},
+        labels,
+        out / MATRICES_PICTURE,
+        f"{Path(target.network.source).name}: association matrices sorted by Newman clusters "
+        f"({options.bisection} bisection)",
+    )
+    paths = write_comparison(out, comparison, "agreement between associations' Newman partitions (ARI)")
+    q_text = " ".join(f"{name} {np.mean(q):.3f}" for name, q in comparison["Q"].items())
+    print(f"associations: mean Q over hidden layers: {q_text} -> {out}")
+    if not config.quiet:
+        print(f"pictures -> {paths['picture']}, {out / MATRICES_PICTURE}")
+    return {"comparison": comparison, "out": out, "partitions": partitions, "matrices": matrices}

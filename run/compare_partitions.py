@@ -1,0 +1,100 @@
+"""--experiment compare_partitions: two or more modules.json (any methods) compared layer by layer:
+ARI, NMI, VI, greedy alignment with its permutation p-value, transfer Q and Spearman r between association
+matrices (newman partitions carry theirs). Writes comparison.json and agreement.png into --out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from utils.config import ConfigError
+from utils.errors import InputError
+
+COMPARISON_FILE = "comparison.json"
+AGREEMENT_FILE = "agreement.png"
+
+
+def entry_name(data: dict, path: Path) -> str:
+    method = str(data.get("method", "unknown"))
+    if data.get("association"):
+        method = f"{method}:{data['association']}"
+    return method
+
+
+def load_entry(path: Path) -> dict:
+    """{"name", "path", "arch", "labels" per layer, "matrices" {layer: matrix}} from a modules.json."""
+    from detection_pipeline.partition import Partition
+
+    partition = Partition.from_file(path)
+    data = json.loads(path.read_text())
+    matrices = {}
+    for entry in data.get("layers", []) if isinstance(data.get("layers"), list) else []:
+        if isinstance(entry, dict) and "association_matrix" in entry and "layer" in entry:
+            matrices[int(entry["layer"])] = np.asarray(entry["association_matrix"], dtype=np.float64)
+    return {
+        "name": entry_name(data, path),
+        "path": str(path),
+        "arch": partition.arch,
+        "labels": partition.by_layer(),
+        "matrices": matrices,
+    }
+
+
+def unique_names(entries: list[dict]) -> None:
+    """Number repeated names in order (sculpt#1, sculpt#2)."""
+    names = [entry["name"] for entry in entries]
+    for i, entry in enumerate(entries):
+        if names.count(names[i]) > 1:
+            entry["name"] = f"{names[i]}#{names[: i + 1].count(names[i])}"
+
+
+def agreement_panels(comparison: dict, score: str = "ari") -> dict[str, np.ndarray]:
+    from detection_pipeline.associations.compare import agreement_matrix
+
+    panels = {f"layer {layer}": agreement_matrix(comparison, layer, score) for layer in comparison["layers"]}
+    if len(panels) > 1:
+        panels["mean over layers"] = np.nanmean(np.stack(list(panels.values())), axis=0)
+    return panels
+
+
+def write_comparison(out: Path, comparison: dict, title: str) -> dict:
+    from detection_pipeline.associations.draw import draw_agreement
+    from utils.atomic_io import write_json_atomic
+
+    paths = {"comparison": out / COMPARISON_FILE, "picture": out / AGREEMENT_FILE}
+    draw_agreement(comparison["names"], agreement_panels(comparison), paths["picture"], "ARI", title)
+    write_json_atomic(paths["comparison"], comparison)
+    return paths
+
+
+def run(config) -> dict:
+    from detection_pipeline.associations.compare import compare_many
+
+    files = config.partitions or []
+    if len(files) < 2:
+        raise ConfigError("--experiment compare_partitions needs --partitions with two or more modules.json")
+    entries = [load_entry(Path(f)) for f in files]
+    arch = entries[0]["arch"]
+    for entry in entries[1:]:
+        if entry["arch"] != arch:
+            raise InputError(
+                f"{entry['path']} has arch {' '.join(map(str, entry['arch']))} but {entries[0]['path']} has "
+                f"{' '.join(map(str, arch))}; compare partitions of one network"
+            )
+    unique_names(entries)
+    comparison = compare_many(entries, config.n_shuffle, config.seed)
+    if not comparison["layers"]:
+        raise InputError("no layer has two units labelled by every pair of partitions; nothing to compare")
+    comparison["partitions"] = [{"name": e["name"], "path": e["path"]} for e in entries]
+    comparison["n_shuffle"] = config.n_shuffle
+    out = Path(config.out) if config.out else Path(config.result_path) / "compare_partitions"
+    paths = write_comparison(out, comparison, f"agreement between {len(entries)} partitions (ARI)")
+    mean_ari = float(
+        np.nanmean([s.get("ari", np.nan) for layer in comparison["layers"].values() for s in layer.values()])
+    )
+    print(f"compare_partitions: {len(entries)} partitions, mean ARI {mean_ari:.3f} -> {paths['comparison']}")
+    if not config.quiet:
+        print(f"picture -> {paths['picture']}")
+    return {"comparison": comparison, "paths": paths}
