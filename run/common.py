@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from models.mlp import MLP
@@ -45,11 +46,30 @@ def prepare(config) -> Context:
     if getattr(config, "gpu", 0) and device.type != "cuda":
         # A published command with --gpu 1 still runs (same results on the CPU), but not silently.
         print("warning: --gpu 1 but CUDA is not available here; running on the CPU", file=sys.stderr)
-    choose_threads(config, device)
+    choose_threads(config, device, task)
     return Context(config, task, data, device, training)
 
 
-def choose_threads(config, device) -> None:
+def cnn_work(config, input_shape) -> int:
+    """Multiply-adds of one CNN forward for one image (conv and fc layers), to size the thread count."""
+    from utils.cnn_spec import layer_shapes, parse_cnn
+
+    specs = parse_cnn(config.cnn)
+    previous, total = tuple(input_shape), 0
+    for spec, shape in zip(specs, layer_shapes(specs, input_shape)):
+        if spec.kind == "conv":
+            h, w = (
+                previous[1] + 2 * spec.padding - spec.kernel + 1,
+                previous[2] + 2 * spec.padding - spec.kernel + 1,
+            )
+            total += spec.size * previous[0] * spec.kernel**2 * h * w
+        else:
+            total += spec.size * int(np.prod(previous))
+        previous = shape
+    return total
+
+
+def choose_threads(config, device, task=None) -> None:
     """One CPU thread for small networks: their matrix products are far too small to split, and worker
     threads waiting on each other cost more than the work (badly so when jobs run side by side). Left
     alone when OMP_NUM_THREADS is set or the network is large."""
@@ -57,7 +77,10 @@ def choose_threads(config, device) -> None:
 
     if device.type != "cpu" or os.environ.get("OMP_NUM_THREADS"):
         return
-    largest = max(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
+    if getattr(config, "model", "MLP") == "CNN":
+        largest = 2**22 if task is None else cnn_work(config, task.image_shape) // 8
+    else:
+        largest = max(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
     if largest * config.batch_size < 2**22:
         torch.set_num_threads(1)
 
@@ -83,7 +106,10 @@ def epoch_progress(bar):
 
 
 def model_metrics(model: MLP) -> dict:
-    return {"density": model.density(), "units_kept": model.units_kept()}
+    metrics = {"density": model.density(), "units_kept": model.units_kept()}
+    if hasattr(model, "specs"):  # a CNN: what a forward pass of its checkpoint needs
+        metrics.update(cnn=model.spec, input_shape=list(model.input_shape))
+    return metrics
 
 
 def say_waiting(message: str) -> None:
@@ -105,28 +131,51 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
     """
     config = ctx.config
     run = RunDir(dense_dir(config))
-    model = _fresh_model(config, ctx.device)
+    model = fresh_model(config, ctx.device, ctx.task)
     with run.lock(on_wait=say_waiting):
         if run.finished and not config.force:
             model.load_state_dict(run.load_torch("model.pt"))
             return model, reused(run.load_json("metrics.json"), run.path)
         run.clean_stale_temps()
         start = time.perf_counter()
+        pruner = _gradual_pruner(config)
         with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
             report = epoch_progress(bar)
             if getattr(config, "checkpoint_every", 0):
                 from run.clusterability_curve import save_checkpoints
 
                 report = save_checkpoints(report, model, run, config.checkpoint_every)
-            result = train(model, ctx.data, ctx.training, generator_for(config.seed), progress=report)
+            result = train(
+                model,
+                ctx.data,
+                ctx.training,
+                generator_for(config.seed),
+                progress=report,
+                pruner=pruner,
+            )
         metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
         metrics.update(model_metrics(model))
         run.save_result(config, result.state, metrics)
     return model, metrics
 
 
-def _fresh_model(config, device) -> MLP:
+def _gradual_pruner(config):
+    """A factory for the --gradual_pruning pruner (train() calls it with the steps per epoch), or None."""
+    if getattr(config, "gradual_pruning", "none") == "none":
+        return None
+    from utils.gradual_pruning import GradualPruningOptions, gradual_pruner
+
+    options = GradualPruningOptions.from_config(config)
+    return lambda model, steps_per_epoch, epochs: gradual_pruner(model, options, steps_per_epoch, epochs)
+
+
+def fresh_model(config, device, task: Task | None = None):
+    """The MLP (--arch) or the CNN (--cnn, images of the task's shape) named by the config, seeded."""
     torch.manual_seed(config.seed)
+    if getattr(config, "model", "MLP") == "CNN":
+        from models.cnn import build_cnn
+
+        return build_cnn(config, task.image_shape, task.n_outputs, device)
     return build_model(config, device)
 
 

@@ -39,6 +39,28 @@ def _check_arch(config, arch: list[int], source: str) -> None:
         )
 
 
+def _cnn_layout(config, network: LayeredNetwork, source: str) -> None:
+    """Give a channel network (conv layers) its layer list and image shape for a forward pass: --cnn and
+    --input_shape when given, else what the run's metrics.json recorded. Checks they fit the weights."""
+    if all(kernel is None for kernel in network.kernels):
+        return
+    cnn = getattr(config, "cnn", None) or network.metrics.get("cnn")
+    shape = getattr(config, "input_shape", None) or network.metrics.get("input_shape")
+    if shape is not None:
+        network.layout["input_shape"] = [int(s) for s in shape]
+    if cnn:
+        from utils.cnn_graph import check_layout_fits
+        from utils.cnn_spec import parse_cnn, spec_text
+
+        specs = parse_cnn(cnn)
+        network.layout["cnn"] = spec_text(specs)
+        if shape is not None:
+            try:
+                check_layout_fits(network, specs, network.layout["input_shape"])
+            except ValueError as error:
+                raise ConfigError(f"{source}: {error}") from None
+
+
 def picture_dir(config, out_dir: Path) -> Path:
     """<visualization_path>/<out_dir relative to result_path>/ (or <out_dir name>/ outside it)."""
     result_root = Path(config.result_path).resolve()
@@ -57,7 +79,26 @@ def checkpoint_out_dir(config, path: Path) -> Path:
 
 
 def load_target(config) -> Target:
-    """The network to analyse, per the config. Raises ConfigError / InputError with the fix."""
+    """The network to analyse, per the config. Raises ConfigError / InputError with the fix.
+
+    With --cnn_graph anchor a CNN's channel graph is cut to the anchor's conv-only part (graph analyses
+    only: that part has no forward pass of its own)."""
+    target = _load_target(config)
+    if getattr(config, "cnn_graph", "full") == "anchor":
+        from utils.cnn_graph import anchor_scope
+
+        if "conv" not in target.network.kinds:
+            raise ConfigError("--cnn_graph anchor needs a network with conv layers")
+        try:
+            target.network = anchor_scope(target.network)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        # its own outputs, beside the full graph's
+        target = Target(target.network, target.out_dir / "anchor_graph", target.picture_dir / "anchor_graph")
+    return target
+
+
+def _load_target(config) -> Target:
     if config.checkpoint:
         return target_from_file(config, Path(config.checkpoint))
     run = RunDir(edges_after_units_dir(config, config.pruning_gradient[0]))
@@ -84,6 +125,7 @@ def target_from_run(config, run: RunDir, out_dir: Path) -> Target:
         )
     network.source = str(run.path)
     network.metrics = run.load_json(METRICS_FILE)
+    _cnn_layout(config, network, str(run.path / CHECKPOINT_FILE))
     _check_arch(config, network.arch, str(run.path))
     return Target(network, out_dir, picture_dir(config, out_dir))
 
@@ -99,5 +141,6 @@ def target_from_file(config, path: Path) -> Target:
             network.metrics = json.loads(metrics_file.read_text())
         except (OSError, json.JSONDecodeError):
             network.metrics = {}
+    _cnn_layout(config, network, str(path))
     out_dir = checkpoint_out_dir(config, path)
     return Target(network, out_dir, picture_dir(config, out_dir))

@@ -16,7 +16,7 @@ import torch
 
 from run.common import (
     Context,
-    build_model,
+    fresh_model,
     generator_for,
     model_metrics,
     progress_bar,
@@ -51,9 +51,11 @@ from utils.runs import (
 from utils.training import train
 
 
-def unit_plan(ctx: Context, step: float) -> SearchPlan:
+def unit_plan(ctx: Context, step: float, arch: list[int] | None = None) -> SearchPlan:
+    """arch: units per layer (default --arch; a CNN passes its channels per layer: units are channels)."""
     config = ctx.config
-    hidden_units = sum(config.arch[1:-1])
+    arch = list(arch or config.arch)
+    hidden_units = sum(arch[1:-1])
     if hidden_units == 0:
         raise ConfigError("unit pruning needs at least one hidden layer in --arch")
     min_step = 100.0 / hidden_units
@@ -74,7 +76,7 @@ def unit_plan(ctx: Context, step: float) -> SearchPlan:
             config.unit_pruning_norm,
             config.unit_pruning_scale,
             config.unit_pruning_metric_normalized,
-            config.arch,
+            arch,
         )
         return unit_masks(model, scores, percent, config.unit_pruning_scale)
 
@@ -96,7 +98,7 @@ def edge_plan(
     ctx: Context, step: float, start_percent: float, total_weights: int | None = None
 ) -> SearchPlan:
     """The edge search's plan; total_weights: the possible edges (default: the MLP's, from --arch; a DAG
-    network passes its blocks' total)."""
+    network or a CNN passes its blocks' total)."""
     config = ctx.config
     if total_weights is None:
         total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
@@ -257,7 +259,7 @@ def prune_units(ctx: Context, step: float | None) -> tuple[object, dict]:
     run = RunDir(unit_dir(ctx.config, step))
     if not (run.finished and not ctx.config.force):
         require_reachable(dense_metrics, ctx.config.prune_acc_threshold, "dense", dense_dir(ctx.config))
-    plan = unit_plan(ctx, step if step is not None else 0.0)
+    plan = unit_plan(ctx, step if step is not None else 0.0, dense.arch)
     return run_search(ctx, dense, dense_metrics, plan, step or 0.0, run, f"units step {step}")
 
 
@@ -296,7 +298,7 @@ def load_unit_pruned(ctx: Context) -> tuple[object, dict]:
     run = RunDir(unit_dir(config, step))
     if not run.finished:
         raise ConfigError(missing_unit_run_message(config, run.path, step))
-    model = build_model(config, ctx.device)
+    model = fresh_model(config, ctx.device, ctx.task)
     model.load_state_dict(run.load_torch("model.pt"))
     return model, run.load_json("metrics.json")
 

@@ -28,7 +28,7 @@ EXPERIMENTS = (
     "associations",
     "associations_summary",
 )
-TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way")
+TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way", "fashion_mnist_10way", "kmnist_10way")
 UNIT_METRICS = (
     "activation_gradient_product",
     "activation_sum_gradient_product",
@@ -141,6 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--mnist_path", default="./datasets/mnist/", help="folder with MNIST IDX files (gz or raw)"
     )
+    g.add_argument(
+        "--fashion_mnist_path",
+        default="./datasets/fashion_mnist/",
+        help="folder with Fashion-MNIST IDX files (same file names as MNIST)",
+    )
+    g.add_argument(
+        "--kmnist_path",
+        default="./datasets/kmnist/",
+        help="folder with KMNIST IDX files (same names as MNIST)",
+    )
+    g.add_argument(
+        "--image_norm",
+        choices=("auto", "unit", "standard"),
+        default="auto",
+        help="image pixels: unit = [0, 1] (the published MLP tasks), standard = (x - mean) / std per data "
+        "set (the anchor's CNN recipe); auto = standard for --model CNN, unit otherwise",
+    )
     g.add_argument("--graph", default=None, help="function-graph JSON file (generate_task / boolean task)")
     g.add_argument(
         "--table_repeats",
@@ -153,7 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     g = p.add_argument_group("model and training")
-    g.add_argument("--model", choices=("MLP",), default="MLP")
+    g.add_argument("--model", choices=("MLP", "CNN"), default="MLP", help="MLP (--arch) or CNN (--cnn)")
+    g.add_argument(
+        "--cnn",
+        default=None,
+        help='CNN hidden layers, e.g. "conv:16:3 pool:2 conv:32:3 pool:2 fc:64" (conv:C:K same padding + '
+        "ReLU, conv:C:K:P padding P, pool:P max pool, fc:N ReLU); the output layer follows from the task",
+    )
+    g.add_argument(
+        "--input_shape",
+        type=int,
+        nargs=3,
+        default=None,
+        metavar=("C", "H", "W"),
+        help="image shape for a CNN (default: the task's, e.g. 1 8 8 for digits_10way)",
+    )
     g.add_argument("--arch", type=int, nargs="+", default=[4, 24, 4], help="layer widths, inputs to outputs")
     g.add_argument(
         "--structure",
@@ -250,6 +281,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="edge pruning: inputless masks the bias of every unit left without incoming edges, so it is "
         "dead (the published code); keep leaves biases alone (such a unit outputs a constant)",
     )
+    g.add_argument(
+        "--gradual_pruning",
+        choices=("none", "cubic"),
+        default="none",
+        help="prune while training (Zhu & Gupta cubic schedule), the anchor's recipe",
+    )
+    g.add_argument(
+        "--target_sparsity", type=float, default=90.0, help="gradual pruning: percent of weights removed"
+    )
+    g.add_argument(
+        "--prune_epochs",
+        type=optional_int,
+        default=None,
+        help="gradual pruning ramps over the last E epochs (all)",
+    )
+    g.add_argument(
+        "--prune_every", type=int, default=100, help="gradual pruning: optimizer steps between mask updates"
+    )
+    g.add_argument(
+        "--prune_scope",
+        choices=("global", "layer"),
+        default="global",
+        help="gradual pruning: one magnitude cut over all layers, or each layer to the same sparsity",
+    )
 
     g = p.add_argument_group("module detection")
     g.add_argument(
@@ -286,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n_shuffle", type=int, default=1000, help="permutations for the alignment p-value")
     g.add_argument("--out", default=None, help="compare_partitions / associations: output folder")
     g.add_argument("--checkpoint", default=None, help="network file (our checkpoint or published .npz)")
+    g.add_argument(
+        "--cnn_graph",
+        choices=("full", "anchor"),
+        default="full",
+        help="CNN channel graph for graph analyses: full (image channels, conv channels, fc units) or anchor "
+        "(nn-clustering-pytorch's: the first run of conv layers without the first conv's weights)",
+    )
     g.add_argument("--feature_direction", type=feature_direction, default="outgoing")
     g.add_argument("--feature_weighted", type=str2bool, default=False)
     g.add_argument("--feature_step_size", type=int, default=2)
@@ -493,6 +555,7 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(f"--n_shuffle must be positive, got {config.n_shuffle}")
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
+    validate_cnn(config)
     if config.batch_size <= 0:
         raise ConfigError(f"--batch_size must be positive, got {config.batch_size}")
     if len(config.arch) < 2 or any(w <= 0 for w in config.arch):
@@ -525,3 +588,37 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--cluster_merging_threshold must be in (0, 1], got {config.cluster_merging_threshold}"
         )
+
+
+def validate_cnn(config: argparse.Namespace) -> None:
+    """CNN and gradual-pruning options: --cnn parses, --input_shape is positive, sparsity in [0, 100)."""
+    if config.model == "CNN" and config.experiment == "sculpt":
+        raise ConfigError(
+            "--experiment sculpt (the study grid) does not take --model CNN yet; run --experiment prune "
+            "(--prune_units 1, then 0) and module_detection --checkpoint on the result"
+        )
+    if config.model == "CNN" and config.experiment in ("train", "prune", "prune_edges"):
+        if not config.cnn:
+            raise ConfigError('--model CNN needs --cnn, e.g. --cnn "conv:16:3 pool:2 conv:32:3 pool:2 fc:64"')
+    if config.cnn:
+        from utils.cnn_spec import parse_cnn
+
+        try:
+            specs = parse_cnn(config.cnn)
+            if config.input_shape is not None:
+                from utils.cnn_spec import layer_shapes
+
+                layer_shapes(specs, config.input_shape)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    if config.input_shape is not None and any(s <= 0 for s in config.input_shape):
+        raise ConfigError(f"--input_shape needs three positive numbers C H W, got {config.input_shape}")
+    if config.gradual_pruning != "none":
+        if not 0.0 <= config.target_sparsity < 100.0:
+            raise ConfigError(f"--target_sparsity is a percentage in [0, 100), got {config.target_sparsity}")
+        if config.prune_every <= 0:
+            raise ConfigError(f"--prune_every must be positive, got {config.prune_every}")
+        if config.prune_epochs is not None and not 0 < config.prune_epochs <= config.epochs:
+            raise ConfigError(
+                f"--prune_epochs must be in 1..--epochs ({config.epochs}), got {config.prune_epochs}"
+            )

@@ -44,7 +44,9 @@ class LayeredNetwork:
 
     norms[i]: batch norm after layer i+1's linear op (hidden layers only), a dict with gamma, beta, mean,
     var, eps arrays/floats, or None. metrics: the run's metrics.json when there is one. source: where it
-    came from (a path or "model").
+    came from (a path or "model"). layout: what a forward pass of a CNN needs beyond the graph
+    (utils/cnn_graph.py): "cnn" (the layer list), "input_shape" (C, H, W), "keys" (the state_dict key of
+    each layer's weight), "spatial" (positions per channel at the conv -> fc boundary), "unit_alive".
     """
 
     arch: list[int]
@@ -58,6 +60,7 @@ class LayeredNetwork:
     kernels: list[np.ndarray | None] = field(default_factory=list)
     source: str = ""
     metrics: dict = field(default_factory=dict)
+    layout: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.arch = [int(a) for a in self.arch]
@@ -196,6 +199,10 @@ class LayeredNetwork:
         or of our DAG network (the same, plus skips.<s>_<t>.weight / weight_mask)."""
         if not isinstance(state, dict):
             raise InputError(f"{source} is not a state_dict; pass a checkpoint written by sculpt or a .npz")
+        from utils.cnn_graph import is_anchor_state, is_conv_state
+
+        if is_conv_state(state) or ("layers.0.weight" not in state and is_anchor_state(state)):
+            return cls.from_cnn(state, source=source)
         weights, masks, biases, norms = [], [], [], []
         i = 0
         while f"layers.{i}.weight" in state:
@@ -230,9 +237,40 @@ class LayeredNetwork:
         )
 
     @classmethod
+    def from_cnn(
+        cls, model_or_state, cnn: str | None = None, input_shape=None, source: str = ""
+    ) -> LayeredNetwork:
+        """The channel graph of a CNN: our models/cnn.py CNN, its state_dict, or a state_dict following the
+        anchor's key conventions (see utils/cnn_graph.py). `cnn` (layer list) and `input_shape` (C, H, W)
+        are kept in `layout` for a forward pass; when given they are checked against the weights."""
+        from utils.cnn_graph import check_layout_fits, network_from_state
+
+        state = model_or_state
+        if hasattr(model_or_state, "state_dict"):
+            cnn = cnn or getattr(model_or_state, "spec", None)
+            input_shape = input_shape or getattr(model_or_state, "input_shape", None)
+            state = model_or_state.state_dict()
+            source = source or "model"
+        layout = {}
+        if input_shape is not None:
+            layout["input_shape"] = [int(s) for s in input_shape]
+        if cnn:
+            from utils.cnn_spec import parse_cnn, spec_text
+
+            layout["cnn"] = spec_text(parse_cnn(cnn)) if isinstance(cnn, str) else spec_text(cnn)
+        network = network_from_state(dict(state), source or "state_dict", layout)
+        if cnn and input_shape is not None:
+            from utils.cnn_spec import parse_cnn
+
+            check_layout_fits(network, parse_cnn(layout["cnn"]), layout["input_shape"])
+        return network
+
+    @classmethod
     def from_model(cls, model, source: str = "model") -> LayeredNetwork:
         """From a live MLP / DAG network of models/ (weights copied to numpy, on CPU)."""
         activation = getattr(model, "activation_name", "relu")
+        if hasattr(model, "specs"):
+            return cls.from_cnn(model, source=source)
         return cls.from_state_dict(model.state_dict(), source, activation=activation)
 
     @classmethod
@@ -271,7 +309,23 @@ class LayeredNetwork:
             self.kernels,
             self.source,
             self.metrics,
+            self.layout,
         )
+
+    def folded_weights(self) -> list[np.ndarray]:
+        """Weights with each layer's batch norm folded in, W·γ/√(var+ε) per output row (DESIGN §10.2);
+        (arch[i+1], arch[i]) float64. Conv layers hold kernel L1 norms, so their folded row is the L1 norm
+        of the folded kernel up to the sign of γ (absolute views are equal)."""
+        out = []
+        for weight, norm in zip(self.weights, self.norms):
+            w = np.asarray(weight, dtype=np.float64)
+            if norm is not None:
+                scale = np.asarray(norm["gamma"], np.float64) / np.sqrt(
+                    np.asarray(norm["var"], np.float64) + norm["eps"]
+                )
+                w = w * scale[:, None]
+            out.append(w)
+        return out
 
 
 def _numpy(tensor) -> np.ndarray:

@@ -19,6 +19,20 @@ from utils.training import clone_state, per_sample_loss
 # ----------------------------------------------------------------------------------------------- scores
 
 
+def _per_unit(t: torch.Tensor) -> torch.Tensor:
+    """Sum over samples and, for conv maps, positions: (n, W) or (n, C, H, W) -> (units,)."""
+    return t.sum(dim=0) if t.dim() == 2 else t.sum(dim=(0, 2, 3))
+
+
+def _outgoing_magnitude(layer, n_units: int) -> torch.Tensor:
+    """Summed |kept outgoing weight| per unit of the layer below `layer`: (n_units,). Conv kernels sum over
+    output channels and kernel positions; an fc layer after a conv sums the H*W inputs of each channel."""
+    w = (layer.weight * layer.weight_mask).abs().detach()
+    if w.dim() == 4:
+        return w.sum(dim=(0, 2, 3))
+    return w.reshape(w.shape[0], n_units, -1).sum(dim=(0, 2))
+
+
 def unit_alive(model) -> list[torch.Tensor]:
     """Per hidden layer, a bool tensor (width,) that is True for units not pruned (bias mask 1)."""
     return [layer.bias_mask > 0 for layer in model.layers[:-1]]
@@ -39,14 +53,14 @@ def unit_scores(
     was_training = model.training
     model.eval()
     n_hidden = len(model.layers) - 1
-    totals = [torch.zeros(layer.out_features, device=x.device) for layer in model.layers[:-1]]
+    totals = [torch.zeros(layer.bias.shape[0], device=x.device) for layer in model.layers[:-1]]
     for start in range(0, x.shape[0], chunk):
         xb, yb = x[start : start + chunk], y[start : start + chunk]
         if metric == "average_activation_weight_magnitude":
             with torch.no_grad():
                 hidden = model(xb)[1:-1]
             for l in range(n_hidden):
-                totals[l] += hidden[l].abs().sum(dim=0)
+                totals[l] += _per_unit(hidden[l].abs())
             continue
         with torch.enable_grad():
             activations = model(xb)
@@ -63,7 +77,7 @@ def unit_scores(
             model.zero_grad(set_to_none=True)
             objective.backward()
         for l in range(n_hidden):
-            totals[l] += (hidden[l].detach().abs() * hidden[l].grad.abs()).sum(dim=0)
+            totals[l] += _per_unit(hidden[l].detach().abs() * hidden[l].grad.abs())
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     scores = [t / x.shape[0] for t in totals]
@@ -71,7 +85,7 @@ def unit_scores(
         outgoing = [torch.zeros_like(s) for s in scores]
         for source, _, block in model.blocks():
             if 1 <= source <= n_hidden:  # edges leaving hidden layer `source` (skips included)
-                outgoing[source - 1] += (block.weight * block.weight_mask).abs().sum(dim=0).detach()
+                outgoing[source - 1] += _outgoing_magnitude(block, scores[source - 1].numel())
         scores = [s * o for s, o in zip(scores, outgoing)]
     alive = unit_alive(model)
     return [torch.where(a, s, torch.zeros_like(s)) for s, a in zip(scores, alive)]
@@ -196,7 +210,12 @@ def masks_from_alive(model, alive: list[torch.Tensor]):
     ]
     weight_masks = []
     for source, target, block in model.blocks():
-        keep = full[target][:, None] & full[source][None, :]
+        below = full[source]
+        if block.weight_mask.dim() == 2 and block.weight_mask.shape[1] != below.numel():
+            below = below.repeat_interleave(block.weight_mask.shape[1] // below.numel())  # fc after conv
+        keep = full[target][:, None] & below[None, :]
+        if block.weight_mask.dim() == 4:  # a conv layer: whole kernel slices
+            keep = keep[:, :, None, None]
         weight_masks.append(block.weight_mask * keep.to(block.weight_mask.dtype))
     bias_masks = [
         layer.bias_mask * full[i + 1].to(layer.bias_mask.dtype) for i, layer in enumerate(model.layers)

@@ -45,6 +45,8 @@ _TRAINING_DEFAULTS = {
     "table_repeats": (2, "repeats"),
     "images_per_pair": (None, "per-pair"),
     "best_epoch": ("accuracy_loss", "best"),
+    "image_norm": ("auto", "norm"),
+    "prune_scope": ("global", "prune-scope"),
     "clusterability_reg": (0.0, "creg"),
     "reg_k": (3, "regk"),
     "reg_every": (20, "regevery"),
@@ -79,8 +81,33 @@ def _dashes(values) -> str:
     return "-".join(str(v) for v in values)
 
 
+def model_key(config) -> str:
+    """arch-4-24-4 for an MLP; cnn-conv16-3_pool2_fc64 for a CNN (input shape too when given)."""
+    if getattr(config, "model", "MLP") != "CNN":
+        return arch_key(config)
+    from utils.cnn_spec import parse_cnn
+
+    parts = []
+    for spec in parse_cnn(config.cnn):
+        if spec.kind == "fc":
+            parts.append(f"fc{spec.size}")
+            continue
+        pad = "" if spec.padding == spec.kernel // 2 else f"-pad{spec.padding}"
+        parts.append(f"conv{spec.size}-{spec.kernel}{pad}")
+        if spec.pool > 1:
+            parts.append(f"pool{spec.pool}")
+    shape = getattr(config, "input_shape", None)
+    prefix = f"cnn-in{_dashes(shape)}_" if shape else "cnn-"
+    return prefix + "_".join(parts)
+
+
 def training_key(config) -> str:
     parts = [f"lr-{_num(config.lr)}", f"batch-{config.batch_size}", f"epochs-{config.epochs}"]
+    if getattr(config, "gradual_pruning", "none") != "none":
+        parts.append(f"gradual-{config.gradual_pruning}-{_num(config.target_sparsity)}")
+        if config.prune_epochs is not None:
+            parts.append(f"prune-epochs-{config.prune_epochs}")
+        parts.append(f"every-{config.prune_every}")
     for name, (default, label) in _TRAINING_DEFAULTS.items():
         value = getattr(config, name, default)
         if value != default:
@@ -125,7 +152,7 @@ def seed_dir(config) -> Path:
     return (
         Path(config.result_path)
         / task_key(config)
-        / arch_key(config)
+        / model_key(config)
         / training_key(config)
         / f"seed-{config.seed}"
     )
@@ -318,14 +345,15 @@ class RunDir:
 
     def save_network(self, state: dict, activation: str) -> None:
         """network.npz beside model.pt (the kept edges, biases, arch; see utils/graph_io.py), so analyses
-        start without importing torch. Left out for batch-norm networks (the graph holds no statistics)."""
+        start without importing torch. Left out for batch-norm networks (the graph holds no statistics) and
+        for CNNs (the channel graph holds no kernels)."""
         from utils.graph_io import write_graph
         from utils.network import LayeredNetwork
 
         network = LayeredNetwork.from_state_dict(
             state, str(self.path / CHECKPOINT_FILE), activation=activation
         )
-        if all(norm is None for norm in network.norms):
+        if all(norm is None for norm in network.norms) and all(k is None for k in network.kernels):
             write_graph(network, self.path / NETWORK_FILE, "npz")
         else:
             self.remove(NETWORK_FILE)

@@ -278,6 +278,7 @@ def train(
     epochs: int | None = None,
     progress=None,
     include_start: bool = False,
+    pruner=None,
 ) -> TrainResult:
     """Train `model` in place for `epochs` (default config.epochs; `config` is a TrainingOptions) and load
     the best epoch's state.
@@ -287,7 +288,9 @@ def train(
     infinite validation loss when one batch of --batch_size holds the whole validation set. With include_start
     the network as it came in competes as epoch -1. `generator` drives the
     batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
-    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch.
+    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch. `pruner` (a
+    utils.gradual_pruning.GradualPruner, or a factory pruner(model, steps_per_epoch, epochs)) is called
+    after every optimizer step; while it has not reached its target, epochs cannot be the best one.
     Returns TrainResult(state=best state_dict copy, metrics) with metrics: train_loss, val_accuracy,
     val_loss (per epoch lists), best_epoch, test_accuracy, test_loss.
     """
@@ -302,10 +305,13 @@ def train(
     rule = config.best_epoch
     penalty = _clusterability_term(config)
     normalize_every = int(config.normalize_weights_every)
-    total_steps = 0
-    if include_start:
+    bounds = batch_bounds(n, batch, model.norms is not None)
+    if callable(pruner) and not hasattr(pruner, "after_step"):
+        pruner = pruner(model, len(bounds), epochs)
+    if include_start and pruner is None:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
         best_key, best_state = (val_acc, _rule_loss(rule, model, data, config, val_loss)), clone_state(model)
+    global_step = 0
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
         check_lr(optimizer.lr, epoch, config)
@@ -317,23 +323,25 @@ def train(
             x_epoch = x_epoch + data.noise_std * noise
         y_epoch = data.y_train[order]
         running, steps = 0.0, 0
-        for start, stop in batch_bounds(n, batch, model.norms is not None):
+        for start, stop in bounds:
             logits = model.logits(x_epoch[start:stop])
             loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
             if config.l1 > 0:
                 loss = loss + config.l1 * l1_penalty(model)
-            if penalty is not None and total_steps % penalty[1] == 0:
+            if penalty is not None and global_step % penalty[1] == 0:
                 loss = loss + penalty[0](model)
-            if normalize_every and total_steps % normalize_every == 0:
+            if normalize_every and global_step % normalize_every == 0:
                 from utils.clusterability_loss import normalize_incoming
 
                 normalize_incoming(model)
-            total_steps += 1
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             running += loss.detach()
             steps += 1
+            global_step += 1
+            if pruner is not None:
+                pruner.after_step(global_step)
         train_loss = float(running) / max(steps, 1)
         check_train_loss(train_loss, epoch, config)
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
@@ -341,7 +349,8 @@ def train(
         history["val_accuracy"].append(val_acc)
         history["val_loss"].append(val_loss)
         rule_loss = _rule_loss(rule, model, data, config, val_loss)
-        if improves(rule, best_key, val_acc, rule_loss):
+        eligible = pruner is None or pruner.done
+        if eligible and improves(rule, best_key, val_acc, rule_loss):
             best_key, best_epoch = (val_acc, rule_loss), epoch
             best_state = clone_state(model)
         if progress is not None:
@@ -350,6 +359,8 @@ def train(
     check_finite_weights(model)
     test_acc, test_loss = evaluate(model, data.x_test, data.y_test, data, config.loss)
     metrics = dict(history, best_epoch=best_epoch, test_accuracy=test_acc, test_loss=test_loss)
+    if pruner is not None:
+        metrics.update(target_sparsity=pruner.target, mask_updates=pruner.updates)
     return TrainResult(state=best_state, metrics=metrics)
 
 

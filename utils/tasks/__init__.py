@@ -40,6 +40,7 @@ class Task:
     output_groups: list[list[int]] = field(default_factory=list)
     input_groups: list[list[int]] = field(default_factory=list)
     graph: object | None = None  # utils.tasks.function_graph.FunctionGraph for boolean tasks
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) of image tasks: rows are flat C*H*W
 
     @property
     def n_inputs(self) -> int:
@@ -99,8 +100,53 @@ def load_task(config) -> Task:
         task = _boolean_task(config)
     else:
         task = _digit_task(config)
-    check_arch(config.arch, task)
+    if getattr(config, "model", "MLP") == "CNN":
+        check_image_shape(config, task)
+    else:
+        check_arch(config.arch, task)
     return task
+
+
+# Standard normalisation per data set, (mean, std) of the pixels in [0, 1]: the anchor's constants for
+# MNIST and KMNIST (nn-clustering-pytorch datasets.py), the usual ones for Fashion-MNIST. The 8x8 digits
+# (no published constants) use the mean and std of their training images.
+IMAGE_STATS = {"mnist": (0.1307, 0.3081), "kmnist_10way": (0.5, 0.5), "fashion_mnist_10way": (0.2860, 0.3530)}
+
+
+def image_norm(config) -> str:
+    """ "standard" or "unit" for --image_norm (auto: standard for a CNN, unit for the published MLPs)."""
+    choice = getattr(config, "image_norm", "auto")
+    if choice == "auto":
+        return "standard" if getattr(config, "model", "MLP") == "CNN" else "unit"
+    return choice
+
+
+def _standardise(task: Task, family: str) -> None:
+    key = "mnist" if family in ("mnist", "mnist_10way") else family
+    if key in IMAGE_STATS:
+        mean, std = IMAGE_STATS[key]
+    else:
+        mean, std = float(task.x_train.mean()), float(task.x_train.std()) or 1.0
+    for name in ("x_train", "x_val", "x_test"):
+        x = getattr(task, name)
+        setattr(task, name, ((x - np.float32(mean)) / np.float32(std)).astype(np.float32))
+
+
+def check_image_shape(config, task: Task) -> None:
+    """A CNN reads rows of C*H*W values as (C, H, W) images: --input_shape (or the task's) must fit."""
+    shape = tuple(config.input_shape) if getattr(config, "input_shape", None) else task.image_shape
+    if shape is None:
+        raise InputError(
+            f"task {task.name} has no images ({task.n_inputs} inputs); give --input_shape C H W with "
+            f"C*H*W = {task.n_inputs}, or use --model MLP"
+        )
+    if int(np.prod(shape)) != task.n_inputs:
+        size = "x".join(str(s) for s in task.image_shape) if task.image_shape else str(task.n_inputs)
+        raise InputError(
+            f"--input_shape {' '.join(map(str, shape))} ({int(np.prod(shape))} values) does not fit the "
+            f"{size} images of task {task.name} ({task.n_inputs} values each)"
+        )
+    task.image_shape = tuple(int(s) for s in shape)
 
 
 def _boolean_task(config) -> Task:
@@ -139,7 +185,7 @@ def _digit_task(config) -> Task:
     # The best epoch is picked on a validation split carved from the (shuffled) training pairs, so the
     # test split stays unseen until the final evaluation.
     n_val = max(1, len(data.x_train) // DIGIT_VALIDATION_FRACTION)
-    return Task(
+    task = Task(
         family=data.family,
         modularity=list(data.modularity),
         x_train=data.x_train[:-n_val],
@@ -153,7 +199,11 @@ def _digit_task(config) -> Task:
         output_groups=[list(g) for g in data.output_groups],
         input_groups=[list(g) for g in data.input_groups],
         graph=None,
+        image_shape=(1, *data.image_shape),
     )
+    if image_norm(config) == "standard":
+        _standardise(task, data.family)
+    return task
 
 
 def check_arch(arch: list[int], task: Task) -> None:

@@ -50,7 +50,18 @@ TWO_DIGIT_OUTPUTS = {(2, 20): "onehot", (2, 3, 3): "xor"}  # modularity tail -> 
 IMAGE_SIDE = {"digits": 8, "mnist": 28}
 XOR_BITS = 3  # digits 0-7 fit in 3 bits
 # The 10-way tasks have a fixed structure whatever --modularity says (inputs, classes).
-TEN_WAY_MODULARITY = {"digits_10way": (64, 10), "mnist_10way": (784, 10)}
+TEN_WAY_MODULARITY = {
+    "digits_10way": (64, 10),
+    "mnist_10way": (784, 10),
+    "fashion_mnist_10way": (784, 10),
+    "kmnist_10way": (784, 10),
+}
+# 10-way tasks read from local IDX files (same file names for all three): data set name, option, default.
+IDX_10WAY = {
+    "mnist_10way": ("MNIST", "--mnist_path", "./datasets/mnist/"),
+    "fashion_mnist_10way": ("Fashion-MNIST", "--fashion_mnist_path", "./datasets/fashion_mnist/"),
+    "kmnist_10way": ("KMNIST", "--kmnist_path", "./datasets/kmnist/"),
+}
 
 
 @dataclass
@@ -109,8 +120,9 @@ def load_digit_task(
     """
     task = config.task
     seed = int(getattr(config, "seed", 0))
-    if task == "mnist_10way":
-        return _mnist_10way(getattr(config, "mnist_path", "./datasets/mnist/"))
+    if task in IDX_10WAY:
+        dataset, option, default = IDX_10WAY[task]
+        return _mnist_10way(getattr(config, option.lstrip("-"), default), task, dataset, option)
     if task == "digits_10way":
         return digits_10way(seed, test_fraction)
     if task not in DEFAULT_IMAGES_PER_PAIR:
@@ -322,11 +334,14 @@ def digits_10way(seed: int = 0, test_fraction: float = TEST_FRACTION) -> DigitTa
     )
 
 
-def _mnist_10way(mnist_path: str | Path) -> DigitTask:
-    """Plain MNIST: 784 inputs in [0, 1], one-hot 10 outputs, the official train / t10k split."""
+def _mnist_10way(
+    mnist_path: str | Path, family: str = "mnist_10way", dataset: str = "MNIST", option: str = "--mnist_path"
+) -> DigitTask:
+    """Plain MNIST (or Fashion-MNIST / KMNIST): 784 inputs in [0, 1], one-hot 10 outputs, the official
+    train / t10k split."""
     from utils.tasks.idx import load_mnist
 
-    data = load_mnist(mnist_path)
+    data = load_mnist(mnist_path, dataset, option)
 
     def split(images: np.ndarray, labels: np.ndarray):
         n = len(labels)
@@ -338,8 +353,8 @@ def _mnist_10way(mnist_path: str | Path) -> DigitTask:
     x_tr, y_tr, d_tr, s_tr = split(data.train_images, data.train_labels)
     x_te, y_te, d_te, s_te = split(data.test_images, data.test_labels)
     return DigitTask(
-        family="mnist_10way",
-        modularity=list(TEN_WAY_MODULARITY["mnist_10way"]),
+        family=family,
+        modularity=list(TEN_WAY_MODULARITY.get(family, (784, 10))),
         x_train=x_tr,
         y_train=y_tr,
         x_test=x_te,
@@ -348,7 +363,7 @@ def _mnist_10way(mnist_path: str | Path) -> DigitTask:
         input_groups=[list(range(784))],
         output_groups=[list(range(10))],
         description=(
-            f"mnist_10way: 28x28 MNIST digits (784 inputs), one-hot 10 outputs; official split "
+            f"{family}: 28x28 {dataset} images (784 inputs), one-hot 10 outputs; official split "
             f"{len(y_tr)} train / {len(y_te)} test"
         ),
         image_shape=(28, 28),

@@ -108,9 +108,12 @@ def _candidates(folder: Path, name: str) -> list[Path]:
     return [folder / n for base in (name, mirror_name) for n in (base, base + ".gz")]
 
 
-def find_mnist_files(folder: str | Path) -> dict[str, Path]:
+def find_mnist_files(
+    folder: str | Path, dataset: str = "MNIST", option: str = "--mnist_path"
+) -> dict[str, Path]:
     """Map each key of MNIST_FILES to an existing file in `folder` (raw preferred over .gz).
 
+    Fashion-MNIST and KMNIST ship under the same file names; `dataset` and `option` name them in messages.
     Raises InputError naming every missing file and where to put it.
     """
     shown = str(folder).rstrip("/\\") + "/"  # the user's spelling, e.g. ./datasets/mnist/
@@ -122,10 +125,13 @@ def find_mnist_files(folder: str | Path) -> dict[str, Path]:
             found[key] = hits[0]
     missing = [name for key, name in MNIST_FILES.items() if key not in found]
     if missing:
-        what = "MNIST files not found" if len(missing) == len(MNIST_FILES) else "MNIST files missing"
+        what = (
+            f"{dataset} files not found" if len(missing) == len(MNIST_FILES) else f"{dataset} files missing"
+        )
         wanted = ", ".join(f"{name}(.gz)" for name in missing)
+        where = MNIST_SOURCE if dataset == "MNIST" else f"the {dataset} release"
         raise InputError(
-            f"{what} in {shown}: put {wanted} there (from {MNIST_SOURCE}), or point --mnist_path at "
+            f"{what} in {shown}: put {wanted} there (from {where}), or point {option} at "
             f"the folder that has them"
         )
     return found
@@ -146,9 +152,10 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, images_path: Path, label
         raise InputError(f"{labels_path}: label {int(labels.max())} outside 0-9; {_fix_hint(labels_path)}")
 
 
-def load_mnist(folder: str | Path) -> MnistArrays:
-    """Read the official MNIST train/test split from `folder` (IDX, gz or raw); raises InputError."""
-    paths = find_mnist_files(folder)
+def load_mnist(folder: str | Path, dataset: str = "MNIST", option: str = "--mnist_path") -> MnistArrays:
+    """Read the official train/test split of MNIST (or Fashion-MNIST / KMNIST, same layout) from `folder`
+    (IDX, gz or raw); raises InputError."""
+    paths = find_mnist_files(folder, dataset, option)
     arrays = {key: read_idx(path, 3 if key.endswith("images") else 1) for key, path in paths.items()}
     for split in ("train", "test"):
         _check_pair(
