@@ -16,6 +16,7 @@ from utils.errors import InputError
 # name -> "module:function"; resolved on first use.
 METHODS: dict[str, str] = {
     "sculpt": "detection_pipeline.detect:sculpt_method",
+    "spectral": "detection_pipeline.spectral.cluster:spectral_method",
     "newman": "detection_pipeline.associations.method:newman_method",
 }
 

@@ -140,12 +140,17 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
         start = time.perf_counter()
         pruner = _gradual_pruner(config)
         with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
+            report = epoch_progress(bar)
+            if getattr(config, "checkpoint_every", 0):
+                from run.clusterability_curve import save_checkpoints
+
+                report = save_checkpoints(report, model, run, config.checkpoint_every)
             result = train(
                 model,
                 ctx.data,
                 ctx.training,
                 generator_for(config.seed),
-                progress=epoch_progress(bar),
+                progress=report,
                 pruner=pruner,
             )
         metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)

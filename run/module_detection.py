@@ -20,6 +20,8 @@ def run(config) -> dict:
     paths = write_detection(config, target, partition, options_dict, line)
     kept = partition.diagnostics.get("condensed_arch")
     kept_text = f" (units kept per layer {' '.join(map(str, kept))})" if kept else ""
+    if "ncut" in partition.diagnostics:
+        kept_text += f", n-cut {partition.diagnostics['ncut']:.4f}"
     layers = partition.diagnostics.get("layers")
     q_text = ""
     if isinstance(layers, list) and layers and "Q" in layers[0]:

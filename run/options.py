@@ -31,6 +31,23 @@ def sculpt_line(opts) -> str:
     )
 
 
+def spectral_options(config):
+    """Spectral clustering options (SpectralOptions) from the CLI: the first --n_clusters, --seed."""
+    from detection_pipeline.spectral.cluster import SpectralOptions
+
+    return SpectralOptions(
+        n_clusters=int(config.n_clusters[0]),
+        seed=int(config.seed),
+        normalize_weights=bool(config.normalize_weights),
+        graph_prune=config.graph_prune,
+    )
+
+
+def spectral_line(opts) -> str:
+    norm = "normalised" if opts.normalize_weights else "raw"
+    return f"spectral clustering K={opts.n_clusters}, {norm} |w| graph, {opts.graph_prune} pruning"
+
+
 def newman_options(config):
     """Newman-Q on an association matrix (NewmanOptions) from the CLI."""
     from pathlib import Path
@@ -66,6 +83,7 @@ def newman_line(opts) -> str:
 # method name -> (options builder(config), title line(options)); methods add theirs here.
 METHOD_OPTIONS: dict[str, tuple[Callable, Callable]] = {
     "sculpt": (detection_options, sculpt_line),
+    "spectral": (spectral_options, spectral_line),
     "newman": (newman_options, newman_line),
 }
 

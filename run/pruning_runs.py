@@ -176,6 +176,15 @@ def _search_into(
         torch.manual_seed(config.seed)
 
     def save_progress(accepted_model, search_state):
+        # --checkpoint_every N: the accepted network after every N pruning iterations, named by the
+        # training epochs spent so far (iterations x --epochs), for the clusterability learning curve.
+        every = getattr(config, "checkpoint_every", 0)
+        if every and search_state.iteration % every == 0:
+            from run.clusterability_curve import checkpoint_name
+
+            run.save_torch(
+                checkpoint_name(search_state.iteration * config.epochs), accepted_model.state_dict()
+            )
         run.save_torch(
             SEARCH_STATE_FILE,
             {

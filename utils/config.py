@@ -22,6 +22,8 @@ EXPERIMENTS = (
     "export_graph",
     "lesion",
     "sweep",
+    "clusterability",
+    "spectral_sweep",
     "compare_partitions",
     "associations",
     "associations_summary",
@@ -200,6 +202,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weight_decay", type=float, default=1e-4)
     g.add_argument("--l1", type=float, default=0.0, help="L1 penalty strength on the kept weights")
     g.add_argument("--dropout", type=optional_float, default=None, help="dropout probability on hidden units")
+    g.add_argument(
+        "--clusterability_reg",
+        type=float,
+        default=0.0,
+        help="λ of the spectral clusterability penalty (λ/k · sum of L_sym eigenvalues 2..k+1); 0: off",
+    )
+    g.add_argument("--reg_k", type=int, default=3, help="clusterability penalty: eigenvalues 2..k+1")
+    g.add_argument(
+        "--normalize_weights_every",
+        type=int,
+        default=0,
+        help="every N steps: hidden units' incoming norm (with bias) set to sqrt 2, outgoing rescaled; 0 off",
+    )
+    g.add_argument("--reg_every", type=int, default=20, help="clusterability penalty: every N training steps")
+    g.add_argument(
+        "--checkpoint_every",
+        type=int,
+        default=0,
+        help="train: checkpoints/epoch-E.pt every N epochs; prune: every N accepted steps (0: off)",
+    )
     g.add_argument("--scheduler", choices=("exp", "cosine"), default="exp")
     g.add_argument("--gamma", type=float, default=1.0, help="exp scheduler decay per epoch")
     g.add_argument(
@@ -346,6 +368,32 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cluster_merging_threshold", type=float, default=0.9)
     g.add_argument("--mm_threshold", type=float, default=0.2)
 
+    g = p.add_argument_group("spectral clusterability (--method spectral, --experiment clusterability)")
+    g.add_argument(
+        "--n_clusters", type=int, nargs="+", default=[4], help="K of the spectral clustering (several: sweep)"
+    )
+    g.add_argument(
+        "--normalize_weights",
+        type=str2bool,
+        default=True,
+        help="clustering normalisation: each hidden unit's incoming L2 norm 1, outgoing scaled to match",
+    )
+    g.add_argument(
+        "--graph_prune",
+        choices=("components", "zero_degree"),
+        default="components",
+        help="drop components not touching both the first and last layer, or zero-degree nodes only",
+    )
+    g.add_argument(
+        "--shuffle_method",
+        nargs="+",
+        default=["layer"],
+        help="layer, layer_nonzero, layer_nonzero_distribution, layer_all_distribution (several allowed)",
+    )
+    g.add_argument(
+        "--stability_seeds", type=int, default=5, help="spectral_sweep: clustering seeds per K (--seed, ...)"
+    )
+
     g = p.add_argument_group("networks as graphs")
     g.add_argument(
         "--graph_format",
@@ -358,11 +406,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--partition",
         default=None,
         help="a modules.json: export_graph puts its module ids on the nodes; lesion tests its modules "
-        "(default there: the modules.json beside the network)",
+        "(default there: the modules.json beside the network); clusterability scores it, no clustering",
     )
 
     g = p.add_argument_group("lesion tests (--experiment lesion)")
-    g.add_argument("--num_shuffles", type=int, default=100, help="random same-size unit sets per sub-module")
+    g.add_argument(
+        "--num_shuffles",
+        type=int,
+        default=100,
+        help="lesion: random same-size unit sets per sub-module; clusterability: shuffled nets per method",
+    )
     g.add_argument("--double", action="store_true", help="also run double lesions (joint and conditional)")
     g.add_argument("--num_shuffles_double", type=int, default=50, help="random sets per double-lesion test")
     g.add_argument(
@@ -405,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=4,
-        help="lesion: threads evaluating lesion batches; elsewhere accepted for compatibility",
+        help="lesion: threads evaluating lesion batches; clusterability: worker processes for the shuffles "
+        "(at most the CPU count); elsewhere accepted for compatibility",
     )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--dry_run", action="store_true", help="print the resolved config as JSON and exit")
@@ -483,6 +537,14 @@ def validate(config: argparse.Namespace) -> None:
                 f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
                 f"give --{iterations}"
             )
+    if config.normalize_weights_every < 0:
+        raise ConfigError(f"--normalize_weights_every must be >= 0, got {config.normalize_weights_every}")
+    if config.checkpoint_every < 0:
+        raise ConfigError(f"--checkpoint_every must be >= 0, got {config.checkpoint_every}")
+    if config.clusterability_reg < 0 or config.reg_k <= 0 or config.reg_every <= 0:
+        raise ConfigError("--clusterability_reg must be >= 0, --reg_k and --reg_every positive")
+    if any(k <= 0 for k in config.n_clusters):
+        raise ConfigError(f"--n_clusters must be positive, got {config.n_clusters}")
     if config.mc_steps < 0:
         raise ConfigError(f"--mc_steps must be zero or positive, got {config.mc_steps}")
     if config.mc_restarts < 1:

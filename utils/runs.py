@@ -47,6 +47,10 @@ _TRAINING_DEFAULTS = {
     "best_epoch": ("accuracy_loss", "best"),
     "image_norm": ("auto", "norm"),
     "prune_scope": ("global", "prune-scope"),
+    "clusterability_reg": (0.0, "creg"),
+    "reg_k": (3, "regk"),
+    "reg_every": (20, "regevery"),
+    "normalize_weights_every": (0, "wnorm"),
 }
 # Pruning-search options, named in the unit and edge run folders when not at their defaults.
 _SEARCH_DEFAULTS = {

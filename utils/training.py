@@ -82,11 +82,17 @@ class TrainingOptions:
     scheduler: str = "exp"
     gamma: float = 1.0
     best_epoch: str = "accuracy_loss"  # or "published" (see `improves`)
+    # The clusterability regulariser and 000's weight normalisation (utils/clusterability_loss.py).
+    clusterability_reg: float = 0.0
+    reg_k: int = 3
+    reg_every: int = 20
+    normalize_weights_every: int = 0
 
     @classmethod
     def from_config(cls, config) -> TrainingOptions:
         """Read the fields of the same names from a parsed config (called once, in run/)."""
-        return cls(**{name: getattr(config, name) for name in cls.__dataclass_fields__})
+        fields = cls.__dataclass_fields__
+        return cls(**{name: getattr(config, name, fields[name].default) for name in fields})
 
 
 def select_device(use_gpu: bool) -> torch.device:
@@ -178,6 +184,17 @@ def _batched_logits(model, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
 def clone_state(model) -> dict:
     """A detached copy of the state_dict (weights, masks, batch-norm statistics); cheaper than deepcopy."""
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def _clusterability_term(options: TrainingOptions):
+    """(model -> λ · spectral penalty, every how many steps) for clusterability_reg λ > 0, else None."""
+    strength = float(options.clusterability_reg)
+    if strength <= 0:
+        return None
+    from utils.clusterability_loss import clusterability_penalty
+
+    k = int(options.reg_k)
+    return (lambda model: strength * clusterability_penalty(model, k)), int(options.reg_every)
 
 
 def batch_bounds(n: int, batch: int, batch_norm: bool) -> list[tuple[int, int]]:
@@ -286,6 +303,8 @@ def train(
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
     rule = config.best_epoch
+    penalty = _clusterability_term(config)
+    normalize_every = int(config.normalize_weights_every)
     bounds = batch_bounds(n, batch, model.norms is not None)
     if callable(pruner) and not hasattr(pruner, "after_step"):
         pruner = pruner(model, len(bounds), epochs)
@@ -309,6 +328,12 @@ def train(
             loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
             if config.l1 > 0:
                 loss = loss + config.l1 * l1_penalty(model)
+            if penalty is not None and global_step % penalty[1] == 0:
+                loss = loss + penalty[0](model)
+            if normalize_every and global_step % normalize_every == 0:
+                from utils.clusterability_loss import normalize_incoming
+
+                normalize_incoming(model)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

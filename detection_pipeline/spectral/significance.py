@@ -1,0 +1,131 @@
+"""Is the network more clusterable than its shuffles? One seeded shuffle at a time, and the statistics.
+
+Shuffle i of method m under seed s draws from `SeedSequence(s, spawn_key=(m's position, i))`: its weights
+and its clustering's random_state depend on (s, m, i) only, so the result is the same whatever the number
+of worker processes and whatever was done before (a resumed run gives the same numbers).
+
+What is shuffled follows the anchors: with graph_prune "components" (000) the whole network's weight
+matrices, dead units included; with "zero_degree" (001) the network without its zero-degree units
+(`smaller_job`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detection_pipeline.spectral.graph import WeightBlock, graph_from_blocks
+from detection_pipeline.spectral.shuffles import SHUFFLE_METHODS, shuffle_weights
+
+
+@dataclass
+class ShuffleJob:
+    """What every shuffle of one test shares: the folded blocks of the true network, its widths and the
+    graph and clustering settings."""
+
+    blocks: list[WeightBlock]
+    arch: list[int]
+    n_clusters: int
+    seed: int = 0
+    normalize_weights: bool = True
+    graph_prune: str = "components"
+
+
+def smaller_job(job: ShuffleJob) -> ShuffleJob:
+    """For graph_prune "zero_degree": the same job on the network without its zero-degree units, as 001
+    removes them before shuffling. Other jobs are returned as they are."""
+    from detection_pipeline.spectral.graph import adjacency_from_blocks, kept_nodes, restrict_blocks
+
+    if job.graph_prune != "zero_degree":
+        return job
+    kept = kept_nodes(adjacency_from_blocks(job.blocks, job.arch), job.arch, "zero_degree")
+    if kept.all():
+        return job
+    blocks, arch = restrict_blocks(job.blocks, job.arch, kept)
+    return ShuffleJob(blocks, arch, job.n_clusters, job.seed, job.normalize_weights, job.graph_prune)
+
+
+def shuffle_seeds(seed: int, method: str, index: int) -> tuple[np.random.Generator, int]:
+    """(Generator for the weights, integer random_state for the clustering) of shuffle `index`."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(SHUFFLE_METHODS.index(method), index))
+    weights_seq, cluster_seq = sequence.spawn(2)
+    return np.random.default_rng(weights_seq), int(cluster_seq.generate_state(1)[0])
+
+
+def shuffled_graph(job: ShuffleJob, method: str, index: int):
+    """(WeightGraph of shuffle `index`, its clustering's random_state)."""
+    rng, cluster_seed = shuffle_seeds(job.seed, method, index)
+    shuffled = shuffle_weights([b.weight for b in job.blocks], method, rng)
+    blocks = [WeightBlock(b.source, b.target, w) for b, w in zip(job.blocks, shuffled)]
+    return graph_from_blocks(blocks, job.arch, job.normalize_weights, job.graph_prune), cluster_seed
+
+
+def shuffled_ncut(job: ShuffleJob, method: str, index: int) -> float:
+    """The n-cut of the spectral clustering of shuffle `index` of `method`."""
+    from detection_pipeline.spectral.cluster import ncut, spectral_labels
+
+    graph, cluster_seed = shuffled_graph(job, method, index)
+    return ncut(graph.adjacency, spectral_labels(graph.adjacency, job.n_clusters, cluster_seed))
+
+
+def statistics(true_ncut: float, ncuts) -> dict:
+    """mean, std (ddof 0), z = (true - mean)/(std + 1e-9) (the anchor's ε keeps z finite when all shuffles
+    tie), p = (#{shuffled <= true} + 1)/(n + 1), and the anchor's percentile mean(shuffled < true)."""
+    values = np.asarray(ncuts, dtype=np.float64)
+    mean, std = float(values.mean()), float(values.std())
+    return {
+        "ncuts": values.tolist(),
+        "mean": mean,
+        "std": std,
+        "z": (true_ncut - mean) / (std + 1e-9),
+        "p": float((np.sum(values <= true_ncut) + 1) / (values.size + 1)),
+        "percentile": float(np.mean(values < true_ncut)),
+    }
+
+
+# -- parallel runs ---------------------------------------------------------------------------------------
+_JOB: ShuffleJob | None = None
+
+
+def _one_thread():
+    """Limit BLAS and OpenMP to one thread (the processes share the cores; more threads per process only
+    make them wait on each other). The libraries are imported first: a limit reaches only the thread
+    pools already loaded. Returns the limiter (a context manager that restores the old limits)."""
+    import scipy.sparse.linalg  # noqa: F401
+    import sklearn.cluster  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
+def _init_worker(job: ShuffleJob) -> None:
+    """Once per worker process: keep the job, one thread."""
+    global _JOB
+    _JOB = job
+    _one_thread()
+
+
+def _run_task(task: tuple[str, int]) -> tuple[str, int, float]:
+    method, index = task
+    return method, index, shuffled_ncut(_JOB, method, index)
+
+
+def run_shuffles(job: ShuffleJob, tasks: list[tuple[str, int]], workers: int = 1):
+    """Yield (method, index, n-cut) for every task, in completion order. workers > 1: that many reused
+    worker processes (forkserver where the platform has it), each given the job once."""
+    if not tasks:
+        return
+    if workers <= 1:
+        with _one_thread():  # same numbers, less waiting
+            for method, index in tasks:
+                yield method, index, shuffled_ncut(job, method, index)
+        return
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    context = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        context.set_forkserver_preload(["detection_pipeline.spectral.significance", "sklearn.cluster"])
+    with context.Pool(min(workers, len(tasks)), initializer=_init_worker, initargs=(job,)) as pool:
+        yield from pool.imap_unordered(_run_task, tasks, chunksize=1)
