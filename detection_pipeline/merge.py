@@ -28,6 +28,23 @@ def _dense_ids(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rank[inverse], uniq[order]
 
 
+def _join(edges: np.ndarray, lower_module: np.ndarray, threshold: float, is_output: bool, n_modules: int):
+    """Module of each upper cluster from edges (n_lower_groups, n_upper_clusters): the first lower group
+    whose share of the cluster's incoming edges (and, below the outputs, of its own outgoing ones) exceeds
+    the threshold, else a new module. Returns (module per upper cluster, modules so far)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_in = edges / edges.sum(axis=0, keepdims=True)
+        share_out = edges / edges.sum(axis=1, keepdims=True)
+    joins = share_in > threshold
+    if not is_output:
+        joins &= share_out > threshold
+    has = joins.any(axis=0)
+    target = np.empty(joins.shape[1], dtype=np.int64)
+    target[has] = lower_module[np.argmax(joins[:, has], axis=0)]  # first qualifying lower module
+    target[~has] = n_modules + np.arange(int((~has).sum()))
+    return target, n_modules + int((~has).sum())
+
+
 def merge_layers(
     blocks: list[sp.csr_matrix], layer_labels: list[np.ndarray], threshold: float
 ) -> list[np.ndarray]:
@@ -51,17 +68,7 @@ def merge_layers(
         edges = (
             _onehot(lower, len(lower_module)) @ blocks[layer - 1].T @ _onehot(upper, upper.max() + 1).T
         ).toarray()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share_in = edges / edges.sum(axis=0, keepdims=True)
-            share_out = edges / edges.sum(axis=1, keepdims=True)
-        joins = share_in > threshold
-        if not is_output:
-            joins &= share_out > threshold
-        has = joins.any(axis=0)
-        target = np.empty(joins.shape[1], dtype=np.int64)
-        target[has] = lower_module[np.argmax(joins[:, has], axis=0)]  # first qualifying lower module
-        target[~has] = n_modules + np.arange(int((~has).sum()))
-        n_modules += int((~has).sum())
+        target, n_modules = _join(edges, lower_module, threshold, is_output, n_modules)
         modules.append(target[upper])
     return modules
 
@@ -93,16 +100,6 @@ def merge_layers_dag(
             edges += (
                 _onehot(lower, len(lower_module)) @ block.T @ _onehot(upper, edges.shape[1]).T
             ).toarray()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share_in = edges / edges.sum(axis=0, keepdims=True)
-            share_out = edges / edges.sum(axis=1, keepdims=True)
-        joins = share_in > threshold
-        if not is_output:
-            joins &= share_out > threshold
-        has = joins.any(axis=0)
-        target = np.empty(joins.shape[1], dtype=np.int64)
-        target[has] = lower_module[np.argmax(joins[:, has], axis=0)]
-        target[~has] = n_modules + np.arange(int((~has).sum()))
-        n_modules += int((~has).sum())
+        target, n_modules = _join(edges, lower_module, threshold, is_output, n_modules)
         modules.append(target[upper])
     return modules
