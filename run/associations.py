@@ -15,20 +15,6 @@ NPZ_FILE = "associations.npz"
 MATRICES_PICTURE = "association_matrices.png"
 
 
-def newman_options(config):
-    from detection_pipeline.associations.method import NewmanOptions
-
-    return NewmanOptions(
-        bisection=config.bisection,
-        mc_steps=config.mc_steps,
-        mc_restarts=config.mc_restarts,
-        target_entropy=config.target_entropy,
-        seed=config.seed,
-        loss=config.loss,
-        input_batch=config.input_batch,
-    )
-
-
 def compute(network, data, options) -> dict:
     """Matrices, Newman results and partitions for every association (nothing written)."""
     from detection_pipeline.associations.matrices import ASSOCIATIONS
@@ -59,14 +45,10 @@ def run(config) -> dict:
     from detection_pipeline.associations.draw import draw_sorted_associations
     from run.compare_partitions import write_comparison
     from run.network_source import load_target
-    from run.options import newman_line
+    from run.options import newman_line, newman_options
     from utils.atomic_io import atomic_path, write_json_atomic
 
-    options = newman_options(config)
-    if options.input_batch is not None and not Path(options.input_batch).is_file():
-        from utils.config import ConfigError
-
-        raise ConfigError(f"--input_batch {options.input_batch} does not exist")
+    options = newman_options(config)  # checks --association and --input_batch
     target = load_target(config)
     data = None
     if options.needs_data:

@@ -23,9 +23,7 @@ from utils.batched_training import train_batched
 class RetrainBatcher:
     """Collects retrain requests from `n_members` searches and trains each full set as one batch."""
 
-    def __init__(
-        self, data, training, n_members: int, on_batch: Callable | None = None, include_start: bool = True
-    ):
+    def __init__(self, data, training, n_members: int, include_start: bool = True):
         self.data, self.training = data, training
         self.include_start = include_start  # --retrain_include_start
         self.active = n_members
@@ -33,8 +31,6 @@ class RetrainBatcher:
         self.results: dict[int, dict] = {}
         self.error: BaseException | None = None
         self.cond = threading.Condition()
-        self.on_batch = on_batch
-        self.batches = 0
 
     def retrainer(self, member: int, generator) -> Callable:
         """retrain(model) -> metrics for member `member` (as run.pruning_runs.retrainer gives)."""
@@ -77,11 +73,8 @@ class RetrainBatcher:
             self.error = error
             self.cond.notify_all()
             return
-        self.batches += 1
         for (member, _), result in zip(batch, results):
             self.results[member] = result.metrics
-        if self.on_batch is not None:
-            self.on_batch(len(batch))
         self.cond.notify_all()
 
 

@@ -94,14 +94,12 @@ def unit_plan(ctx: Context, step: float, arch: list[int] | None = None) -> Searc
     )
 
 
-def edge_plan(
-    ctx: Context, step: float, start_percent: float, total_weights: int | None = None
-) -> SearchPlan:
-    """The edge search's plan; total_weights: the possible edges (default: the MLP's, from --arch; a DAG
-    network or a CNN passes its blocks' total)."""
+def edge_plan(ctx: Context, step: float, start) -> SearchPlan:
+    """The edge search's plan from the `start` model: targets count from the percent it has pruned, and
+    one edge is one of all its blocks' possible edges (skip connections and conv kernels included)."""
     config = ctx.config
-    if total_weights is None:
-        total_weights = sum(a * b for a, b in zip(config.arch[:-1], config.arch[1:]))
+    start_percent = weights_pruned_percent(start)
+    total_weights = sum(mask.numel() for mask in start.masks())
     min_step = 100.0 / total_weights
     step = max(step, min_step)  # e.g. the published 0.5 % on a 192-weight network: one edge, not nothing
     return SearchPlan(
@@ -344,7 +342,7 @@ def edge_searches(ctx, model, metrics, run_dir_of, what, start_dir) -> list[tupl
             start, start_metrics = retrained_start(ctx, model)
             require_reachable(start_metrics, config.prune_acc_threshold, f"retrained {what}", start_dir)
         source = start if start is not None else model
-        plan = edge_plan(ctx, step, weights_pruned_percent(source), sum(m.numel() for m in source.masks()))
+        plan = edge_plan(ctx, step, source)
         pruned, pruned_metrics = run_search(
             ctx,
             start if start is not None else model,

@@ -228,7 +228,7 @@ class _MemberBCE(torch.autograd.Function):
     """Per-member mean BCE-with-logits: z, y (M, B, m) -> (M,). Its backward computes each member's
     gradient exactly as `F.binary_cross_entropy_with_logits(z[k], y[k])` (mean) does alone (torch's
     backward: (sigmoid(z) - y) * grad, then divided by B*m; autograd through reduction="none" and .mean
-    would round differently)."""
+    would round differently). Both passes run on `_rows` layouts, one row per member."""
 
     @staticmethod
     def forward(ctx, z, y):

@@ -191,12 +191,11 @@ def _edge_start(ctx, step, unit, retrain_start):
 
 def _edge_search(ctx, step, edge_step, start, factory) -> dict:
     from run.pruning_runs import edge_plan, run_search
-    from utils.pruning import weights_pruned_percent
     from utils.runs import RunDir
 
     model, metrics = start
     run = RunDir(edges_after_units_dir(ctx.config, edge_step, step))
-    plan = edge_plan(ctx, edge_step, weights_pruned_percent(model), total_weights(model))
+    plan = edge_plan(ctx, edge_step, model)
     _, pruned = run_search(ctx, model, metrics, plan, edge_step, run, f"edges step {edge_step}", factory)
     return _candidate(ctx.config, step, edge_step, pruned, run.path)
 
@@ -255,11 +254,6 @@ def _grids_pipelined(grids, dense, members, bar) -> list[list[dict]]:
         [found[(g, s, e)] for s in steps for e in ctx.config.pruning_gradient]
         for g, (ctx, steps) in enumerate(grids)
     ]
-
-
-def total_weights(model) -> int:
-    """Possible edges of a model: every block's mask size (skip connections included)."""
-    return int(sum(mask.numel() for mask in model.masks()))
 
 
 def sculpt(config) -> dict:
