@@ -109,24 +109,30 @@ class CNN(nn.Module):
         """
         h = self.images(x)
         activations = [h]
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, MaskedLinear) and h.dim() > 2:
-                h = h.flatten(1)  # channel-major (C, H, W) order, as torch's view does
-            h = layer(h)
-            if i < last:
-                if self.norms is not None and str(i) in self.norms:
-                    h = self.norms[str(i)](h)
-                h = F.relu(h)
-                mask = layer.bias_mask
-                h = h * (mask.view(1, -1, 1, 1) if h.dim() == 4 else mask)
-                pool = self.specs[i].pool if self.specs[i].kind == "conv" else 1
-                if pool > 1:
-                    h = F.max_pool2d(h, pool)
-                if self.dropout is not None:
-                    h = self.dropout(h)
+        for i in range(len(self.layers)):
+            h = self.step(i, h)
             activations.append(h)
         return activations
+
+    def step(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """Layer i+1's entry of forward() from layer i's: h (batch, C, H, W) or (batch, N)."""
+        layer = self.layers[i]
+        if isinstance(layer, MaskedLinear) and h.dim() > 2:
+            h = h.flatten(1)  # channel-major (C, H, W) order, as torch's view does
+        h = layer(h)
+        if i == len(self.layers) - 1:
+            return h
+        if self.norms is not None and str(i) in self.norms:
+            h = self.norms[str(i)](h)
+        h = F.relu(h)
+        mask = layer.bias_mask
+        h = h * (mask.view(1, -1, 1, 1) if h.dim() == 4 else mask)
+        pool = self.specs[i].pool if self.specs[i].kind == "conv" else 1
+        if pool > 1:
+            h = F.max_pool2d(h, pool)
+        if self.dropout is not None:
+            h = self.dropout(h)
+        return h
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)[-1]

@@ -19,7 +19,7 @@ def torch_model(network, device: torch.device | str = "cpu", cnn: str | None = N
     Channel networks (conv layers) need their layer list and input shape: `cnn` / `input_shape`, else the
     ones kept in network.layout (a checkpoint of ours has them in its config.json).
     """
-    if any(kind != "fc" for kind in network.kinds) or any(k is not None for k in network.kernels):
+    if network.has_conv:
         return cnn_model(network, device, cnn, input_shape)
     if network.skips:
         from models.dag import DAGNetwork

@@ -55,6 +55,9 @@ def load_test_task(config, network):
 
     task_config = argparse.Namespace(**vars(config))
     task_config.arch = list(network.arch)
+    if network.has_conv:  # images for a channel network: check them against its image shape
+        task_config.model = "CNN"
+        task_config.input_shape = network.layout.get("input_shape") or getattr(config, "input_shape", None)
     try:
         return load_task(task_config)
     except InputError as error:

@@ -10,6 +10,8 @@
 #   --jobs N              parallel jobs (default: number of cores)
 #   --quick               one width, two seeds, short step grids: ends in minutes
 #   --seeds "0 1 2 5"     seeds (default: the published 0 1 2 5)
+#   --batch_seeds         one job per configuration that trains all its seeds as members of one batch
+#                         (sculpt --seeds; same run folders as one job per seed, fewer processes)
 #   --depths "2"          hidden-layer counts to run (default: the family's)
 #   --widths "24"         hidden widths to run (default: the family's)
 #   --result_path DIR     default ./results/<family>/
@@ -57,7 +59,7 @@ arch_for() {  # inputs outputs depth width -> "in w w ... out"
 }
 
 sweep_main() {
-    local jobs quick=0 seeds="0 1 2 5" list=0 backend=local ray_address=""
+    local jobs quick=0 seeds="0 1 2 5" batch_seeds=0 list=0 backend=local ray_address=""
     # GNU nproc obeys OMP_NUM_THREADS, which is exported as 1 above: ask without it
     jobs="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 2)"
     RESULT_PATH="./results/$FAMILY/"
@@ -67,6 +69,7 @@ sweep_main() {
             --jobs) jobs="$2"; shift 2 ;;
             --quick) quick=1; shift ;;
             --seeds) seeds="$2"; shift 2 ;;
+            --batch_seeds) batch_seeds=1; shift ;;
             --depths) DEPTHS="$2"; shift 2 ;;
             --widths) WIDTHS="$2"; QUICK_WIDTHS="$2"; shift 2 ;;
             --result_path) RESULT_PATH="$2"; shift 2 ;;
@@ -74,7 +77,7 @@ sweep_main() {
             --backend) backend="$2"; shift 2 ;;
             --ray_address) ray_address="$2"; shift 2 ;;
             --list) list=1; shift ;;
-            -h|--help) sed -n '2,26p' "$SCRIPT_DIR/sweep_lib.sh"; return 0 ;;
+            -h|--help) sed -n '2,28p' "$SCRIPT_DIR/sweep_lib.sh"; return 0 ;;
             *) echo "error: unknown option $1 (see --help)" >&2; return 2 ;;
         esac
     done
@@ -100,12 +103,15 @@ sweep_main() {
                 [[ -z "$opts" ]] && opts="$(nearest_options "$FAMILY" "$modularity" "$depth" "$width")"
                 [[ -z "$opts" ]] && opts="${DEFAULT_OPTIONS:-0.05 8 30}"
                 read -r lr batch epochs <<< "$opts"
-                for seed in $seeds; do
+                local seed_groups=()
+                if [[ $batch_seeds == 1 ]]; then seed_groups=("--seeds $seeds")
+                else for seed in $seeds; do seed_groups+=("--seed $seed"); done; fi
+                for seed_option in "${seed_groups[@]}"; do
                     echo "$PYTHON main.py --experiment sculpt --task ${TASK:-boolean}" \
                         "--dataset_path ${DATASET_PATH:-./datasets/$FAMILY/} --result_path $RESULT_PATH" \
                         "--visualization_path $VIS_PATH --modularity $modularity" \
                         "--arch $(arch_for "$inputs" "$outputs" "$depth" "$width") --lr $lr" \
-                        "--batch_size $batch --epochs $epochs --seed $seed --prune_acc_threshold $ACC_THRESHOLD" \
+                        "--batch_size $batch --epochs $epochs $seed_option --prune_acc_threshold $ACC_THRESHOLD" \
                         "--unit_pruning_gradient $unit_steps --pruning_gradient $edge_steps" \
                         "--feature_step_size $((depth + 1)) --clusterability_step_size $((depth + 1))" \
                         "${EXTRA_OPTIONS:-} --quiet" >> "$job_file"

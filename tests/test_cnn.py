@@ -457,3 +457,73 @@ def test_export_and_anchor_graph_of_a_users_cnn(tmp_path):
 
     modules = json.loads(next((tmp_path / "out").rglob("anchor_graph/modules.json")).read_text())
     assert len(modules["partition"]) == 4 + 6  # conv 1's output channels and conv 2's, nothing else
+
+
+# ------------------------------------------------------------------------------------- channel lesions
+
+
+def test_channel_lesions_match_a_hooked_plain_module():
+    """Lesioned copies (channels of conv 1, and also fc units above) against the user's own module with
+    forward hooks that zero those channels after their ReLU: the definition of a lesion, computed apart."""
+    from detection_pipeline.lesion.channel_forward import ChannelForward
+
+    torch.manual_seed(5)
+    plain = _trained_stats(plain_sequential_cnn())
+    net = LayeredNetwork.from_state_dict(plain.state_dict(), "user.pt")
+    net.layout.update(cnn="conv:5:3 pool:2 fc:7", input_shape=[1, 8, 8])
+    x = torch.randn(11, 1, 8, 8)
+    forward = ChannelForward(net, x.flatten(1).numpy())
+    idx = torch.tensor([[0, 3], [1, 4], [2, 2]])
+    later = torch.zeros(3, 7, dtype=torch.bool)
+    later[1, [0, 6]] = later[2, 3] = True
+    out = forward.lesioned(1, idx, {2: later})
+    assert out.shape == (3, 11, 10)
+    for copy in range(3):
+        channels, units = idx[copy], torch.nonzero(later[copy]).flatten()
+        hooks = [
+            plain[2].register_forward_hook(lambda m, i, o, c=channels: o.index_fill(1, c, 0.0)),
+            plain[6].register_forward_hook(lambda m, i, o, u=units: o.index_fill(1, u, 0.0)),
+        ]
+        with torch.no_grad():
+            expected = plain(x)
+        for hook in hooks:
+            hook.remove()
+        torch.testing.assert_close(out[copy], expected, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(forward.logits, plain(x), atol=1e-5, rtol=1e-5)
+
+
+def test_users_cnn_through_clusterability_and_lesion(tmp_path):
+    """A plain torch CNN's state_dict (not built by our code) runs through clusterability and lesion."""
+    import json
+
+    torch.manual_seed(6)
+    path = tmp_path / "user.pt"
+    torch.save(_trained_stats(plain_sequential_cnn()).state_dict(), path)
+    base = [sys.executable, "main.py", "--checkpoint", str(path), "--result_path", str(tmp_path / "out")]
+    base += ["--visualization_path", str(tmp_path / "vis"), "--input_shape", "1", "8", "8", "--quiet"]
+
+    def main(*args):
+        done = subprocess.run([*base, *args], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    main("--experiment", "clusterability", "--num_shuffles", "8")
+    out = tmp_path / "out" / f"{tmp_path.name}_user"
+    clusterability = json.loads((out / "clusterability.json").read_text())
+    assert len(clusterability["shuffles"]["layer"]["ncuts"]) == 8
+    cnn = ["--cnn", "conv:5:3 pool:2 fc:7"]
+    main("--experiment", "module_detection", "--method", "spectral", "--n_clusters", "3", *cnn)
+    main("--experiment", "lesion", "--task", "digits_10way", "--num_shuffles", "10", *cnn)
+    lesion = json.loads((out / "lesion.json").read_text())
+    assert lesion["arch"] == [1, 5, 7, 10] and lesion["test_samples"] > 0
+    assert lesion["lesion_value"] == 0.0
+    assert any(e["testable"] for e in lesion["submodules"])
+    for entry in lesion["submodules"]:
+        assert len(entry["output_drop"]) == 10
+    assert (tmp_path / "vis" / f"{tmp_path.name}_user" / "lesion_heatmap.png").is_file()
+    # without the layer list a forward pass is impossible: one line that says to give --cnn
+    bad = subprocess.run(
+        [*base, "--experiment", "lesion", "--task", "digits_10way"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "--cnn" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

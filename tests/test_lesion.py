@@ -21,7 +21,13 @@ import pytest
 import torch
 
 from detection_pipeline.lesion import LesionOptions, control_sets, lesion_tests
-from detection_pipeline.lesion.forward import intact_pass, lesioned_logits, make_scorer, net_tensors
+from detection_pipeline.lesion.forward import (
+    DenseForward,
+    intact_pass,
+    lesioned_logits,
+    make_scorer,
+    net_tensors,
+)
 from detection_pipeline.lesion.submodules import draw_sets, find_submodules
 from detection_pipeline.partition import Partition
 from tests.conftest import all_files, call_main, edge_run_path, one_error_line
@@ -218,12 +224,11 @@ def overlap_case():
 
 
 def test_same_result_whatever_workers_and_chunks(monkeypatch):
-    import detection_pipeline.lesion as lesion
 
     net, partition, task = overlap_case()
     results = []
     for workers, chunk in ((1, 2**22), (3, 2**22), (3, 64 * 17), (1, 64 * 5)):
-        monkeypatch.setattr(lesion, "_CHUNK_FLOATS", chunk)  # 64 samples: a few rows per chunk
+        monkeypatch.setattr(DenseForward, "chunk_floats", chunk)  # 64 samples: a few rows per chunk
         options = LesionOptions(num_shuffles=30, double=True, num_shuffles_double=20, seed=5, workers=workers)
         results.append(json.dumps(lesion_tests(net, partition, task, options)))
     assert all(r == results[0] for r in results)

@@ -117,6 +117,11 @@ class LayeredNetwork:
         return len(self.arch) - 1
 
     @property
+    def has_conv(self) -> bool:
+        """Whether this is a channel network (conv layers, or a conv -> fc boundary with its raw kernel)."""
+        return any(kind != "fc" for kind in self.kinds) or any(k is not None for k in self.kernels)
+
+    @property
     def n_units(self) -> int:
         return int(sum(self.arch))
 

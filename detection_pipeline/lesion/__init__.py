@@ -41,7 +41,6 @@ from detection_pipeline.lesion.submodules import SubModule, draw_sets, find_subm
 from utils.errors import InputError
 
 PAIR_SCOPES = ("adjacent", "all")
-_CHUNK_FLOATS = 2**20  # floats in one copies x batch x width activation tensor (4 MB)
 
 _STAT_KEYS = (
     "mean_drop",
@@ -88,41 +87,28 @@ class Evaluator:
     def __init__(self, network, x: np.ndarray, y: np.ndarray, kind: str, groups, workers: int = 1):
         import torch
 
-        from detection_pipeline.lesion.forward import intact_pass, make_scorer, net_tensors
+        from detection_pipeline.lesion.forward import DenseForward, make_scorer
 
         self.torch = torch
-        self.net = net_tensors(network)
+        if network.has_conv:
+            from detection_pipeline.lesion.channel_forward import ChannelForward
+
+            self.forward = ChannelForward(network, x)
+        else:
+            self.forward = DenseForward(network, x)
+        self.net = self.forward.net
         self.scorer = make_scorer(y, kind, groups)
-        self.batch = int(x.shape[0])
         self.workers = workers
-        self.acts, self.pre = intact_pass(self.net, torch.from_numpy(np.asarray(x, dtype=np.float32)))
-        self.base = self.scorer.correct(self.acts[-1].unsqueeze(0))[0]
+        self.base = self.scorer.correct(self.forward.logits.unsqueeze(0))[0]
         self.totals = self.scorer.totals
-        self._removed: dict[int, object] = {}
-
-    def removed(self, layer: int):
-        from detection_pipeline.lesion.forward import removed_rows
-
-        if layer not in self._removed:
-            self._removed[layer] = removed_rows(self.net, self.acts, layer)
-        return self._removed[layer]
 
     def chunk_rows(self, layer: int) -> int:
-        width = max(self.net.arch[layer + 1 :])
-        return max(1, _CHUNK_FLOATS // (self.batch * width))
+        return max(1, self.forward.chunk_floats // self.forward.row_floats(layer))
 
     def _chunk(self, layer: int, idx: np.ndarray, later: dict) -> np.ndarray:
-        from detection_pipeline.lesion.forward import lesioned_logits
-
         torch = self.torch
-        logits = lesioned_logits(
-            self.net,
-            self.acts,
-            self.pre,
-            layer,
-            torch.from_numpy(idx),
-            {m: torch.from_numpy(mask) for m, mask in later.items()},
-            self.removed(layer),
+        logits = self.forward.lesioned(
+            layer, torch.from_numpy(idx), {m: torch.from_numpy(mask) for m, mask in later.items()}
         )
         return self.scorer.correct(logits)
 
@@ -135,7 +121,7 @@ class Evaluator:
             for s in range(0, len(idx), step)
         ]
         torch = self.torch
-        self.removed(layer)  # once, before the threads share it
+        self.forward.prepare(layer)  # once, before the threads share it
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # one thread per chunk: the same arithmetic whatever `workers`
         try:
@@ -220,7 +206,9 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
     """
     partition.check_fits(network)
     x, y = np.asarray(task.x_test), np.asarray(task.y_test)
-    if x.ndim != 2 or x.shape[1] != network.arch[0] or y.shape != (x.shape[0], network.arch[-1]):
+    x = x.reshape(len(x), -1) if network.has_conv else x  # images as flat rows; the CNN checks their size
+    inputs = int(np.prod(network.layout.get("input_shape") or [0])) if network.has_conv else network.arch[0]
+    if x.ndim != 2 or x.shape[1] != inputs or y.shape != (x.shape[0], network.arch[-1]):
         raise InputError(
             f"the test set ({x.shape[1] if x.ndim == 2 else '?'} inputs, {y.shape[-1]} outputs) does not fit "
             f"the network (arch {' '.join(map(str, network.arch))})"

@@ -13,6 +13,9 @@ Many copies (one per lesion draw) share one forward pass:
   (one batched matmul of width k instead of arch[l]);
 - later lesioned layers (double lesions) take a per-copy bool mask (copies, arch[m]);
 - the layers above run as one broadcast matmul over all copies.
+
+`DenseForward` holds this for the Evaluator; channel networks (conv layers) have `ChannelForward` in
+channel_forward.py with the same interface (net, logits, row_floats, prepare, lesioned).
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ class NetTensors:
 
 def net_tensors(network) -> NetTensors:
     """NetTensors of a LayeredNetwork (fc layers, no skips); the same function as models.torch_model."""
-    if any(kind != "fc" for kind in network.kinds):
-        raise InputError("lesion tests need a fully connected network; this one has conv layers")
+    if network.has_conv:
+        raise InputError("net_tensors takes fully connected networks; channel_forward runs conv layers")
     if network.skips:
         raise InputError("lesion tests need a layered network without skip connections")
     batch_norm = any(n is not None for n in network.norms[:-1])
@@ -137,6 +140,33 @@ def lesioned_logits(
             net.biases[i + 1].expand(h.shape[0], 1, -1), h, net.weights[i + 1].T.expand(h.shape[0], -1, -1)
         )
     raise ValueError(f"layer {layer} is not a hidden layer of arch {net.arch}")
+
+
+class DenseForward:
+    """Lesioned copies of a fully connected network on test inputs x (batch, arch[0])."""
+
+    chunk_floats = 2**20  # floats in one copies x batch x width activation tensor (4 MB)
+
+    def __init__(self, network, x: np.ndarray):
+        self.net = net_tensors(network)
+        self.batch = int(x.shape[0])
+        self.acts, self.pre = intact_pass(self.net, torch.from_numpy(np.asarray(x, dtype=np.float32)))
+        self.logits = self.acts[-1]  # (batch, outputs) of the intact network
+        self._removed: dict[int, torch.Tensor] = {}
+
+    def row_floats(self, layer: int) -> int:
+        """Floats of one lesioned copy's widest activation above `layer`."""
+        return self.batch * max(self.net.arch[layer + 1 :])
+
+    def prepare(self, layer: int) -> None:
+        """Computes what copies lesioned at `layer` share (once, before threads share it)."""
+        if layer not in self._removed:
+            self._removed[layer] = removed_rows(self.net, self.acts, layer)
+
+    def lesioned(self, layer: int, idx: torch.Tensor, later: dict) -> torch.Tensor:
+        """Logits (copies, batch, outputs); see lesioned_logits."""
+        self.prepare(layer)
+        return lesioned_logits(self.net, self.acts, self.pre, layer, idx, later, self._removed[layer])
 
 
 @dataclass

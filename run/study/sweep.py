@@ -60,7 +60,8 @@ def _option(args: list[str], name: str) -> list[str]:
 
 
 def run_name(args: list[str], index: int) -> str:
-    """<task>_<modularity>_arch-<arch>_seed-<S> (+ the job number if nothing names it), file-name safe."""
+    """<task>_<modularity>_arch-<arch>_seed-<S> (seeds-<S1>-<S2>.. for a batch of seeds; + the job number
+    if nothing names it), file-name safe."""
     parts = []
     task = _option(args, "--task")
     if task:
@@ -71,8 +72,9 @@ def run_name(args: list[str], index: int) -> str:
     arch = _option(args, "--arch")
     if arch:
         parts.append("arch-" + "-".join(arch))
+    seeds = _option(args, "--seeds")
     seed = _option(args, "--seed")
-    parts.append(f"seed-{seed[0] if seed else 0}")
+    parts.append(f"seeds-{'-'.join(seeds)}" if seeds else f"seed-{seed[0] if seed else 0}")
     name = "_".join(parts) if len(parts) > 1 else f"job-{index}"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
