@@ -50,6 +50,13 @@ def run(config) -> dict:
 
     options = newman_options(config)  # checks --association and --input_batch
     target = load_target(config)
+    if target.network.has_conv:
+        from utils.config import ConfigError
+
+        raise ConfigError(
+            "association matrices are defined here for the units of fully connected networks; this network "
+            "has conv layers (use --method spectral, --experiment clusterability or lesion on CNNs)"
+        )
     data = None
     if options.needs_data:
         from utils.tasks import load_task
