@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from utils.atomic_io import atomic_path
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def build_graph(arch, masks, partition, weights=None) -> nx.DiGraph:
     Node attributes: `layer`, `index` (original index within the layer), `module` (all Python ints, so
     GraphML stores them as integers). Edge attribute `weight` (float) when `weights` is given.
     """
+    import networkx as nx  # only when exporting: drawing uses this module's edge lists without networkx
+
     graph = nx.DiGraph()
     for layer, modules in enumerate(split_partition(arch, partition)):
         kept = np.flatnonzero(modules >= 0)
@@ -98,9 +104,35 @@ def build_graph(arch, masks, partition, weights=None) -> nx.DiGraph:
     return graph
 
 
-def write_graphml(arch, masks, partition, path: str | os.PathLike, weights=None) -> nx.DiGraph:
-    """Write the condensed network (see `build_graph`) to `path` as GraphML, atomically; return the graph."""
-    graph = build_graph(arch, masks, partition, weights)
+def write_graphml(arch, masks, partition, path: str | os.PathLike, weights=None) -> None:
+    """Write the condensed network (the graph `build_graph` gives: same nodes, arcs and attributes) to
+    `path` as GraphML, atomically. Written as text, so detection does not import networkx."""
+    layers = split_partition(arch, partition)
+    edges = kept_layer_edges(arch, masks, partition, weights)
+    keys = [
+        '<key id="d0" for="node" attr.name="layer" attr.type="int"/>',
+        '<key id="d1" for="node" attr.name="index" attr.type="int"/>',
+        '<key id="d2" for="node" attr.name="module" attr.type="int"/>',
+    ]
+    if weights is not None:
+        keys.append('<key id="d3" for="edge" attr.name="weight" attr.type="double"/>')
+    out = [
+        "<?xml version='1.0' encoding='utf-8'?>",
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
+        *keys,
+        '<graph edgedefault="directed">',
+    ]
+    for layer, modules in enumerate(layers):
+        out.extend(
+            f'<node id="{node_id(layer, i)}"><data key="d0">{layer}</data><data key="d1">{i}</data>'
+            f'<data key="d2">{int(modules[i])}</data></node>'
+            for i in np.flatnonzero(modules >= 0).tolist()
+        )
+    for e in edges:
+        lo, hi = e.layer, e.layer + 1
+        for k, (s, d) in enumerate(zip(e.src.tolist(), e.dst.tolist(), strict=True)):
+            data = "" if e.weight is None else f'<data key="d3">{float(e.weight[k])!r}</data>'
+            out.append(f'<edge source="{node_id(lo, s)}" target="{node_id(hi, d)}">{data}</edge>')
+    out.append("</graph>\n</graphml>\n")
     with atomic_path(path) as tmp:
-        nx.write_graphml(graph, tmp)
-    return graph
+        Path(tmp).write_text("\n".join(out))

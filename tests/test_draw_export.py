@@ -13,7 +13,7 @@ import pytest
 
 from detection_pipeline import draw as draw_mod
 from detection_pipeline.draw import draw_modules
-from detection_pipeline.export import kept_layer_edges, split_partition, write_graphml
+from detection_pipeline.export import build_graph, kept_layer_edges, split_partition, write_graphml
 from utils.errors import OutputError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -67,8 +67,8 @@ def random_net(arch, n_modules, density, seed=0, dropped=0.05):
 
 def test_graphml_round_trip_has_exactly_the_kept_units_and_edges(tmp_path):
     path = tmp_path / "net.graphml"
-    graph = write_graphml(ARCH, MASKS, PARTITION, path, weights=WEIGHTS)
-    for g in (graph, nx.read_graphml(path)):
+    write_graphml(ARCH, MASKS, PARTITION, path, weights=WEIGHTS)
+    for g in (build_graph(ARCH, MASKS, PARTITION, weights=WEIGHTS), nx.read_graphml(path)):
         assert g.is_directed()
         assert set(g.nodes) == set(EXPECTED_NODES)
         for node, (layer, index, module) in EXPECTED_NODES.items():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import numpy as np
 
@@ -118,6 +117,8 @@ def _graphml_text(network, names, src, dst, weight, bias, partition) -> str:
         '<key id="d5" for="graph" attr.name="arch" attr.type="string"/>',
         '<key id="d6" for="graph" attr.name="activation" attr.type="string"/>',
     ]
+    from xml.sax.saxutils import escape  # writers only: reading network.npz stays light
+
     out = [
         '<?xml version="1.0" encoding="utf-8"?>',
         '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
