@@ -50,6 +50,10 @@ from utils.runs import (
 )
 from utils.training import train
 
+# The resume state of a search is saved at its first accept and then at most this often: each save is a
+# torch.save of the network, and a grid of small searches accepts many times per second.
+SEARCH_SAVE_EVERY_S = 1.0
+
 
 def unit_plan(ctx: Context, step: float, arch: list[int] | None = None) -> SearchPlan:
     """arch: units per layer (default --arch; a CNN passes its channels per layer: units are channels)."""
@@ -173,6 +177,8 @@ def _search_into(
     else:
         torch.manual_seed(config.seed)
 
+    last_save: list[float] = []
+
     def save_progress(accepted_model, search_state):
         # --checkpoint_every N: the accepted network after every N pruning iterations, named by the
         # training epochs spent so far (iterations x --epochs), for the clusterability learning curve.
@@ -183,6 +189,10 @@ def _search_into(
             run.save_torch(
                 checkpoint_name(search_state.iteration * config.epochs), accepted_model.state_dict()
             )
+        now = time.monotonic()
+        if last_save and now - last_save[0] < SEARCH_SAVE_EVERY_S:
+            return  # a resume replays the few accepts since the last save and reaches the same result
+        last_save[:] = [now]
         run.save_torch(
             SEARCH_STATE_FILE,
             {

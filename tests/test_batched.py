@@ -90,12 +90,14 @@ def _same(a: dict, b: dict) -> None:
 
 
 @pytest.mark.slow
-def test_batched_grid_and_seeds_write_what_sequential_runs_write(tmp_path, capsys):
+@pytest.mark.parametrize("extra", [[], ["--retrain_include_start", "False", "--best_epoch", "published"]])
+def test_batched_grid_and_seeds_write_what_sequential_runs_write(tmp_path, capsys, extra):
+    """Also with the published retraining rules (the start does not compete; published best epoch)."""
     for seed in ("0", "1"):
-        argv = [*GRID, "--seed", seed, "--batch_members", "1", "--result_path", tmp_path / "seq"]
+        argv = [*GRID, *extra, "--seed", seed, "--batch_members", "1", "--result_path", tmp_path / "seq"]
         rc, _, err = call_main([*argv, "--visualization_path", tmp_path / "v1"], capsys)
         assert rc == 0, err
-    rc, out, err = call_main([*GRID, "--seeds", "0", "1", "--result_path", tmp_path / "bat",
+    rc, out, err = call_main([*GRID, *extra, "--seeds", "0", "1", "--result_path", tmp_path / "bat",
                               "--visualization_path", tmp_path / "v2"], capsys)  # fmt: skip
     assert rc == 0, err
     assert out.count("success") + out.count("no success") == 2 and "seed 1:" in out

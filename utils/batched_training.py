@@ -76,7 +76,7 @@ class _Stack:
         for i, (w, b, wm, bm) in enumerate(
             zip(self.weights, self.biases, self.weight_masks, self.bias_masks)
         ):
-            h = torch.baddbmm((b * bm)[:, None, :], h, (w * wm).transpose(1, 2))
+            h = _BatchedLinear.apply(h, w * wm, b * bm)
             if i < last:
                 h = self.activation(h)
         return h
@@ -99,6 +99,24 @@ class _Stack:
             state[f"layers.{i}.weight_mask"] = weight_masks[i][m].clone()
             state[f"layers.{i}.bias_mask"] = bias_masks[i][m].clone()
         return state
+
+
+class _BatchedLinear(torch.autograd.Function):
+    """h (M, B, in), weight (M, out, in), bias (M, out) -> (M, B, out): F.linear per member, forward and
+    backward in F.linear's orientation. Autograd through baddbmm(b, h, W^T) would give the weight gradient
+    as (h^T g)^T, whose rounding differs from linear's g^T h on some CPUs (AVX2: the first layer of
+    4-24-4); bmm(g^T, h) is the same GEMM as linear's backward, member by member."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias):
+        ctx.save_for_backward(h, weight)
+        return torch.baddbmm(bias[:, None, :], h, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, weight = ctx.saved_tensors
+        grad_h = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
+        return grad_h, torch.bmm(grad.transpose(1, 2), h), grad.sum(dim=1)
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:

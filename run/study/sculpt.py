@@ -150,8 +150,7 @@ def prune_grids(ctxs) -> list[list[dict]]:
     with progress_bar(config, total, label) as bar:
         dense = [train_dense(ctx) for ctx in ctxs]
         members = _batch_members(ctxs[0])
-        published_retrain = not getattr(config, "retrain_include_start", True)
-        if members == 1 or published_retrain or not can_batch(dense[0][0]):
+        if members == 1 or not can_batch(dense[0][0]):
             return [_grid_sequential(ctx, steps, start, bar) for (ctx, steps), start in zip(grids, dense)]
         return _grids_pipelined(grids, dense, members, bar)
 
@@ -222,7 +221,8 @@ def _grids_pipelined(grids, dense, members, bar) -> list[list[dict]]:
     from run.common import generator_for, model_metrics
 
     ctx0 = grids[0][0]
-    pool = SearchPool(ctx0.data, ctx0.training, members)
+    include_start = getattr(ctx0.config, "retrain_include_start", True)
+    pool = SearchPool(ctx0.data, ctx0.training, members, include_start=include_start)
     found: dict[tuple, dict] = {}
 
     def chain(factory, g, ctx, step):
