@@ -33,19 +33,27 @@ def _members(arch, n):
     return models
 
 
-@pytest.mark.parametrize("loss", ["BCE", "MSE"])
-def test_train_batched_equals_train_bit_for_bit(loss):
-    ctx = prepare(
-        parse_config(["--modularity", "6", "3", "3", "3", "--arch", "6", "24", "24", "3", "--loss", loss])
-    )
+@pytest.mark.parametrize(
+    "loss, extra, include_start",
+    [
+        ("BCE", [], True),
+        ("MSE", [], True),
+        ("BCE", ["--best_epoch", "published"], False),  # 8 validation batches: the published batch sum
+        ("BCE", ["--best_epoch", "published", "--batch_size", "64"], True),  # one batch: infinite loss
+    ],
+)
+def test_train_batched_equals_train_bit_for_bit(loss, extra, include_start):
+    argv = ["--modularity", "6", "3", "3", "3", "--arch", "6", "24", "24", "3", "--loss", loss, *extra]
+    ctx = prepare(parse_config(argv))
     models = _members([6, 24, 24, 3], 4)
     alone = [copy.deepcopy(m) for m in models]
     together = [copy.deepcopy(m) for m in models]
     expected = [
-        train(m, ctx.data, ctx.training, generator_for(i), include_start=True) for i, m in enumerate(alone)
+        train(m, ctx.data, ctx.training, generator_for(i), include_start=include_start)
+        for i, m in enumerate(alone)
     ]
     got = train_batched(
-        together, ctx.data, ctx.training, [generator_for(i) for i in range(4)], include_start=True
+        together, ctx.data, ctx.training, [generator_for(i) for i in range(4)], include_start=include_start
     )
     for a, b, ma, mb in zip(expected, got, alone, together):
         for key, value in ma.state_dict().items():

@@ -29,9 +29,11 @@ from utils.training import (
     check_loss_fits,
     check_lr,
     check_train_loss,
-    epoch_better,
+    improves,
     loss_value,
     make_optimizer,
+    per_sample_loss,
+    published_val_loss,
     train,
 )
 
@@ -148,6 +150,19 @@ def _evaluate(stack: _Stack, x: torch.Tensor, y: torch.Tensor, data: TaskTensors
     ]
 
 
+@torch.no_grad()
+def _rule_losses(stack: _Stack, data: TaskTensors, options: TrainingOptions, mean_losses: list) -> list:
+    """The validation loss each member's best-epoch rule compares (utils.training._rule_loss): the mean
+    loss, or for --best_epoch published the published batch sum (inf when one batch holds the set)."""
+    if options.best_epoch != "published":
+        return mean_losses
+    if -(-data.x_val.shape[0] // options.batch_size) < 2:
+        return [float("inf")] * len(mean_losses)
+    logits = stack.logits(data.x_val.expand(len(stack.models), *data.x_val.shape))
+    per_sample = [per_sample_loss(z, data.y_val, options.loss, data.output_groups) for z in logits]
+    return [published_val_loss(losses, options.batch_size) for losses in per_sample]
+
+
 def train_batched(
     models: list,
     data: TaskTensors,
@@ -161,7 +176,7 @@ def train_batched(
     if not models:
         return []
     # the published best-epoch rule is only in `train`: such members train one by one
-    batchable = [i for i, m in enumerate(models) if can_batch(m) and options.best_epoch == "accuracy_loss"]
+    batchable = [i for i, m in enumerate(models) if can_batch(m)]
     results: list[TrainResult | None] = [None] * len(models)
     for i in range(len(models)):
         if i not in batchable:
@@ -192,8 +207,10 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
     best_epoch = [-1] * members
     if include_start:
         snapshot = stack.snapshot()
-        for m, (val_acc, val_loss) in enumerate(_evaluate(stack, data.x_val, data.y_val, data, options.loss)):
-            best_key[m], best_state[m] = (val_acc, -val_loss), snapshot
+        start = _evaluate(stack, data.x_val, data.y_val, data, options.loss)
+        rule_losses = _rule_losses(stack, data, options, [loss for _, loss in start])
+        for m, ((val_acc, _), rule_loss) in enumerate(zip(start, rule_losses)):
+            best_key[m], best_state[m] = (val_acc, rule_loss), snapshot
     bounds = batch_bounds(n, options.batch_size, False)
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(options.lr, epoch, options.scheduler, options.gamma, epochs)
@@ -220,14 +237,14 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
         for train_loss in train_losses:
             check_train_loss(train_loss, epoch, options)
         evaluations = _evaluate(stack, data.x_val, data.y_val, data, options.loss)
+        rule_losses = _rule_losses(stack, data, options, [loss for _, loss in evaluations])
         snapshot = None  # taken once per epoch, only when some member improves
-        for m, (val_acc, val_loss) in enumerate(evaluations):
+        for m, ((val_acc, val_loss), rule_loss) in enumerate(zip(evaluations, rule_losses)):
             histories[m]["train_loss"].append(train_losses[m])
             histories[m]["val_accuracy"].append(val_acc)
             histories[m]["val_loss"].append(val_loss)
-            key = (val_acc, -val_loss)
-            if epoch_better(key, best_key[m]):
-                best_key[m], best_epoch[m] = key, epoch
+            if improves(options.best_epoch, best_key[m], val_acc, rule_loss):
+                best_key[m], best_epoch[m] = (val_acc, rule_loss), epoch
                 snapshot = snapshot if snapshot is not None else stack.snapshot()
                 best_state[m] = snapshot
     results = []
