@@ -14,11 +14,14 @@ Everything here is numpy / scipy; torch is imported only by `from_model` callers
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from utils.errors import InputError, NetworkShapeError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 ACTIVATIONS = ("relu", "sigmoid", "ste", "linear")
 
@@ -155,6 +158,8 @@ class LayeredNetwork:
 
         weighted: the weight (|w| when absolute) instead of 1. symmetric: A + Aᵀ (undirected view).
         """
+        import scipy.sparse as sp  # here: training and pruning load this module without needing scipy
+
         offsets = self.offsets
         rows, cols, vals = [], [], []
         for block in self.blocks():
