@@ -40,6 +40,18 @@ CONFIGS = {
     "4-1-2-8": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 8", "4 24 24 8"),
     "4-1-2-12": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 12", "4 24 24 12"),
     "4-1-2-16": ("exemplar", "exemplar", "4 1 2 16", "4 24 24 16"),
+    "4-1-2-16-d3": ("exemplar", "exemplar", "4 1 2 16", "4 24 24 24 16"),
+    "8-2-1-2-8-d3": (
+        "increasing_hierarchical_levels",
+        "increasing_hierarchical_levels",
+        "8 2 1 2 8",
+        "8 36 36 36 8",
+    ),
+    "6-3-3-3": ("exemplar", "exemplar", "6 3 3 3", "6 24 24 3"),
+    "4-2-4": ("exemplar", "exemplar", "4 2 4", "4 24 24 4"),
+    "4-1-4": ("exemplar", "exemplar", "4 1 4", "4 24 24 4"),
+    "7-3-2-4": ("input_overlap_exp", "input_overlap_exp", "7 3 2 4", "7 24 24 4"),
+    "6-3-2-8": ("input_overlap_exp", "input_overlap_exp", "6 3 2 8", "6 24 24 8"),
     "4-1-2-8-d3": (
         "increasing_reuse_non_separable",
         "non_separable_increasing_use",
