@@ -52,6 +52,10 @@ CONFIGS = {
     "4-1-4": ("exemplar", "exemplar", "4 1 4", "4 24 24 4"),
     "7-3-2-4": ("input_overlap_exp", "input_overlap_exp", "7 3 2 4", "7 24 24 4"),
     "6-3-2-8": ("input_overlap_exp", "input_overlap_exp", "6 3 2 8", "6 24 24 8"),
+    "4-1-2-8-w36": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 8", "4 36 36 8"),
+    "4-1-2-8-w48": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 8", "4 48 48 8"),
+    "4-1-2-4-w36": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 4", "4 36 36 4"),
+    "4-1-2-4-w48": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 4", "4 48 48 4"),
     "4-1-2-8-d3": (
         "increasing_reuse_non_separable",
         "non_separable_increasing_use",
