@@ -33,35 +33,30 @@ REFERENCE = ROOT.parent / "shared" / "reference" / "models"
 OPTIONS_TSV = ROOT / "shell" / "published_options.tsv"
 UNIT_STEPS = "5 10 15 20 25 30 35 40 45 50 55 60 65 70"
 EDGE_STEPS = "2.5 2.0 1.5 1.0 0.5"
-# name -> (our dataset family, the options-table family, the published models' family, modularity, arch)
+# name -> (our dataset family, which also names the options table's rows; the published models' family;
+# modularity; arch)
+REUSE = ("increasing_reuse_non_separable", "non_separable_increasing_use")
+SAME = {f: (f, f) for f in ("exemplar", "increasing_hierarchical_levels", "input_overlap_exp")}
+
+
+def _arch(modularity: str, width: int, depth: int) -> str:
+    parts = modularity.split()
+    return " ".join([parts[0], *[str(width)] * depth, parts[-1]])
+
+
+def _config(families: tuple[str, str], modularity: str, width: int = 24, depth: int = 2) -> tuple:
+    return (*families, modularity, _arch(modularity, width, depth))
+
+
 CONFIGS = {
-    "4-1-2-2": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 2", "4 24 24 2"),
-    "4-1-2-4": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 4", "4 24 24 4"),
-    "4-1-2-8": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 8", "4 24 24 8"),
-    "4-1-2-12": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 12", "4 24 24 12"),
-    "4-1-2-16": ("exemplar", "exemplar", "4 1 2 16", "4 24 24 16"),
-    "4-1-2-16-d3": ("exemplar", "exemplar", "4 1 2 16", "4 24 24 24 16"),
-    "8-2-1-2-8-d3": (
-        "increasing_hierarchical_levels",
-        "increasing_hierarchical_levels",
-        "8 2 1 2 8",
-        "8 36 36 36 8",
-    ),
-    "6-3-3-3": ("exemplar", "exemplar", "6 3 3 3", "6 24 24 3"),
-    "4-2-4": ("exemplar", "exemplar", "4 2 4", "4 24 24 4"),
-    "4-1-4": ("exemplar", "exemplar", "4 1 4", "4 24 24 4"),
-    "7-3-2-4": ("input_overlap_exp", "input_overlap_exp", "7 3 2 4", "7 24 24 4"),
-    "6-3-2-8": ("input_overlap_exp", "input_overlap_exp", "6 3 2 8", "6 24 24 8"),
-    "4-1-2-8-w36": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 8", "4 36 36 8"),
-    "4-1-2-8-w48": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 8", "4 48 48 8"),
-    "4-1-2-4-w36": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 4", "4 36 36 4"),
-    "4-1-2-4-w48": ("increasing_reuse_non_separable", "non_separable_increasing_use", "4 1 2 4", "4 48 48 4"),
-    "4-1-2-8-d3": (
-        "increasing_reuse_non_separable",
-        "non_separable_increasing_use",
-        "4 1 2 8",
-        "4 24 24 24 8",
-    ),
+    **{f"4-1-2-{k}": _config(REUSE, f"4 1 2 {k}") for k in (2, 4, 8, 12)},
+    **{f"4-1-2-{k}-w{w}": _config(REUSE, f"4 1 2 {k}", w) for k in (4, 8) for w in (36, 48)},
+    "4-1-2-8-d3": _config(REUSE, "4 1 2 8", depth=3),
+    "4-1-2-16": _config(SAME["exemplar"], "4 1 2 16"),
+    "4-1-2-16-d3": _config(SAME["exemplar"], "4 1 2 16", depth=3),
+    "8-2-1-2-8-d3": _config(SAME["increasing_hierarchical_levels"], "8 2 1 2 8", 36, 3),
+    **{m.replace(" ", "-"): _config(SAME["exemplar"], m) for m in ("6 3 3 3", "4 2 4", "4 1 4")},
+    **{m.replace(" ", "-"): _config(SAME["input_overlap_exp"], m) for m in ("7 3 2 4", "6 3 2 8")},
 }
 
 
