@@ -133,8 +133,9 @@ class MLP(nn.Module):
 
     def density(self) -> float:
         """Percent of weights kept (unmasked) over all layers."""
-        kept = sum(float(m.sum()) for m in self.masks())
-        total = sum(m.numel() for m in self.masks())
+        masks = self.masks()
+        kept = sum(float(m.sum()) for m in masks)
+        total = sum(m.numel() for m in masks)
         return 100.0 * kept / total
 
     def units_kept(self) -> list[int]:

@@ -53,6 +53,26 @@ from utils.training import train
 # The resume state of a search is saved at its first accept and then at most this often: each save is a
 # torch.save of the network, and a grid of small searches accepts many times per second.
 SEARCH_SAVE_EVERY_S = 1.0
+# ...and all searches of a process together spend at most this share of its time saving: hundreds of
+# batched searches run side by side for the whole grid, and a save per search per second would cost more
+# than their training. A resume replays the accepts since a search's last save (the same result either way).
+SEARCH_SAVE_SHARE = 0.02
+
+
+class _SaveBudget:
+    """Seconds spent saving search states in this process, against the time since the first save."""
+
+    def __init__(self):
+        self.started: float | None = None
+        self.spent = 0.0
+
+    def allows(self, now: float) -> bool:
+        if self.started is None:
+            self.started = now
+        return self.spent <= SEARCH_SAVE_SHARE * (now - self.started)
+
+
+_SAVE_BUDGET = _SaveBudget()
 
 
 def unit_plan(ctx: Context, step: float, arch: list[int] | None = None) -> SearchPlan:
@@ -190,7 +210,7 @@ def _search_into(
                 checkpoint_name(search_state.iteration * config.epochs), accepted_model.state_dict()
             )
         now = time.monotonic()
-        if last_save and now - last_save[0] < SEARCH_SAVE_EVERY_S:
+        if last_save and now - last_save[0] < SEARCH_SAVE_EVERY_S or not _SAVE_BUDGET.allows(now):
             return  # a resume replays the few accepts since the last save and reaches the same result
         last_save[:] = [now]
         run.save_torch(
@@ -199,9 +219,11 @@ def _search_into(
                 "model": accepted_model.state_dict(),
                 "generator": generator.get_state(),
                 "torch_rng": torch.get_rng_state(),
-                "search": dataclasses.asdict(search_state),
+                # fields as they are (torch.save copies them); dataclasses.asdict deep-copies every leaf
+                "search": {f.name: getattr(search_state, f.name) for f in dataclasses.fields(search_state)},
             },
         )
+        _SAVE_BUDGET.spent += time.monotonic() - now
 
     start = time.perf_counter()
     batched = retrain_factory is not None

@@ -311,3 +311,15 @@ def test_kill_and_resume_gives_the_uninterrupted_result(published_example, tmp_p
     assert len(resumed["history"]) > done_before
     assert resumed["density"] == uninterrupted["density"] and resumed["test_accuracy"] == 100.0
     assert sorted(p.name for p in run.iterdir()) == RUN_FILES  # search state removed, no temp files
+
+
+def test_search_state_saves_share_a_budget_of_the_process_time(monkeypatch):
+    from run import pruning_runs
+
+    monkeypatch.setattr(pruning_runs, "SEARCH_SAVE_SHARE", 0.02)
+    budget = pruning_runs._SaveBudget()
+    assert budget.allows(100.0)  # the first save of the process
+    budget.spent = 0.05  # 50 ms saving so far
+    assert not budget.allows(101.0)  # 2% of 1 s is 20 ms
+    assert not budget.allows(102.4)
+    assert budget.allows(102.5)  # 2% of 2.5 s: the budget has room again

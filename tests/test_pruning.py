@@ -559,3 +559,23 @@ def test_search_state_defaults():
     )
     assert state.history == [] and state.metrics == {}
     assert np.isclose(100 / 64, 1.5625)
+
+
+def test_linear_percentile_is_numpys_percentile_exactly():
+    import numpy as np
+
+    from utils.saliency import linear_percentile
+
+    rng = np.random.default_rng(0)
+    for trial in range(3000):
+        n = int(rng.integers(1, 200))
+        values = rng.standard_normal(n).astype(np.float32)
+        if trial % 3 == 1:
+            values = np.round(values, 1)  # many ties
+        if trial % 3 == 2:
+            values[: n // 2] = 0  # masked weights count as zero
+        step_like = 100.0 * rng.integers(1, 50) / rng.integers(50, 400)  # targets the searches ask for
+        percent = float(rng.choice([rng.uniform(0, 100), step_like]))
+        for p in (percent, 0.0, 100.0):
+            expected = np.percentile(values.astype(np.float64), p)
+            assert linear_percentile(torch.as_tensor(values), p) == expected, (n, p)

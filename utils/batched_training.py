@@ -52,18 +52,27 @@ def can_batch(model) -> bool:
 class _Stack:
     """The stacked parameters and masks of M members: weight (M, out, in), bias (M, out) per layer."""
 
-    def __init__(self, models):
-        self.models = models
-        self.activation = models[0]._act
+    def __init__(self, activation, weights, biases, weight_masks, bias_masks):
+        self.activation = activation
+        self.weights = [w.requires_grad_() for w in weights]
+        self.biases = [b.requires_grad_() for b in biases]
+        self.weight_masks, self.bias_masks = weight_masks, bias_masks
+
+    @classmethod
+    def of(cls, models) -> _Stack:
         depth = len(models[0].layers)
-        self.weights = [
-            torch.stack([m.layers[i].weight.detach() for m in models]).requires_grad_() for i in range(depth)
-        ]
-        self.biases = [
-            torch.stack([m.layers[i].bias.detach() for m in models]).requires_grad_() for i in range(depth)
-        ]
-        self.weight_masks = [torch.stack([m.layers[i].weight_mask for m in models]) for i in range(depth)]
-        self.bias_masks = [torch.stack([m.layers[i].bias_mask for m in models]) for i in range(depth)]
+        layers = [[m.layers[i] for m in models] for i in range(depth)]
+        return cls(
+            models[0]._act,
+            [torch.stack([layer.weight.detach() for layer in group]) for group in layers],
+            [torch.stack([layer.bias.detach() for layer in group]) for group in layers],
+            [torch.stack([layer.weight_mask for layer in group]) for group in layers],
+            [torch.stack([layer.bias_mask for layer in group]) for group in layers],
+        )
+
+    @property
+    def members(self) -> int:
+        return self.weights[0].shape[0]
 
     def parameters(self) -> list[torch.Tensor]:
         out = []
@@ -90,17 +99,54 @@ class _Stack:
             for group in (self.weights, self.biases, self.weight_masks, self.bias_masks)
         ]
 
-    @staticmethod
-    def member_state(snapshot, m: int) -> dict:
-        """Member m's state_dict from a snapshot, keys as the MLP's."""
-        weights, biases, weight_masks, bias_masks = snapshot
-        state = {}
-        for i in range(len(weights)):
-            state[f"layers.{i}.weight"] = weights[i][m].clone()
-            state[f"layers.{i}.bias"] = biases[i][m].clone()
-            state[f"layers.{i}.weight_mask"] = weight_masks[i][m].clone()
-            state[f"layers.{i}.bias_mask"] = bias_masks[i][m].clone()
-        return state
+    @classmethod
+    def of_best(cls, activation, best: list) -> _Stack:
+        """The stack whose member m is member m of snapshot best[m] (members share snapshots: one copy
+        per distinct snapshot, not per member)."""
+        by_snapshot: dict[int, tuple[list, list[int]]] = {}
+        for m, snap in enumerate(best):
+            by_snapshot.setdefault(id(snap), (snap, []))[1].append(m)
+        sources = [(snap, torch.tensor(members)) for snap, members in by_snapshot.values()]
+        groups = []
+        for g, template in enumerate(best[0]):
+            group = []
+            for i, like in enumerate(template):
+                out = torch.empty_like(like)
+                for snap, index in sources:
+                    out[index] = snap[g][i][index]
+                group.append(out)
+            groups.append(group)
+        return cls(activation, *groups)
+
+    def load_into(self, models) -> list[dict]:
+        """Copy member m's tensors into models[m] (as load_state_dict does, in one foreach copy per
+        stacked tensor); returns each member's state_dict (its model's own tensors, detached)."""
+        states: list[dict] = [{} for _ in models]
+        with torch.no_grad():
+            for i in range(len(self.weights)):
+                for name, stacked in (
+                    ("weight", self.weights[i]),
+                    ("bias", self.biases[i]),
+                    ("weight_mask", self.weight_masks[i]),
+                    ("bias_mask", self.bias_masks[i]),
+                ):
+                    targets = [getattr(model.layers[i], name) for model in models]
+                    _copy_all(targets, list(stacked.detach().unbind(0)))
+                    for state, target in zip(states, targets):
+                        state[f"layers.{i}.{name}"] = target.detach()
+        return states
+
+    def all_finite(self) -> bool:
+        return all(bool(torch.isfinite(t).all()) for t in self.weights + self.biases)
+
+
+def _copy_all(targets: list[torch.Tensor], sources: list[torch.Tensor]) -> None:
+    """targets[k].copy_(sources[k]) for every k (one foreach call where torch has it)."""
+    if hasattr(torch, "_foreach_copy_"):
+        torch._foreach_copy_(targets, sources)
+    else:
+        for target, source in zip(targets, sources):
+            target.copy_(source)
 
 
 class _BatchedLinear(torch.autograd.Function):
@@ -134,7 +180,7 @@ def _rows(t: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def _evaluate(stack: _Stack, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: str) -> list:
     """[(accuracy percent, mean loss)] per member on clean x (n, d), y (n, m), as utils.training.evaluate."""
-    members = len(stack.models)
+    members = stack.members
     logits = stack.logits(x.expand(members, *x.shape))
     if loss == "BCE" and data.accuracy_kind == "bits":
         z, target = _rows(logits), _rows(y.expand(members, *y.shape))
@@ -158,7 +204,7 @@ def _rule_losses(stack: _Stack, data: TaskTensors, options: TrainingOptions, mea
         return mean_losses
     if -(-data.x_val.shape[0] // options.batch_size) < 2:
         return [float("inf")] * len(mean_losses)
-    logits = stack.logits(data.x_val.expand(len(stack.models), *data.x_val.shape))
+    logits = stack.logits(data.x_val.expand(stack.members, *data.x_val.shape))
     per_sample = [per_sample_loss(z, data.y_val, options.loss, data.output_groups) for z in logits]
     return [published_val_loss(losses, options.batch_size) for losses in per_sample]
 
@@ -170,7 +216,8 @@ def train_batched(
     generators: list[torch.Generator],
     include_start: bool = False,
 ) -> list[TrainResult]:
-    """`train` for each member at once; models end with their best epoch's state (as with `train`)."""
+    """`train` for each member at once; models end with their best epoch's state (as with `train`). A
+    batched member's TrainResult.state holds its model's own tensors (detached), not copies."""
     if len(models) != len(generators):
         raise ValueError("give one generator per model")
     if not models:
@@ -197,8 +244,9 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
     check_loss_fits(options, data)
     members = len(models)
     epochs = options.epochs
-    stack = _Stack(models)
+    stack = _Stack.of(models)
     optimizer = make_optimizer(stack.parameters(), options)
+    by_hand = options.loss == "BCE" and stack.activation is torch.relu  # the common case, without autograd
     n = data.x_train.shape[0]
     device = data.x_train.device
     histories = [{"train_loss": [], "val_accuracy": [], "val_loss": []} for _ in range(members)]
@@ -215,22 +263,23 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
     for epoch in range(epochs):
         optimizer.lr = epoch_lr(options.lr, epoch, options.scheduler, options.gamma, epochs)
         check_lr(optimizer.lr, epoch, options)
-        xs, ys = [], []
-        for generator in generators:  # each member's own draws, in the order `train` makes them
-            order = torch.randperm(n, generator=generator).to(device)
-            x_epoch = data.x_train[order]
-            if data.noise_std > 0:
-                noise = torch.randn(x_epoch.shape, generator=generator).to(device)
-                x_epoch = x_epoch + data.noise_std * noise
-            xs.append(x_epoch)
-            ys.append(data.y_train[order])
-        x_all, y_all = torch.stack(xs), torch.stack(ys)
+        # each member's own draws from its own generator, in the order `train` makes them (its order, then
+        # its noise); the gather and the noise arithmetic then run once for all members, elementwise
+        orders = torch.stack([torch.randperm(n, generator=generator) for generator in generators]).to(device)
+        x_all, y_all = data.x_train[orders], data.y_train[orders]
+        if data.noise_std > 0:
+            shape = data.x_train.shape
+            noise = torch.stack([torch.randn(shape, generator=generator) for generator in generators])
+            x_all = x_all + data.noise_std * noise.to(device)
         running = torch.zeros(members)
         for start, stop in bounds:
-            logits = stack.logits(x_all[:, start:stop])
-            losses = _member_losses(logits, y_all[:, start:stop], options.loss, data.output_groups)
-            optimizer.zero_grad()
-            losses.sum().backward()
+            if by_hand:
+                losses = _relu_bce_step(stack, x_all[:, start:stop], y_all[:, start:stop])
+            else:
+                logits = stack.logits(x_all[:, start:stop])
+                losses = _member_losses(logits, y_all[:, start:stop], options.loss, data.output_groups)
+                optimizer.zero_grad()
+                losses.sum().backward()
             optimizer.step()
             running += losses.detach()
         train_losses = (running / max(len(bounds), 1)).tolist()
@@ -247,15 +296,16 @@ def _train_stack(models, data, options, generators, include_start) -> list[Train
                 best_key[m], best_epoch[m] = (val_acc, rule_loss), epoch
                 snapshot = snapshot if snapshot is not None else stack.snapshot()
                 best_state[m] = snapshot
+    final = _Stack.of_best(stack.activation, best_state)
+    states = final.load_into(models)
+    if not final.all_finite():
+        for model in models:
+            check_finite_weights(model)  # raises naming the first member's first non-finite layer
+    tests = _evaluate(final, data.x_test, data.y_test, data, options.loss)
     results = []
-    for m, model in enumerate(models):
-        best_state[m] = _Stack.member_state(best_state[m], m)
-        model.load_state_dict(best_state[m])
-        check_finite_weights(model)
-        stack_one = _Stack([model])
-        (test_acc, test_loss) = _evaluate(stack_one, data.x_test, data.y_test, data, options.loss)[0]
+    for m, (test_acc, test_loss) in enumerate(tests):
         metrics = dict(histories[m], best_epoch=best_epoch[m], test_accuracy=test_acc, test_loss=test_loss)
-        results.append(TrainResult(state=best_state[m], metrics=metrics))
+        results.append(TrainResult(state=states[m], metrics=metrics))
     return results
 
 
@@ -277,6 +327,35 @@ class _MemberBCE(torch.autograd.Function):
         z, y = ctx.saved_tensors
         grad_z = (z.sigmoid() - y) * grad[:, None]
         return grad_z.div_(z.shape[1]).reshape(ctx.shape), None
+
+
+@torch.no_grad()
+def _relu_bce_step(stack: _Stack, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Forward and backward of a ReLU stack under each member's mean BCE, by hand: x (M, B, d), y (M, B, m)
+    -> losses (M,); sets the .grad of every weight and bias. The operations are those autograd runs for
+    `losses.sum().backward()` through `logits` and `_MemberBCE` (_BatchedLinear's GEMMs, the mask products'
+    backward grad * mask, ReLU's threshold_backward), in the same order, so the gradients are the same
+    bits; what goes is autograd's graph and engine, a third of a tiny step's cost."""
+    inputs, masked = [], []
+    h = x
+    last = len(stack.weights) - 1
+    layers = zip(stack.weights, stack.biases, stack.weight_masks, stack.bias_masks)
+    for i, (w, b, wm, bm) in enumerate(layers):
+        weight = w * wm
+        inputs.append(h)
+        masked.append(weight)
+        h = torch.baddbmm((b * bm)[:, None, :], h, weight.transpose(1, 2))
+        if i < last:
+            h = torch.relu(h)
+    z, target = _rows(h), _rows(y)
+    losses = F.binary_cross_entropy_with_logits(z, target, reduction="none").mean(dim=1)
+    grad = (z.sigmoid() - target).div_(z.shape[1]).reshape(h.shape)  # _MemberBCE.backward (times 1.0)
+    for i in range(last, -1, -1):
+        stack.weights[i].grad = torch.bmm(grad.transpose(1, 2), inputs[i]) * stack.weight_masks[i]
+        stack.biases[i].grad = grad.sum(dim=1) * stack.bias_masks[i]
+        if i > 0:
+            grad = torch.ops.aten.threshold_backward(torch.bmm(grad, masked[i]), inputs[i], 0)
+    return losses
 
 
 def _member_losses(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups) -> torch.Tensor:

@@ -73,6 +73,26 @@ class Adam(Optimizer):
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
+    @torch.no_grad()
+    def step(self) -> None:
+        if any(p.grad is None for p in self.params):
+            return super().step()
+        # The same operations as _update, each over all parameters in one foreach call (on CPU torch runs
+        # a foreach op tensor by tensor with the single-tensor kernel, so the numbers are the same).
+        self.steps += 1
+        params, grads = self.params, [p.grad for p in self.params]
+        if self.weight_decay:
+            grads = torch._foreach_add(grads, params, alpha=self.weight_decay)
+        torch._foreach_lerp_(self.exp_avg, grads, 1 - self.beta1)
+        torch._foreach_mul_(self.exp_avg_sq, self.beta2)
+        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, value=1 - self.beta2)
+        bias_correction1 = 1 - self.beta1**self.steps
+        bias_correction2 = 1 - self.beta2**self.steps
+        denom = torch._foreach_sqrt(self.exp_avg_sq)
+        torch._foreach_div_(denom, math.sqrt(bias_correction2))
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(params, self.exp_avg, denom, value=-self.lr / bias_correction1)
+
     def _update(self, i, p, grad):
         exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
         exp_avg.lerp_(grad, 1 - self.beta1)

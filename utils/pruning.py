@@ -423,6 +423,9 @@ def _reject(state: SearchState, increment: float, plan: SearchPlan) -> None:
 def _show(bar, increment, target, model, accuracy, ok) -> None:
     if bar is None:
         return
+    if getattr(bar, "disable", False):  # a silent bar (--quiet, batched searches): skip the postfix
+        bar.update(1)
+        return
     bar.update(1)
     bar.set_postfix(
         step=f"{increment:.2f}",
