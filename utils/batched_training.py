@@ -158,13 +158,23 @@ class _BatchedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, weight, bias):
         ctx.save_for_backward(h, weight)
-        return torch.baddbmm(bias[:, None, :], h, weight.transpose(1, 2))
+        return _linear(h, weight, bias)
 
     @staticmethod
     def backward(ctx, grad):
         h, weight = ctx.saved_tensors
         grad_h = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
-        return grad_h, torch.bmm(grad.transpose(1, 2), h), grad.sum(dim=1)
+        return grad_h, *_linear_param_grads(grad, h)
+
+
+def _linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """h (M, B, in), weight (M, out, in), bias (M, out) -> (M, B, out)."""
+    return torch.baddbmm(bias[:, None, :], h, weight.transpose(1, 2))
+
+
+def _linear_param_grads(grad: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight gradient (M, out, in), bias gradient (M, out)) of `_linear` for output gradient grad."""
+    return torch.bmm(grad.transpose(1, 2), h), grad.sum(dim=1)
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:
@@ -320,13 +330,25 @@ class _MemberBCE(torch.autograd.Function):
         z_rows, y_rows = _rows(z), _rows(y)
         ctx.save_for_backward(z_rows, y_rows)
         ctx.shape = z.shape
-        return F.binary_cross_entropy_with_logits(z_rows, y_rows, reduction="none").mean(dim=1)
+        return _bce_rows(z_rows, y_rows)
 
     @staticmethod
     def backward(ctx, grad):
         z, y = ctx.saved_tensors
-        grad_z = (z.sigmoid() - y) * grad[:, None]
-        return grad_z.div_(z.shape[1]).reshape(ctx.shape), None
+        return _bce_rows_grad(z, y, grad).reshape(ctx.shape), None
+
+
+def _bce_rows(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """z, y (M, N) `_rows` layouts -> (M,) each row's mean BCE-with-logits."""
+    return F.binary_cross_entropy_with_logits(z, y, reduction="none").mean(dim=1)
+
+
+def _bce_rows_grad(z: torch.Tensor, y: torch.Tensor, grad: torch.Tensor | None = None) -> torch.Tensor:
+    """The gradient (M, N) of `_bce_rows` for loss gradient grad (M,) (None: ones, whose product is exact)."""
+    grad_z = z.sigmoid() - y
+    if grad is not None:
+        grad_z = grad_z * grad[:, None]
+    return grad_z.div_(z.shape[1])
 
 
 @torch.no_grad()
@@ -344,15 +366,16 @@ def _relu_bce_step(stack: _Stack, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
         weight = w * wm
         inputs.append(h)
         masked.append(weight)
-        h = torch.baddbmm((b * bm)[:, None, :], h, weight.transpose(1, 2))
+        h = _linear(h, weight, b * bm)
         if i < last:
             h = torch.relu(h)
     z, target = _rows(h), _rows(y)
-    losses = F.binary_cross_entropy_with_logits(z, target, reduction="none").mean(dim=1)
-    grad = (z.sigmoid() - target).div_(z.shape[1]).reshape(h.shape)  # _MemberBCE.backward (times 1.0)
+    losses = _bce_rows(z, target)
+    grad = _bce_rows_grad(z, target).reshape(h.shape)
     for i in range(last, -1, -1):
-        stack.weights[i].grad = torch.bmm(grad.transpose(1, 2), inputs[i]) * stack.weight_masks[i]
-        stack.biases[i].grad = grad.sum(dim=1) * stack.bias_masks[i]
+        grad_weight, grad_bias = _linear_param_grads(grad, inputs[i])
+        stack.weights[i].grad = grad_weight * stack.weight_masks[i]
+        stack.biases[i].grad = grad_bias * stack.bias_masks[i]
         if i > 0:
             grad = torch.ops.aten.threshold_backward(torch.bmm(grad, masked[i]), inputs[i], 0)
     return losses

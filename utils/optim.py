@@ -75,33 +75,27 @@ class Adam(Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        if any(p.grad is None for p in self.params):
-            return super().step()
-        # The same operations as _update, each over all parameters in one foreach call (on CPU torch runs
-        # a foreach op tensor by tensor with the single-tensor kernel, so the numbers are the same).
+        # torch's single-tensor Adam, each operation over all parameters in one foreach call (on CPU torch
+        # runs a foreach op tensor by tensor with the single-tensor kernel, so the numbers are the same)
         self.steps += 1
-        params, grads = self.params, [p.grad for p in self.params]
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        params = [self.params[i] for i in live]
+        grads = [p.grad for p in params]
+        exp_avg = [self.exp_avg[i] for i in live]
+        exp_avg_sq = [self.exp_avg_sq[i] for i in live]
         if self.weight_decay:
             grads = torch._foreach_add(grads, params, alpha=self.weight_decay)
-        torch._foreach_lerp_(self.exp_avg, grads, 1 - self.beta1)
-        torch._foreach_mul_(self.exp_avg_sq, self.beta2)
-        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, value=1 - self.beta2)
+        torch._foreach_lerp_(exp_avg, grads, 1 - self.beta1)
+        torch._foreach_mul_(exp_avg_sq, self.beta2)
+        torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - self.beta2)
         bias_correction1 = 1 - self.beta1**self.steps
         bias_correction2 = 1 - self.beta2**self.steps
-        denom = torch._foreach_sqrt(self.exp_avg_sq)
+        denom = torch._foreach_sqrt(exp_avg_sq)
         torch._foreach_div_(denom, math.sqrt(bias_correction2))
         torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(params, self.exp_avg, denom, value=-self.lr / bias_correction1)
-
-    def _update(self, i, p, grad):
-        exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
-        exp_avg.lerp_(grad, 1 - self.beta1)
-        exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-        bias_correction1 = 1 - self.beta1**self.steps
-        bias_correction2 = 1 - self.beta2**self.steps
-        step_size = self.lr / bias_correction1
-        denom = (exp_avg_sq.sqrt() / math.sqrt(bias_correction2)).add_(self.eps)
-        p.addcdiv_(exp_avg, denom, value=-step_size)
+        torch._foreach_addcdiv_(params, exp_avg, denom, value=-self.lr / bias_correction1)
 
 
 class RMSprop(Optimizer):
