@@ -1,4 +1,4 @@
-"""Dense training: ours against an independent re-implementation of the published train loop (issue 17).
+"""Dense training: ours against an independent re-implementation of the published train loop.
 
     python3 benchmarks/published_loop.py [--seeds 0 40] [--repeats 1] [--modularity 4 1 2 8]
                                          [--arch 4 24 24 8] [--lr 0.1] [--batch_size 16] [--epochs 30]

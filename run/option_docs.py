@@ -27,9 +27,9 @@ EXPERIMENT_PAGES = {
     "lesion": ("lesion.md", "lesion tests of a partition's modules (single and `--double`)"),
     "sweep": ("scale.md#sweeps", "runs a file of command lines on a process pool or Ray"),
     "clusterability": ("spectral.md", "n-cut of a network against shuffled copies"),
-    "spectral_sweep": ("spectral.md#more-experiments", "n-cut and seed-to-seed agreement per number of clusters"),
-    "compare_partitions": ("associations.md#compare-partitions", "agreement of any partitions of one network"),
-    "associations": ("associations.md", "the eight upstream/downstream association matrices and their Newman-Q"),
+    "spectral_sweep": ("spectral.md#more-experiments", "n-cut and seed-to-seed agreement per cluster count"),
+    "compare_partitions": ("associations.md#compare-partitions", "agreement of partitions of one network"),
+    "associations": ("associations.md", "eight upstream/downstream association matrices and their Newman-Q"),
     "associations_summary": ("associations.md#summary", "Q per association against regularisation strength"),
 }
 
@@ -37,7 +37,7 @@ EXPERIMENT_PAGES = {
 # with "see each option's help".
 GROUP_USERS = {
     "experiment and task": "every experiment",
-    "model and training": "`train`, `prune`, `prune_edges`, `sculpt` (and the analyses that rebuild a network)",
+    "model and training": "`train`, `prune`, `prune_edges`, `sculpt` (and analyses that rebuild a network)",
     "pruning": "`prune`, `prune_edges`, `sculpt`; the options also name the run that the analyses read",
     "module detection": "`module_detection`, `sculpt`, `lesion`, `clusterability`",
     "associations (--method newman, --experiment associations / compare_partitions)": "`module_detection "
@@ -95,7 +95,7 @@ def _groups(parser: argparse.ArgumentParser) -> list[tuple[str, list[argparse.Ac
     groups, others = [], []
     for group in parser._action_groups:
         actions = [a for a in group._group_actions if a.option_strings and a.dest != "help"]
-        if group.title in ("options", "optional arguments"):  # argparse's own group: options added outside one
+        if group.title in ("options", "optional arguments"):  # argparse's own: options added outside a group
             others = actions
         elif actions:
             groups.append((group.title, actions))
@@ -136,7 +136,8 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
         lines += ["| option | default | values | what it does |", "|---|---|---|---|"]
         for action in actions:
             option = ", ".join(f"`{s}`" for s in action.option_strings)
-            lines.append(f"| {option} | {_cell(_default(action))} | {_values(action)} | {_cell(action.help or '')} |")
+            cells = [option, _cell(_default(action)), _values(action), _cell(action.help or "")]
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
