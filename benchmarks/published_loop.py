@@ -7,7 +7,7 @@ For every seed in [start, stop): our `train` (`--table_repeats R --best_epoch pu
 loop of tests/test_published_loop.py (torch.optim.Adam, BCE on sigmoid probabilities, the last-best-accuracy
 rule), from the same initial network and the same generator. Prints per seed both test accuracies and the
 largest weight difference, then how many seeds reach 100 % on each side and on how many they agree. With
-`--repeats 1` (the published one pass per epoch) the two sides agree seed for seed (README, fidelity).
+`--repeats 1` (the published one pass per epoch) the two sides agree seed for seed (docs/results.md).
 """
 
 from __future__ import annotations
