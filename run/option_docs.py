@@ -64,6 +64,15 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+def _help(action: argparse.Action) -> str:
+    """The help text as `--help` shows it (argparse formats it with %-style: `%%` is one `%`)."""
+    text = action.help or ""
+    params = dict(vars(action), prog="main.py")
+    if params.get("choices") is not None:
+        params["choices"] = ", ".join(str(c) for c in params["choices"])
+    return text % params if "%" in text else text
+
+
 def _values(action: argparse.Action) -> str:
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         return "flag"
@@ -136,7 +145,7 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
         lines += ["| option | default | values | what it does |", "|---|---|---|---|"]
         for action in actions:
             option = ", ".join(f"`{s}`" for s in action.option_strings)
-            cells = [option, _cell(_default(action)), _values(action), _cell(action.help or "")]
+            cells = [option, _cell(_default(action)), _values(action), _cell(_help(action))]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
