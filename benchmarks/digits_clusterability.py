@@ -1,5 +1,5 @@
 """Study (not a timing): are pruned, dropout-trained MLPs on the bundled digits more clusterable than their
-shuffles? The digits counterpart of Filan et al.'s MNIST table (DESIGN §10.2, issue 15).
+shuffles? The digits counterpart of Filan et al.'s MNIST table.
 
     python3 benchmarks/digits_clusterability.py [--seeds 0 1 2 3 4] [--num_shuffles 50] [--workers 2]
         [--out results/digits_clusterability] [--dropout 0.5]

@@ -1,4 +1,4 @@
-"""End-to-end fidelity (issue 17): our full-grid `sculpt` next to the published networks, run by run.
+"""End-to-end fidelity: our full-grid `sculpt` next to the published networks, run by run.
 
 For every configuration x seed: train, prune units for every unit step and edges for every edge step
 (the family scripts' published options, full grids), keep a network of the grid (sparsest, as `sculpt`

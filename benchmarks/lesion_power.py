@@ -1,4 +1,4 @@
-"""Power and false-positive rate of the lesion tests (issue 12): the distribution of p_spread and p_mean
+"""Power and false-positive rate of the lesion tests: the distribution of p_spread and p_mean
 over seeds, on networks with clear modules and on dense untrained networks with an arbitrary partition.
 
     python3 benchmarks/lesion_power.py [--seeds 5] [--num_shuffles 100] [--sculpt_root DIR]

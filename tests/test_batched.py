@@ -1,4 +1,4 @@
-"""Batched searches (issue 16): members trained as one stacked model give exactly the sequential results."""
+"""Batched searches: members trained as one stacked model give exactly the sequential results."""
 
 from __future__ import annotations
 

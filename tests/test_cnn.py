@@ -1,4 +1,4 @@
-"""CNNs: layer lists, masked conv layers, channel graphs, users' state_dicts, gradual pruning (issue 14)."""
+"""CNNs: layer lists, masked conv layers, channel graphs, users' state_dicts, gradual pruning."""
 
 from __future__ import annotations
 

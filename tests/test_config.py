@@ -11,7 +11,7 @@ from tests.conftest import DONE_WHEN, all_files, call_main, one_error_line, run_
 from utils.config import parse_config
 from utils.errors import SculptError
 
-# DESIGN §1: every published option with its default.
+# Every published option with its default.
 PUBLISHED_DEFAULTS = {
     "experiment": "train",
     "task": "boolean",
@@ -63,7 +63,7 @@ PUBLISHED_DEFAULTS = {
     "seed": 0,
 }
 
-# DESIGN §1: the published choices of every enumerated option.
+# The published choices of every enumerated option.
 PUBLISHED_CHOICES = {
     "experiment": ["train", "prune", "prune_edges", "module_detection"],
     "task": ["boolean", "mnist", "mnist_10way"],

@@ -1,4 +1,4 @@
-"""Module detection (DESIGN §7): published partitions, hand-built networks, every option, file errors."""
+"""Module detection: published partitions, hand-built networks, every option, file errors."""
 
 from __future__ import annotations
 

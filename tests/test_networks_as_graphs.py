@@ -1,4 +1,4 @@
-"""Networks as graphs (issue 10): LayeredNetwork, graph files both ways, DAG networks with skip
+"""Networks as graphs: LayeredNetwork, graph files both ways, DAG networks with skip
 connections, export_graph, saliency masks, the method registry and the layer contract."""
 
 from __future__ import annotations

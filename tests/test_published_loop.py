@@ -1,4 +1,4 @@
-"""Our dense training with the published options is the published train loop (issue 17).
+"""Our dense training with the published options is the published train loop.
 
 The reference below is written from the published code's description (Neural Sculpting utils/train.py,
 utils/loss.py): torch.optim.Adam with weight decay 1e-4, one pass per epoch over the shuffled truth table

@@ -1,4 +1,4 @@
-"""The published training and pruning recipe (issue 17): best-epoch rule, the one-unit/edge final step of the
+"""The published training and pruning recipe: best-epoch rule, the one-unit/edge final step of the
 search, and the bias masks of units left without inputs. Expected values are worked out by hand from the
 published train loop and search loop (Neural Sculpting, utils/train.py and run/prune.py)."""
 
