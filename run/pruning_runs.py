@@ -24,6 +24,7 @@ from run.common import (
     say_waiting,
     train_dense,
 )
+from run.replay import replay_edges, replay_units, replays
 from utils.config import ConfigError
 from utils.pruning import (
     SearchPlan,
@@ -38,7 +39,6 @@ from utils.pruning import (
     unit_scores,
     weights_pruned_percent,
 )
-from run.replay import replay_edges, replay_units, replays
 from utils.runs import (
     SEARCH_STATE_FILE,
     RunDir,
@@ -371,7 +371,9 @@ def start_from_file(ctx: Context) -> tuple[object, dict]:
     path = start_file(config)
     network = load_network_file(path)
     if network.has_conv or network.skips:
-        raise ConfigError(f"--checkpoint {path}: pruning from a file takes an MLP network (no conv layers or skips)")
+        raise ConfigError(
+            f"--checkpoint {path}: pruning from a file takes an MLP network (no conv layers or skips)"
+        )
     arch = list(network.arch)
     if "arch" in config.explicit_options and list(config.arch) != arch:
         raise ConfigError(
@@ -381,7 +383,7 @@ def start_from_file(ctx: Context) -> tuple[object, dict]:
     if arch[0] != ctx.data.x_val.shape[1] or arch[-1] != ctx.data.y_val.shape[1]:
         raise ConfigError(
             f"--checkpoint {path} maps {arch[0]} inputs to {arch[-1]} outputs but the task has "
-            f"{ctx.data.x_val.shape[1]} and {ctx.data.y_val.shape[1]}; give the task the network was trained on"
+            f"{ctx.data.x_val.shape[1]} and {ctx.data.y_val.shape[1]}; give the network's own task"
         )
     config.arch = arch
     model = torch_model(network).to(ctx.device)

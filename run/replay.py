@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from run.common import Context, fresh_model, model_metrics, progress_bar, reused, say_waiting
+from utils.pruning import hidden_units_pruned_percent, weights_pruned_percent
 from utils.published_replay import (
     PublishedStream,
     ReplayOptions,
@@ -34,7 +35,6 @@ from utils.published_replay import (
     published_unit_masks,
     published_unit_scores,
 )
-from utils.pruning import hidden_units_pruned_percent, weights_pruned_percent
 from utils.runs import RunDir, dense_dir
 
 _NOTED: set[str] = set()
@@ -49,11 +49,28 @@ def replay_reason(ctx: Context) -> str | None:
         (getattr(config, "model", "MLP") != "MLP" or getattr(config, "structure", None), "it trains MLPs"),
         (config.bn or config.dropout, "the published boolean runs have no batch norm or dropout"),
         (getattr(config, "gradual_pruning", "none") != "none", "it has no gradual pruning"),
-        (config.l1 > 0 or config.clusterability_reg > 0 or config.normalize_weights_every > 0, "it has no penalties"),
-        (config.scheduler != "exp" or config.loss not in ("BCE", "MSE"), "the published loop has --scheduler exp and --loss BCE or MSE"),
-        (config.unit_pruning_metric != "activation_gradient_product" or config.unit_pruning_norm != "None" or config.unit_pruning_scale != "global", "it replays the default unit scores (activation_gradient_product, global, no norm)"),
-        (config.unit_pruning_schedule != "linear" or config.pruning_schedule != "linear", "it replays the linear schedules"),
-        (data.x_train.shape != data.x_val.shape or not bool((data.x_train == data.x_val).all()), "the published loaders hold the table once"),
+        (
+            config.l1 > 0 or config.clusterability_reg > 0 or config.normalize_weights_every > 0,
+            "it has no penalties",
+        ),
+        (
+            config.scheduler != "exp" or config.loss not in ("BCE", "MSE"),
+            "the published loop has --scheduler exp and --loss BCE or MSE",
+        ),
+        (
+            config.unit_pruning_metric != "activation_gradient_product"
+            or config.unit_pruning_norm != "None"
+            or config.unit_pruning_scale != "global",
+            "it replays the default unit scores (activation_gradient_product, global, no norm)",
+        ),
+        (
+            config.unit_pruning_schedule != "linear" or config.pruning_schedule != "linear",
+            "it replays the linear schedules",
+        ),
+        (
+            data.x_train.shape != data.x_val.shape or not bool((data.x_train == data.x_val).all()),
+            "the published loaders hold the table once",
+        ),
     ]
     for failed, why in checks:
         if failed:
@@ -146,7 +163,9 @@ def _search(ctx: Context, model, plan: ReplayPlan, stream: PublishedStream, labe
 
         def on_try(record, tried):
             if record["trained"]:
-                record.update(density=tried.density(), units_kept=tried.units_kept(), mask_hex=mask_hex(tried))
+                record.update(
+                    density=tried.density(), units_kept=tried.units_kept(), mask_hex=mask_hex(tried)
+                )
             bar.update(1)
             bar.set_postfix(target=f"{record['target_percent']:.2f}%", ok=record["accepted"])
 
@@ -160,8 +179,12 @@ def mask_hex(model) -> str:
     return np.packbits(bits).tobytes().hex()
 
 
-def _metrics(config, model, out: dict, start_metrics: dict, kind: str, step: float, seconds: float, replay: dict) -> dict:
-    final = out["metrics"] or {k: start_metrics[k] for k in ("test_accuracy", "test_loss") if k in start_metrics}
+def _metrics(
+    config, model, out: dict, start_metrics: dict, kind: str, step: float, seconds: float, replay: dict
+) -> dict:
+    final = out["metrics"] or {
+        k: start_metrics[k] for k in ("test_accuracy", "test_loss") if k in start_metrics
+    }
     return {
         "test_accuracy": final.get("test_accuracy"),
         "test_loss": final.get("test_loss"),
@@ -200,12 +223,16 @@ def replay_units(ctx: Context, step: float, start_model, start_metrics: dict, ru
         plan = ReplayPlan("units", float(step), config.prune_acc_threshold, cut)
         out = _search(ctx, model, plan, stream, label)
         replay = _replay_note(stream)
-        metrics = _metrics(config, model, out, start_metrics, "units", step, time.perf_counter() - begin, replay)
+        metrics = _metrics(
+            config, model, out, start_metrics, "units", step, time.perf_counter() - begin, replay
+        )
         run.save_result(config, model.state_dict(), metrics)
     return model, metrics
 
 
-def replay_edges(ctx: Context, unit_model, unit_metrics: dict, run_dir_of) -> list[tuple[float, object, dict]]:
+def replay_edges(
+    ctx: Context, unit_model, unit_metrics: dict, run_dir_of
+) -> list[tuple[float, object, dict]]:
     """The published edge phase: retrain the unit-pruned network once (not checked against the threshold,
     as published), then one edge search per --pruning_gradient value from it, in order, on one stream.
     run_dir_of(step) -> run folder. Returns [(step, model, metrics)]."""
@@ -244,14 +271,17 @@ def replay_edges(ctx: Context, unit_model, unit_metrics: dict, run_dir_of) -> li
             if kept_unit_network:  # never save a network below the threshold (the published code does)
                 model = copy.deepcopy(unit_model)
                 print(
-                    f"note: the retrained unit-pruned network reached {start_retraining['test_accuracy']:.2f}% "
-                    f"(below --prune_acc_threshold {config.prune_acc_threshold:g}) and no edge step was accepted; "
-                    "the unit-pruned network is kept as it came in (the published code saves the retrained one)",
+                    f"note: the retrained unit-pruned network reached {start_metrics['test_accuracy']:.2f}%"
+                    f" (below --prune_acc_threshold {config.prune_acc_threshold:g}) and no edge step was "
+                    "accepted; the unit-pruned network is kept as it came in (the published code saves the "
+                    "retrained one)",
                     file=sys.stderr,
                 )
             replay = _replay_note(
                 stream,
-                start_retraining={k: start_retraining[k] for k in ("test_accuracy", "test_loss", "best_epoch")},
+                start_retraining={
+                    k: start_retraining[k] for k in ("test_accuracy", "test_loss", "best_epoch")
+                },
                 kept_unit_network=kept_unit_network,
             )
             source = unit_metrics if kept_unit_network else start_metrics

@@ -288,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         help="published: every published rule at once (--table_repeats 1 --best_epoch published "
         "--retrain_include_start False --final_step one --step_from target --edge_bias_mask inputless), and "
-        "on the CPU --experiment prune replays the published code's random numbers and arithmetic (same seed, "
-        "same trajectory; docs/fidelity.md); default: sculpt's own rules",
+        "on the CPU --experiment prune replays the published code's random numbers and arithmetic (same "
+        "seed, same trajectory; docs/fidelity.md); default: sculpt's own rules",
     )
     g.add_argument(
         "--gradual_pruning",

@@ -61,7 +61,9 @@ class PublishedStream:
         Kaiming-normal weights (out, in), zero biases."""
         shapes = list(zip(arch[1:], arch[:-1]))
         for out_features, in_features in shapes:  # nn.Linear's own initialisation, overwritten below
-            nn.init.kaiming_uniform_(torch.empty(out_features, in_features), a=math.sqrt(5), generator=self.generator)
+            nn.init.kaiming_uniform_(
+                torch.empty(out_features, in_features), a=math.sqrt(5), generator=self.generator
+            )
             bound = 1.0 / math.sqrt(in_features)
             nn.init.uniform_(torch.empty(out_features), -bound, bound, generator=self.generator)
         weights = [nn.init.kaiming_normal_(torch.empty(o, i), generator=self.generator) for o, i in shapes]
@@ -131,13 +133,20 @@ def check_replayable(options: ReplayOptions) -> None:
         raise InputError(f"the published replay has no optimizer {options.optimizer!r}")
 
 
-_TORCH_OPTIMIZERS = {"adam": ("Adam", {}), "sgd": ("SGD", {}), "momentum": ("SGD", {"momentum": 0.9, "nesterov": True}), "rms": ("RMSprop", {})}
+_TORCH_OPTIMIZERS = {
+    "adam": ("Adam", {}),
+    "sgd": ("SGD", {}),
+    "momentum": ("SGD", {"momentum": 0.9, "nesterov": True}),
+    "rms": ("RMSprop", {}),
+}
 
 
 def _optimizer(model, options: ReplayOptions):
     # torch.optim itself (single-tensor CPU paths), as the published code: the replay is about its numbers
     name, extra = _TORCH_OPTIMIZERS[options.optimizer]
-    return getattr(torch.optim, name)(model.parameters(), lr=options.lr, weight_decay=options.weight_decay, **extra)
+    return getattr(torch.optim, name)(
+        model.parameters(), lr=options.lr, weight_decay=options.weight_decay, **extra
+    )
 
 
 def _clone(model) -> dict:
@@ -150,15 +159,17 @@ def published_eval(model, x: torch.Tensor, y: torch.Tensor, options: ReplayOptio
     batch losses summed and divided by (batches - 1) (infinite with one batch), the accuracy over all
     output bits at the 0.5 cut in float32. y: float64 targets."""
     model.eval()
-    total_loss, correct, total, index = 0, 0, 0, 0
-    for index, start in enumerate(range(0, x.shape[0], options.batch_size)):
+    total_loss, correct, total, batches = 0, 0, 0, 0
+    for start in range(0, x.shape[0], options.batch_size):
+        batches += 1
         probs = torch.sigmoid(model(x[start : start + options.batch_size])[-1])
         target = y[start : start + options.batch_size]
         total_loss = total_loss + published_loss(probs, target, options.loss)
         correct = correct + torch.sum((probs > 0.5).float() == target)
         total += target.numel()
     accuracy = 100.0 * correct / total
-    loss = total_loss / index if index else torch.tensor(float("inf"), dtype=torch.float64)
+    # the published test divides by the last batch index: batches - 1 (a tensor / 0 is inf)
+    loss = total_loss / (batches - 1) if batches > 1 else torch.tensor(float("inf"), dtype=torch.float64)
     return float(accuracy), float(loss)
 
 
@@ -235,7 +246,9 @@ def apply_masks(model, weight_masks: list[torch.Tensor]) -> None:
             layer.bias.mul_(layer.bias_mask)
 
 
-def published_unit_scores(model, x: torch.Tensor, y: torch.Tensor, loss: str, stream: PublishedStream) -> np.ndarray:
+def published_unit_scores(
+    model, x: torch.Tensor, y: torch.Tensor, loss: str, stream: PublishedStream
+) -> np.ndarray:
     """The published activation x gradient unit scores (float32, all hidden units in layer order): one
     unshuffled pass with batch 1 (one draw), each sample's |dL/da| x |a|, averaged by numpy in float32."""
     stream.unshuffled_pass()
@@ -313,7 +326,11 @@ def published_search(model, plan: ReplayPlan, retrain: Callable, on_try: Callabl
     retrained (retrain(model) -> metrics with test_accuracy), even when the cut masks nothing new.
     Returns {"history": [...], "metrics": metrics of the last accepted retraining or None}."""
     units = plan.kind == "units"
-    total = sum(layer.bias_mask.numel() for layer in model.layers[:-1]) if units else sum(layer.weight_mask.numel() for layer in model.layers)
+    total = (
+        sum(layer.bias_mask.numel() for layer in model.layers[:-1])
+        if units
+        else sum(layer.weight_mask.numel() for layer in model.layers)
+    )
     p_min = 100.0 / float(total)
     start = 0.0 if units else edge_start_percent(model)
     held, held_metrics = _clone(model), None
@@ -327,7 +344,9 @@ def published_search(model, plan: ReplayPlan, retrain: Callable, on_try: Callabl
             target = previous + p
         record = {"iteration": i, "target_percent": float(target), "step": float(p)}
         if target >= 100.0:
-            record.update(trained=False, accepted=False, skipped="target at or above 100%: nothing would be left")
+            record.update(
+                trained=False, accepted=False, skipped="target at or above 100%: nothing would be left"
+            )
             accepted = False
         else:
             masks, threshold = plan.make_masks(model, target)
