@@ -358,6 +358,8 @@ def published_search(model, plan: ReplayPlan, retrain: Callable, on_try: Callabl
                 accepted=accepted,
                 test_accuracy=metrics["test_accuracy"],
                 best_epoch=metrics["best_epoch"],
+                val_accuracy=metrics["val_accuracy"],
+                val_loss=metrics["val_loss"],
                 weights_kept=int(sum(int(m.sum()) for m in masks)),
                 cut_threshold=threshold,
             )
