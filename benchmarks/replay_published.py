@@ -54,7 +54,12 @@ def run_phase(reference: Path, seed: int, phase: str, result_path: Path, quiet: 
 
     start = "dense.npz" if phase == "unit" else "units.npz"
     argv = CELL.format(root=ROOT).split() + ["--experiment", "prune", "--seed", str(seed)]
-    argv += ["--prune_units", "1" if phase == "unit" else "0", "--checkpoint", str(reference / f"seed{seed}" / start)]
+    argv += [
+        "--prune_units",
+        "1" if phase == "unit" else "0",
+        "--checkpoint",
+        str(reference / f"seed{seed}" / start),
+    ]
     argv += ["--result_path", str(result_path), "--quiet"]
     if quiet:
         import contextlib
@@ -80,10 +85,12 @@ def row(ours: dict | None, published: dict | None) -> str:
         verdict = "acc" if record["accepted"] else "rej"
         kept = record.get("weights_kept")
         return (
-            f"{record[target_key]:9.4f} {verdict} w{kept:>4} {record['test_accuracy']:8.4f}% e{record[epoch_key]:>2}"
+            f"{record[target_key]:9.4f} {verdict} w{kept:>4} {record['test_accuracy']:8.4f}%"
+            f" e{record[epoch_key]:>2}"
         ).ljust(38)
 
-    return f"{text(ours, 'target_percent', 'best_epoch')} | {text(published, 'target_pruned_percent', 'selected_epoch')}"
+    left = text(ours, "target_percent", "best_epoch")
+    return f"{left} | {text(published, 'target_pruned_percent', 'selected_epoch')}"
 
 
 def same_try(ours: dict, published: dict) -> bool:
@@ -153,6 +160,47 @@ def retrain_from_published(reference: Path, seed: int, phase: str, steps: list[d
     return {"test_accuracy": metrics["test_accuracy"], "best_epoch": metrics["best_epoch"]}
 
 
+def dense_from_seed(reference: Path, seed: int) -> str:
+    """The published dense training replayed from the seed, beside the published dense network: the kept
+    epoch, the test accuracy, and the largest weight difference (the rounding of this machine's kernels)."""
+    import torch
+
+    from models.mlp import MLP
+    from utils.published_replay import PublishedStream, ReplayOptions, published_train
+
+    folder = reference / f"seed{seed}"
+    history = json.loads((folder / "history.json").read_text())
+    outputs = np.load(folder / "published_outputs.npz")
+    arch = history["task"]["arch"]
+    stream = PublishedStream(seed)
+    weights, _ = stream.build_network(arch)
+    model = MLP(arch)
+    with torch.no_grad():
+        for layer, weight in zip(model.layers, weights):
+            layer.weight.copy_(weight)
+            layer.bias.zero_()
+    x = torch.from_numpy(outputs["inputs"]).float()
+    y = torch.from_numpy(outputs["targets"]).float()
+    metrics = published_train(
+        model, x, y, ReplayOptions(lr=0.1, weight_decay=1e-4, epochs=40, batch_size=8), stream
+    )
+    with np.load(folder / "dense.npz") as dense:
+        gap = max(
+            float(np.abs(layer.weight.detach().numpy() - dense[f"weight{i}"]).max())
+            for i, layer in enumerate(model.layers)
+        )
+    dense_step = history["steps"][0]
+    same = (
+        metrics["best_epoch"] == dense_step["selected_epoch"]
+        and metrics["test_accuracy"] == dense_step["test_accuracy"]
+    )
+    return (
+        f"dense training from the seed: epoch {metrics['best_epoch']} {metrics['test_accuracy']:.4f}% vs "
+        f"epoch {dense_step['selected_epoch']} {dense_step['test_accuracy']:.4f}%"
+        f"{' (same)' if same else ' (DIFFERS)'}, largest weight difference {gap:.1e}"
+    )
+
+
 def compare(reference: Path, seed: int, phase: str, ours: list[dict], published: list[dict]) -> str | None:
     """Print the two searches side by side; return a one-line explanation of the first difference."""
     first = None
@@ -169,21 +217,24 @@ def compare(reference: Path, seed: int, phase: str, ours: list[dict], published:
     if mine is None or theirs is None:
         return f"try {first + 1}: one search ended earlier"
     if abs(mine["target_percent"] - theirs["target_pruned_percent"]) > 1e-6 or not theirs["trained"]:
-        return f"try {first + 1}: another target ({mine['target_percent']:.4f} vs {theirs['target_pruned_percent']:.4f})"
+        targets = f"{mine['target_percent']:.4f} vs {theirs['target_pruned_percent']:.4f}"
+        return f"try {first + 1}: another target ({targets})"
     if mine.get("mask_hex") != theirs["mask_hex"]:
-        return f"try {first + 1}: the cut differs ({mine.get('weights_kept')} vs {theirs['weights_kept']} weights kept)"
+        kept = f"{mine.get('weights_kept')} vs {theirs['weights_kept']}"
+        return f"try {first + 1}: the cut differs ({kept} weights kept)"
     if mine["test_accuracy"] != theirs["test_accuracy"]:
         check = retrain_from_published(reference, seed, phase, published, first)
         agree = check["test_accuracy"] == theirs["test_accuracy"]
         curves = [
             e
             for e, (a, b) in enumerate(zip(mine["val_loss"], theirs["val_loss"]))
-            if abs(a - b) > 5e-6 * max(abs(b), 1e-3)
+            if abs(a - b) > 1e-5 * max(abs(b), 1e-3)  # beyond 6-digit rounding
         ]
         return (
             f"try {first + 1}: the retraining (same mask and stream position; {mine['test_accuracy']:.4f}% "
             f"epoch {mine['best_epoch']} vs {theirs['test_accuracy']:.4f}% epoch {theirs['selected_epoch']}; "
-            f"validation losses part from epoch {curves[0] if curves else '-'}); retrained from the published "
+            f"validation losses part from epoch {curves[0] if curves else '-'}); retrained from the "
+            "published "
             f"start network it gives {check['test_accuracy']:.4f}% epoch {check['best_epoch']}"
             + (" = published: rounding carried over from earlier retrainings" if agree else "")
         )
@@ -205,7 +256,15 @@ def success_from_seed(reference: Path, seeds: list[int], result_path: Path) -> N
         cells = []
         for recipe in ("default", "published"):
             argv = CELL.format(root=ROOT).replace("--recipe published", f"--recipe {recipe}").split()
-            argv += ["--experiment", "prune", "--seed", str(seed), "--result_path", str(result_path), "--quiet"]
+            argv += [
+                "--experiment",
+                "prune",
+                "--seed",
+                str(seed),
+                "--result_path",
+                str(result_path),
+                "--quiet",
+            ]
             import contextlib
             import io
 
@@ -217,7 +276,8 @@ def success_from_seed(reference: Path, seeds: list[int], result_path: Path) -> N
             config = parse_config([*argv, "--prune_units", "0"])
             folder = edges_after_units_dir(config, 2.5)
             network = LayeredNetwork.from_state_dict(
-                __import__("torch").load(folder / "model.pt", map_location="cpu", weights_only=True), str(folder)
+                __import__("torch").load(folder / "model.pt", map_location="cpu", weights_only=True),
+                str(folder),
             )
             score = detect_and_score(network, ground_truth_for(config), 2)
             counts[recipe] += score["success"]
@@ -232,7 +292,8 @@ def success_from_seed(reference: Path, seeds: list[int], result_path: Path) -> N
         print(f"{seed:>4} {cells[0]:>32} {cells[1]:>32} {theirs:>24}", flush=True)
     n = len(seeds)
     print(
-        f"success: sculpt default {counts['default']}/{n}, sculpt --recipe published {counts['published']}/{n}, "
+        f"success: sculpt default {counts['default']}/{n}, "
+        f"sculpt --recipe published {counts['published']}/{n}, "
         f"published code {counts['published code']}/{n}"
     )
 
@@ -261,21 +322,34 @@ def main() -> int:
     begin = time.process_time()
     for seed in seeds:
         history = json.loads((args.reference / f"seed{seed}" / "history.json").read_text())
+        print(f"seed {seed} {dense_from_seed(args.reference, seed)}")
         for phase in ("unit", "edge"):
             metrics = run_phase(args.reference, seed, phase, args.result_path, True)
             ours = metrics["history"]
             published = [s for s in history["steps"] if s["phase"] == phase]
-            print(f"seed {seed} {phase} phase   ours | published (target %, verdict, weights, accuracy, epoch)")
+            print(
+                f"seed {seed} {phase} phase   ours | published (target %, verdict, weights, accuracy, epoch)"
+            )
             if phase == "edge":
                 start = metrics["replay"]["start_retraining"]
                 theirs = history["edge_phase"]["start_retrain_test_accuracy"]
                 print(f"    start retraining: {start['test_accuracy']:.4f}% vs {theirs:.4f}%")
             why = compare(args.reference, seed, phase, ours, published) if not args.quiet else None
             if args.quiet:
-                why = None if all(same_try(a, b) for a, b in zip(ours, published)) and len(ours) == len(published) else "differs"
+                why = (
+                    None
+                    if all(same_try(a, b) for a, b in zip(ours, published)) and len(ours) == len(published)
+                    else "differs"
+                )
             exact[phase] += why is None
-            print(f"  -> seed {seed} {phase} phase: {'replayed exactly' if why is None else 'DIFFERS at ' + why}")
-            for side, records, key in (("ours", ours, "target_percent"), ("published", published, "target_pruned_percent")):
+            print(
+                f"  -> seed {seed} {phase} phase: "
+                f"{'replayed exactly' if why is None else 'DIFFERS at ' + why}"
+            )
+            for side, records, key in (
+                ("ours", ours, "target_percent"),
+                ("published", published, "target_pruned_percent"),
+            ):
                 for r in records:
                     if r.get("trained", True):
                         tries[phase][(side, round(r[key], 4), r["accepted"])] += 1
@@ -285,10 +359,16 @@ def main() -> int:
         targets = sorted({t for (_, t, _) in tries[phase]})
         for t in targets:
             counts = [
-                (tries[phase][(side, t, True)], tries[phase][(side, t, True)] + tries[phase][(side, t, False)])
+                (
+                    tries[phase][(side, t, True)],
+                    tries[phase][(side, t, True)] + tries[phase][(side, t, False)],
+                )
                 for side in ("ours", "published")
             ]
-            print(f"    target {t:9.4f}%: accepted ours {counts[0][0]}/{counts[0][1]}, published {counts[1][0]}/{counts[1][1]}")
+            print(
+                f"    target {t:9.4f}%: accepted ours {counts[0][0]}/{counts[0][1]}, "
+                f"published {counts[1][0]}/{counts[1][1]}"
+            )
     print(f"CPU seconds: {time.process_time() - begin:.1f}")
     return 0
 
