@@ -59,7 +59,7 @@ def test_recipe_refuses_a_contradicting_option(option):
 
 
 class _NoisyTable(torch.utils.data.Dataset):
-    """The published boolean dataset: row i of the table plus fresh N(0, 1) x 0.1 noise (drawn in a worker)."""
+    """The published boolean dataset: table row i plus fresh N(0, 1) x 0.1 noise (drawn in a worker)."""
 
     def __init__(self, x):
         self.x = x
