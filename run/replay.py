@@ -78,22 +78,31 @@ def replay_reason(ctx: Context) -> str | None:
     return None
 
 
-def replays(ctx: Context, experiment_replays: bool = True) -> bool:
+def replays(ctx: Context) -> bool:
     """True when --recipe published replays the published random numbers for this run; otherwise, under
     the recipe, a one-line note (once) says why sculpt's own random streams are used with its rules."""
     if getattr(ctx.config, "recipe", "default") != "published":
         return False
-    reason = replay_reason(ctx) if experiment_replays else "it covers --experiment prune"
+    reason = replay_reason(ctx)
+    if reason is None and ctx.config.experiment not in ("prune", "train"):
+        _note(
+            "note: --recipe published: the dense network is the published training's replay, but the "
+            f"searches of --experiment {ctx.config.experiment} use sculpt's own random streams with the "
+            "published rules (the replay of the searches covers --experiment prune)"
+        )
     if reason is None:
         return True
-    note = (
+    _note(
         f"note: --recipe published applies the published rules with sculpt's own random streams here: the "
         f"replay of the published runs' random numbers does not apply ({reason})"
     )
-    if note not in _NOTED:
-        _NOTED.add(note)
-        print(note, file=sys.stderr)
     return False
+
+
+def _note(text: str) -> None:
+    if text not in _NOTED:  # once per process
+        _NOTED.add(text)
+        print(text, file=sys.stderr)
 
 
 def replay_options(ctx: Context) -> ReplayOptions:
