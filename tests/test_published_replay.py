@@ -153,3 +153,45 @@ def test_seed2_unit_phase_replays_the_reference_package(tmp_path, capsys):
     full = json.loads((REFERENCE / "seed2" / "history.json").read_text())
     metrics = _run(tmp_path, 2, "unit", REFERENCE / "seed2" / "dense.npz", capsys)
     _same_trajectory(metrics["history"], [s for s in full["steps"] if s["phase"] == "unit"])
+
+
+def test_prune_from_a_file_without_the_recipe_names_the_file_in_its_folder(tmp_path, capsys):
+    argv = [c for c in CELL if c not in ("--recipe", "published")]
+    argv += ["--seed", "0", "--prune_units", "1", "--checkpoint", str(DATA / "seed0_dense.npz")]
+    argv += ["--epochs", "5", "--result_path", str(tmp_path)]
+    rc, _, err = call_main(argv, capsys)
+    assert rc == 0, err
+    (found,) = tmp_path.rglob("units/*/metrics.json")
+    assert "/start-seed0_dense-" in str(found) and "recipe" not in str(found)
+    metrics = json.loads(found.read_text())
+    assert metrics["start"]["test_accuracy"] == 100.0  # the published dense network, as loaded
+    assert metrics["start"]["density"] == 100.0
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--arch", "4", "24", "4"], "has arch 4 24 24 4 but --arch is 4 24 4"),
+        (["--modularity", "4", "1", "2", "8"], "does not fit task 4-1-2-8"),
+    ],
+)
+def test_prune_from_a_file_that_does_not_fit_is_one_line(tmp_path, capsys, extra, message):
+    argv = [*CELL, "--seed", "0", "--prune_units", "1", "--checkpoint", str(DATA / "seed0_dense.npz")]
+    rc, out, err = call_main([*argv, *extra, "--result_path", str(tmp_path)], capsys)
+    assert rc == 2 and err.count("\n") == 1 and message in err
+    assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_prune_edges_refuses_a_checkpoint(tmp_path, capsys):
+    argv = [
+        *CELL,
+        "--seed",
+        "0",
+        "--checkpoint",
+        str(DATA / "seed0_dense.npz"),
+        "--result_path",
+        str(tmp_path),
+    ]
+    argv[argv.index("prune")] = "prune_edges"
+    rc, _, err = call_main(argv, capsys)
+    assert rc == 2 and "takes no --checkpoint" in err

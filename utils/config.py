@@ -541,6 +541,11 @@ def validate(config: argparse.Namespace) -> None:
             raise ConfigError(f"--{name} must be a finite number, got {value}")
     if config.epochs <= 0:
         raise ConfigError(f"--epochs must be positive, got {config.epochs}")
+    if config.experiment in ("train", "prune_edges") and config.checkpoint:  # prune starts from a file
+        raise ConfigError(
+            f"--experiment {config.experiment} trains its own dense network and takes no --checkpoint; to "
+            "prune a network file use --experiment prune --checkpoint FILE (--prune_units 1: units, 0: edges)"
+        )
     if config.table_repeats <= 0:
         raise ConfigError(f"--table_repeats must be positive, got {config.table_repeats}")
     if config.images_per_pair is not None and config.images_per_pair <= 1:
