@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from run.common import Context, fresh_model, model_metrics, progress_bar, reused, say_waiting
+from utils.config import ConfigError
 from utils.pruning import hidden_units_pruned_percent, weights_pruned_percent
 from utils.published_replay import (
     PublishedStream,
@@ -268,7 +269,13 @@ def replay_edges(
         with run.lock(on_wait=say_waiting):
             if run.finished and not config.force:  # an earlier process replayed it: move the stream past it
                 metrics = run.load_json("metrics.json")
-                stream.advance(metrics["replay"]["stream_int64_draws"] - stream.int64_draws)
+                position = metrics.get("replay", {}).get("stream_int64_draws")
+                if position is None:
+                    raise ConfigError(
+                        f"run {run.path} was not made by the published replay (made on a GPU?), so the edge "
+                        "searches after it cannot be replayed; add --force to redo the edge phase here"
+                    )
+                stream.advance(position - stream.int64_draws)
                 model.load_state_dict(run.load_torch("model.pt"))
                 results.append((step, model, reused(metrics, run.path)))
                 continue

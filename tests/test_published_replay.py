@@ -195,3 +195,21 @@ def test_prune_edges_refuses_a_checkpoint(tmp_path, capsys):
     argv[argv.index("prune")] = "prune_edges"
     rc, _, err = call_main(argv, capsys)
     assert rc == 2 and "takes no --checkpoint" in err
+
+
+def test_edge_searches_after_a_reused_one_continue_the_published_stream(tmp_path, capsys):
+    # the published edge phase runs its --pruning_gradient values one after another on one stream: a search
+    # after a finished (reused) one must start where that one left the stream
+    def edges(steps, where):
+        argv = [*CELL, "--seed", "0", "--prune_units", "0", "--checkpoint", str(DATA / "seed0_units.npz")]
+        argv[argv.index("--pruning_gradient") + 1 : argv.index("--pruning_gradient") + 2] = steps
+        rc, _, err = call_main([*argv, "--result_path", str(where)], capsys)
+        assert rc == 0, err
+        found = list(where.rglob("edges/*step-1.5*/metrics.json"))
+        return json.loads(found[0].read_text()) if found else None
+
+    at_once = edges(["2.5", "1.5"], tmp_path / "a")
+    edges(["2.5"], tmp_path / "b")
+    after_reuse = edges(["2.5", "1.5"], tmp_path / "b")
+    assert after_reuse["history"] == at_once["history"]
+    assert after_reuse["replay"]["stream_int64_draws"] == at_once["replay"]["stream_int64_draws"]
