@@ -130,6 +130,10 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
     dict; metrics["_reused"] is the run folder when it was loaded, not trained).
     """
     config = ctx.config
+    from run.replay import replay_dense, replays  # --recipe published on the CPU: the published dense
+
+    if replays(ctx):
+        return replay_dense(ctx)
     run = RunDir(dense_dir(config))
     model = fresh_model(config, ctx.device, ctx.task)
     with run.lock(on_wait=say_waiting):

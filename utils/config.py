@@ -281,6 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="edge pruning: inputless masks the bias of every unit left without incoming edges, so it is "
         "dead (the published code); keep leaves biases alone (such a unit outputs a constant)",
     )
+    # --recipe (published recipe and replay): one switch for every published training and search rule
+    g.add_argument(
+        "--recipe",
+        choices=("default", "published"),
+        default="default",
+        help="published: every published rule at once (--table_repeats 1 --best_epoch published "
+        "--retrain_include_start False --final_step one --step_from target --edge_bias_mask inputless), and "
+        "on the CPU --experiment prune replays the published code's random numbers and arithmetic (same "
+        "seed, same trajectory; docs/fidelity.md); default: sculpt's own rules",
+    )
     g.add_argument(
         "--gradual_pruning",
         choices=("none", "cubic"),
@@ -480,8 +490,35 @@ def parse_config(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     config = parser.parse_args(argv)
     config.explicit_options = sorted(explicit_options(parser, argv))
+    apply_recipe(config)
     validate(config)
     return config
+
+
+# --recipe published: the published training and search rules (docs/fidelity.md).
+RECIPES = {
+    "published": {
+        "table_repeats": 1,
+        "best_epoch": "published",
+        "retrain_include_start": False,
+        "final_step": "one",
+        "step_from": "target",
+        "edge_bias_mask": "inputless",
+    }
+}
+
+
+def apply_recipe(config: argparse.Namespace) -> None:
+    """Set the options of --recipe; an option given explicitly with another value is a ConfigError."""
+    rules = RECIPES.get(getattr(config, "recipe", "default"), {})
+    for name, value in rules.items():
+        if name in config.explicit_options and getattr(config, name) != value:
+            shown = str(value)
+            raise ConfigError(
+                f"--recipe {config.recipe} sets --{name} {shown} but --{name} {getattr(config, name)} was "
+                f"given; drop --{name} or --recipe {config.recipe}"
+            )
+        setattr(config, name, value)
 
 
 _UNSET = object()
@@ -504,6 +541,11 @@ def validate(config: argparse.Namespace) -> None:
             raise ConfigError(f"--{name} must be a finite number, got {value}")
     if config.epochs <= 0:
         raise ConfigError(f"--epochs must be positive, got {config.epochs}")
+    if config.experiment in ("train", "prune_edges") and config.checkpoint:  # prune starts from a file
+        raise ConfigError(
+            f"--experiment {config.experiment} trains its own dense network and takes no --checkpoint; to "
+            "prune a network file use --experiment prune --checkpoint FILE (--prune_units 1: units, 0: edges)"
+        )
     if config.table_repeats <= 0:
         raise ConfigError(f"--table_repeats must be positive, got {config.table_repeats}")
     if config.images_per_pair is not None and config.images_per_pair <= 1:

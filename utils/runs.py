@@ -103,6 +103,8 @@ def model_key(config) -> str:
 
 def training_key(config) -> str:
     parts = [f"lr-{_num(config.lr)}", f"batch-{config.batch_size}", f"epochs-{config.epochs}"]
+    if getattr(config, "recipe", "default") != "default":
+        parts.append(f"recipe-{config.recipe}")  # its rules are named below too; the replay is not
     if getattr(config, "gradual_pruning", "none") != "none":
         parts.append(f"gradual-{config.gradual_pruning}-{_num(config.target_sparsity)}")
         if config.prune_epochs is not None:
@@ -214,12 +216,26 @@ def finished_unit_steps(config) -> list[float]:
     return sorted(steps)
 
 
+def start_file(config) -> str | None:
+    """--checkpoint FILE of `--experiment prune`: the network the phase starts from (else None)."""
+    return config.checkpoint if config.experiment == "prune" and getattr(config, "checkpoint", None) else None
+
+
+def start_file_dir(config) -> Path:
+    """<seed dir>/start-<file stem>-<hash>: the runs of a phase started from --checkpoint FILE, so they are
+    tied to that file's content and never mix with the runs from our own dense network."""
+    return seed_dir(config) / _file_key("start", start_file(config))
+
+
 def unit_dir(config, step: float | None = None) -> Path:
     step = unit_step(config) if step is None else step
-    return seed_dir(config) / "units" / unit_pruning_key(config, step)
+    base = start_file_dir(config) if start_file(config) else seed_dir(config)
+    return base / "units" / unit_pruning_key(config, step)
 
 
 def edges_after_units_dir(config, edge_step: float, unit_step_value: float | None = None) -> Path:
+    if start_file(config) and not config.prune_units:  # edges of the unit-pruned network in the file
+        return start_file_dir(config) / "edges" / edge_pruning_key(config, edge_step)
     return unit_dir(config, unit_step_value) / "edges" / edge_pruning_key(config, edge_step)
 
 
