@@ -8,6 +8,7 @@ modules.json, score.json and network.graphml; the picture mirrors it under --vis
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -141,7 +142,7 @@ def prune_grids(ctxs) -> list[list[dict]]:
         return [candidates for ctx in ctxs for candidates in prune_grids([ctx])]
     from run.common import progress_bar, train_dense
     from run.pruning_runs import unit_steps
-    from utils.batched_training import can_batch
+    from utils.batched_training import batch_declined
 
     config = ctxs[0].config
     grids = [(ctx, unit_steps(ctx.config)) for ctx in ctxs]
@@ -150,7 +151,11 @@ def prune_grids(ctxs) -> list[list[dict]]:
     with progress_bar(config, total, label) as bar:
         dense = [train_dense(ctx) for ctx in ctxs]
         members = _batch_members(ctxs[0])
-        if members == 1 or not can_batch(dense[0][0]):
+        declined = None if members == 1 else batch_declined(dense[0][0], ctxs[0].training, ctxs[0].data)
+        if declined is not None:
+            # the batch would not train exactly as alone: one search at a time, and the log says why
+            bar.write(f"note: {declined} is not batched; the searches train one at a time", file=sys.stderr)
+        if members == 1 or declined is not None:
             return [_grid_sequential(ctx, steps, start, bar) for (ctx, steps), start in zip(grids, dense)]
         return _grids_pipelined(grids, dense, members, bar)
 
