@@ -8,6 +8,7 @@ namespace (or any object with the detection option attributes; missing ones take
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ __all__ = ["DetectionOptions", "LayerResult", "Modules", "NoPathError", "detect_
 
 @dataclass
 class DetectionOptions:
-    """The detection options with the published CLI defaults (see utils/config.py)."""
+    """The detection options with the published CLI defaults (see run/parser.py)."""
 
     feature_direction: str = "outgoing"
     feature_weighted: bool = False
@@ -39,10 +40,10 @@ class DetectionOptions:
     clusterability_criterion: str = "compare_expected"
 
     @classmethod
-    def from_any(cls, options) -> DetectionOptions:
-        """Read the fields from any object (argparse namespace, dataclass), defaulting missing ones."""
-        values = {name: getattr(options, name, default) for name, default in cls().__dict__.items()}
-        out = cls(**values)
+    def from_any(cls, options: DetectionOptions | None) -> DetectionOptions:
+        """A checked copy of `options` (None: the published defaults), the published spelling
+        "incomming" read as "incoming". InputError for values detection cannot use."""
+        out = cls() if options is None else dataclasses.replace(options)
         out.feature_direction = str(out.feature_direction).lower()
         if out.feature_direction == "incomming":  # the published spelling
             out.feature_direction = "incoming"
@@ -244,7 +245,7 @@ def sculpt_method(network, data=None, options=None):
     """
     from detection_pipeline.partition import Partition
 
-    opts = options if isinstance(options, DetectionOptions) else DetectionOptions.from_any(options)
+    opts = DetectionOptions.from_any(options)
     modules = detect_modules(network.masks, opts, weights=network.weights, skips=network.skips)
     record = modules.to_json()
     diagnostics = {"condensed_arch": record["condensed_arch"], "layers": record["layers"]}

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from run.network_source import load_target
+from run.parser import ConfigError
 from utils.atomic_io import write_json_atomic
-from utils.config import ConfigError
 from utils.errors import InputError
 
 RESULT_FILE = "clusterability.json"
@@ -171,7 +171,7 @@ def run(config) -> dict:
     if config.checkpoint and Path(config.checkpoint).is_dir():
         from run.clusterability_curve import run_curve
 
-        return run_curve(config, methods)
+        return run_curve(config, methods, shuffle_test)
     target = load_target(config)
     network = target.network
     paths = {

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from models.mlp import MLP
-from utils.config import ConfigError
-from utils.runs import RunDir, dense_dir
+from run.parser import ConfigError
+from run.runs import RunDir, dense_dir
 from utils.tasks import Task, load_task
 from utils.training import TaskTensors, TrainingOptions, check_loss_fits, select_device, train
 
@@ -32,10 +32,12 @@ class Context:
 def prepare(config) -> Context:
     """Load the task (ConfigError on bad input) and put it on the device."""
     apply_structure(config)
-    task = load_task(config)
+    from run.options import task_options, training_options
+
+    task = load_task(task_options(config))
     device = select_device(bool(config.gpu))
     data = TaskTensors.from_task(task, device)
-    training = TrainingOptions.from_config(config)
+    training = training_options(config)
     check_loss_fits(training, data)  # before any run folder is made
     if config.task == "boolean" and not config.graph and not Path(config.dataset_path).is_dir():
         print(
@@ -163,9 +165,10 @@ def _gradual_pruner(config):
     """A factory for the --gradual_pruning pruner (train() calls it with the steps per epoch), or None."""
     if getattr(config, "gradual_pruning", "none") == "none":
         return None
-    from utils.gradual_pruning import GradualPruningOptions, gradual_pruner
+    from run.options import gradual_pruning_options
+    from utils.gradual_pruning import gradual_pruner
 
-    options = GradualPruningOptions.from_config(config)
+    options = gradual_pruning_options(config)
     return lambda model, steps_per_epoch, epochs: gradual_pruner(model, options, steps_per_epoch, epochs)
 
 
@@ -175,7 +178,9 @@ def fresh_model(config, device, task: Task | None = None):
     if getattr(config, "model", "MLP") == "CNN":
         from models.cnn import build_cnn
 
-        return build_cnn(config, task.image_shape, task.n_outputs, device)
+        return build_cnn(
+            config.cnn, task.image_shape, task.n_outputs, bool(config.bn), config.dropout, device
+        )
     return build_model(config, device)
 
 

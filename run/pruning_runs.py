@@ -24,7 +24,17 @@ from run.common import (
     say_waiting,
     train_dense,
 )
-from utils.config import ConfigError
+from run.parser import ConfigError
+from run.runs import (
+    SEARCH_STATE_FILE,
+    RunDir,
+    dense_dir,
+    edges_after_units_dir,
+    edges_from_dense_dir,
+    finished_unit_steps,
+    unit_dir,
+    unit_step,
+)
 from utils.pruning import (
     SearchPlan,
     SearchState,
@@ -37,16 +47,6 @@ from utils.pruning import (
     unit_masks,
     unit_scores,
     weights_pruned_percent,
-)
-from utils.runs import (
-    SEARCH_STATE_FILE,
-    RunDir,
-    dense_dir,
-    edges_after_units_dir,
-    edges_from_dense_dir,
-    finished_unit_steps,
-    unit_dir,
-    unit_step,
 )
 from utils.training import train
 

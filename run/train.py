@@ -2,7 +2,7 @@
 
 from run.common import prepare, train_dense
 from run.reporting import reuse_note
-from utils.runs import dense_dir
+from run.runs import dense_dir
 
 
 def run(config) -> dict:

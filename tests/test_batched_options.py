@@ -11,10 +11,11 @@ import torch
 
 from models.mlp import MLP
 from run.common import generator_for, prepare
+from run.options import training_options
+from run.parser import parse_config
 from tests.conftest import call_main
 from tests.test_batched import GRID, _run_files, _same
 from utils.batched_training import BATCHED_OPTIONS, DECLINING_OPTIONS, batch_declined, train_batched
-from utils.config import parse_config
 from utils.training import TrainingOptions, train
 
 # one value away from the parser default for every training option
@@ -43,6 +44,10 @@ def test_every_training_option_is_placed_and_tested():
     assert set(OPTION_VALUES) == fields
 
 
+def _defaults() -> TrainingOptions:
+    return training_options(parse_config([]))
+
+
 def _members(n):
     models = []
     for seed in range(n):
@@ -59,7 +64,7 @@ def _members(n):
 def test_each_training_option_gives_the_same_result_batched_and_alone(name):
     ctx = prepare(parse_config(["--epochs", "4", *OPTION_VALUES[name]]))
     options = ctx.training
-    assert getattr(options, name) != getattr(TrainingOptions(), name) or name in ("reg_k", "reg_every")
+    assert getattr(options, name) != getattr(_defaults(), name) or name in ("reg_k", "reg_every")
     models = _members(3)
     declined = batch_declined(models[0], options, ctx.data)
     assert (declined is not None) == (name in DECLINING_OPTIONS) or name == "batch_size"
@@ -76,12 +81,12 @@ def test_each_training_option_gives_the_same_result_batched_and_alone(name):
 
 def test_the_batch_declines_networks_it_cannot_train_exactly():
     data = prepare(parse_config([])).data
-    options = TrainingOptions()
+    options = _defaults()
     assert batch_declined(MLP([4, 24, 4]), options, data) is None
     assert batch_declined(MLP([4, 24, 4], activation="sigmoid"), options, data) == "sigmoid hidden units"
     assert batch_declined(MLP([4, 24, 4], batch_norm=True), options, data) == "batch norm"
     assert batch_declined(MLP([4, 24, 4], dropout=0.1), options, data) == "dropout"
-    assert batch_declined(MLP([4, 24, 4]), TrainingOptions(l1=0.003), data) == "--l1"
+    assert batch_declined(MLP([4, 24, 4]), dataclasses.replace(options, l1=0.003), data) == "--l1"
 
 
 SMALL_GRID = [*GRID[: GRID.index("--unit_pruning_gradient")], "--unit_pruning_gradient", "50",

@@ -7,7 +7,6 @@ import os
 import random
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from scipy.spatial.distance import pdist
 from detection_pipeline import clustering
 from detection_pipeline.detect import DetectionOptions, detect_modules
 from detection_pipeline.graph import LayeredGraph, NoPathError
-from utils.config import parse_config
+from run.parser import parse_config
 from utils.errors import SculptError
 from utils.network_files import load_published_npz
 
@@ -167,17 +166,14 @@ def test_every_direction_and_weighting_runs(direction, weighted):
     masks, weights = random_network()
     for criterion in clustering.CRITERIA:
         for metric, linkage in COMBOS:
-            options = SimpleNamespace(
-                **{
-                    **DetectionOptions().__dict__,
-                    "feature_direction": direction,
-                    "feature_weighted": weighted,
-                    "clustering_distance_measure": metric,
-                    "clustering_linkage": linkage,
-                    "stopping_criteria": criterion,
-                    "feature_step_size": 2,
-                    "clusterability_step_size": 1,
-                }
+            options = DetectionOptions(
+                feature_direction=direction,
+                feature_weighted=weighted,
+                clustering_distance_measure=metric,
+                clustering_linkage=linkage,
+                stopping_criteria=criterion,
+                feature_step_size=2,
+                clusterability_step_size=1,
             )
             modules = detect_modules(masks, options, weights=weights)
             assert modules.partition.shape == (sum(modules.arch),)
@@ -185,10 +181,12 @@ def test_every_direction_and_weighting_runs(direction, weighted):
             json.dumps(modules.to_json())
 
 
-def test_config_namespace_is_accepted():
+def test_options_built_from_the_command_line_are_accepted():
+    from run.options import detection_options
+
     config = parse_config(["--experiment", "module_detection", "--feature_direction", "incomming"])
     masks, _ = random_network(1)
-    assert detect_modules(masks, config).n_modules >= 1
+    assert detect_modules(masks, detection_options(config)).n_modules >= 1
 
 
 def test_ward_needs_euclidean():

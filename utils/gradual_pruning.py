@@ -38,22 +38,11 @@ class GradualPruningOptions:
     """--gradual_pruning (none | cubic), --target_sparsity (percent of weights removed), --prune_epochs
     (ramp over the last E epochs; None: all), --prune_every (steps between mask updates), --prune_scope."""
 
-    schedule: str = "none"
-    target_sparsity: float = 90.0
-    prune_epochs: int | None = None
-    prune_every: int = 100
-    scope: str = "global"
-
-    @classmethod
-    def from_config(cls, config) -> GradualPruningOptions:
-        """Read the CLI options once (called in run/)."""
-        return cls(
-            config.gradual_pruning,
-            config.target_sparsity,
-            config.prune_epochs,
-            config.prune_every,
-            config.prune_scope,
-        )
+    schedule: str
+    target_sparsity: float
+    prune_epochs: int | None
+    prune_every: int
+    scope: str
 
 
 @dataclass
