@@ -13,6 +13,7 @@ import torch
 
 from models.mlp import MLP
 from run.parser import ConfigError
+from run.reporting import progress_bar  # noqa: F401 - run.common.progress_bar, as before
 from run.runs import RunDir, dense_dir
 from utils.tasks import Task, load_task
 from utils.training import TaskTensors, TrainingOptions, check_loss_fits, select_device, train
@@ -90,13 +91,6 @@ def choose_threads(config, device, task=None) -> None:
 def generator_for(seed: int) -> torch.Generator:
     """CPU generator for batch order and noise: same seed, same draws, on any device."""
     return torch.Generator().manual_seed(seed)
-
-
-def progress_bar(config, total: int, desc: str):
-    """A tqdm bar, or a silent stand-in with --quiet."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=bool(config.quiet), leave=False, dynamic_ncols=True)
 
 
 def epoch_progress(bar):

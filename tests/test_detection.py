@@ -41,7 +41,7 @@ def canonical(partition) -> list[int]:
 def assert_matches_published(path: Path) -> None:
     net = load_published_npz(path)
     modules = detect_modules(net.masks, published_options(net.arch))
-    assert canonical(modules.partition) == canonical(net.anchor_partition), path.name
+    assert canonical(modules.labels) == canonical(net.anchor_partition), path.name
 
 
 # --- published partitions -------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def test_two_disjoint_subnetworks_are_two_modules():
     inputs, outputs = layers[0], layers[2]
     assert inputs[0] == inputs[1] and inputs[2] == inputs[3] and inputs[0] != inputs[2]
     assert outputs[0] == inputs[0] and outputs[1] == inputs[2]
-    assert (modules.partition >= 0).all()
+    assert (modules.labels >= 0).all()
 
 
 def test_dead_units_are_dropped():
@@ -107,7 +107,7 @@ def test_dead_units_are_dropped():
     assert [np.flatnonzero(~a).tolist() for a in modules.alive] == [[4], [3, 4], [2], []]
     layers = modules.by_layer()
     assert layers[0][4] == -1 and layers[1][3] == -1 and layers[1][4] == -1 and layers[2][2] == -1
-    assert modules.condensed_arch == [4, 3, 2, 2]
+    assert modules.diagnostics["condensed_arch"] == [4, 3, 2, 2]
 
 
 def test_output_units_are_never_dropped():
@@ -176,8 +176,8 @@ def test_every_direction_and_weighting_runs(direction, weighted):
                 clusterability_step_size=1,
             )
             modules = detect_modules(masks, options, weights=weights)
-            assert modules.partition.shape == (sum(modules.arch),)
-            assert set(modules.partition[modules.partition >= 0]) == set(range(modules.n_modules))
+            assert modules.labels.shape == (sum(modules.arch),)
+            assert set(modules.labels[modules.labels >= 0]) == set(range(modules.n_modules))
             json.dumps(modules.to_json())
 
 

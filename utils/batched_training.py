@@ -76,7 +76,11 @@ def batch_declined(model, options: TrainingOptions, data: TaskTensors) -> str | 
     rows |= {data.x_val.shape[0], data.x_test.shape[0]}
     inexact = [r for r in sorted(rows) if not _products_exact(tuple(model.arch), r)]
     if inexact:
-        return f"--batch_size {options.batch_size} (minibatches of {inexact[0]} rows)"
+        widths = " ".join(map(str, model.arch))
+        return (
+            f"--batch_size {options.batch_size} with --arch {widths} (batched products of {inexact[0]} "
+            "rows round differently here)"
+        )
     return None
 
 

@@ -154,7 +154,7 @@ def prune_grids(ctxs) -> list[list[dict]]:
         dense = [train_dense(ctx) for ctx in ctxs]
         members = _batch_members(ctxs[0])
         declined = None if members == 1 else batch_declined(dense[0][0], ctxs[0].training, ctxs[0].data)
-        if declined is not None:
+        if declined is not None and not config.quiet:
             # the batch would not train exactly as alone: one search at a time, and the log says why
             bar.write(f"note: {declined} is not batched; the searches train one at a time", file=sys.stderr)
         if members == 1 or declined is not None:
