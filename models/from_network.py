@@ -46,7 +46,7 @@ def torch_model(network, device: torch.device | str = "cpu", cnn: str | None = N
         from models.mlp import MLP
 
         batch_norm = any(n is not None for n in network.norms[:-1])
-        activation = network.activation if network.activation != "linear" else "relu"
+        activation = network.activation
         model = MLP(network.arch, activation, batch_norm=batch_norm)
         state = {}
         for i in range(network.depth):

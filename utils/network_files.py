@@ -177,7 +177,14 @@ def network_from_state_dict(state, source: str = "state_dict", activation: str =
         bias = np.zeros(weight.shape[0]) if bias is None else as_numpy(bias)
         bias_mask = state.get(f"layers.{i}.bias_mask")
         biases.append(bias if bias_mask is None else bias * as_numpy(bias_mask))
-        norms.append(_norm_from_state(state, f"norms.{i}."))
+        norm = _norm_from_state(state, f"norms.{i}.")
+        if norm is not None and bias_mask is not None:
+            # a pruned unit outputs zero although batch norm would shift it: its norm becomes 0·x + 0,
+            # which the network keeps through files and torch_model (without a unit-alive flag)
+            dead = as_numpy(bias_mask) == 0
+            norm["gamma"] = np.where(dead, 0.0, norm["gamma"]).astype(np.float32)
+            norm["beta"] = np.where(dead, 0.0, norm["beta"]).astype(np.float32)
+        norms.append(norm)
         i += 1
     if not weights:
         raise InputError(
