@@ -1,4 +1,5 @@
-"""Where the network to analyse comes from, and where its outputs go (DESIGN §10.1).
+"""Where the network to analyse comes from, and where its outputs go (docs/architecture.md, "The one
+network type").
 
 Default: the edge-pruned run named by the same options as the published shell lines (first value of
 --pruning_gradient). Or --checkpoint FILE: our model.pt, a published-format .npz, or a graph file

@@ -1,4 +1,4 @@
-"""Train many small MLPs of one architecture as one stacked model (DESIGN §10.7).
+"""Train many small MLPs of one architecture as one stacked model (docs/architecture.md, "Training").
 
 `train_batched(models, data, options, generators, include_start)` does for every member exactly what
 `utils.training.train(model, data, options, generator, include_start=...)` does alone, in lockstep: the

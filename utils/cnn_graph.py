@@ -1,4 +1,5 @@
-"""CNN state_dicts -> channel graphs (`LayeredNetwork` with kind "conv" layers), DESIGN §10.2 / §10.6.
+"""CNN state_dicts -> channel graphs (`LayeredNetwork` with kind "conv" layers; docs/architecture.md, "The
+one network type").
 
 Two key layouts are read, both without the network's class (tensors only):
 

@@ -1,4 +1,5 @@
-"""`LayeredNetwork`: the one network type between models and analyses (DESIGN §10.1).
+"""`LayeredNetwork`: the one network type between files, models and analyses (docs/architecture.md,
+"The one network type").
 
 A layered network has `arch[l]` units in layer l (layer 0 = inputs, the last = outputs). Layer i of the
 weights maps layer i to layer i+1: `weights[i]`, `masks[i]` are (arch[i+1], arch[i]) in torch Linear layout,
@@ -222,9 +223,9 @@ class LayeredNetwork:
         )
 
     def folded_weights(self) -> list[np.ndarray]:
-        """Weights with each layer's batch norm folded in, W·γ/√(var+ε) per output row (DESIGN §10.2);
-        (arch[i+1], arch[i]) float64. Conv layers hold kernel L1 norms, so their folded row is the L1 norm
-        of the folded kernel up to the sign of γ (absolute views are equal)."""
+        """Weights with each layer's batch norm folded in, W·γ/√(var+ε) per output row; (arch[i+1], arch[i])
+        float64 (what the spectral weight graph reads). Conv layers hold kernel L1 norms, so their folded row
+        is the L1 norm of the folded kernel up to the sign of γ (absolute views are equal)."""
         out = []
         for weight, norm in zip(self.weights, self.norms):
             w = np.asarray(weight, dtype=np.float64)
