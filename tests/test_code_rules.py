@@ -137,3 +137,22 @@ def test_the_library_never_takes_the_command_line():
         v for package in LIBRARY for path in sorted((REPO / package).rglob("*.py")) for v in _violations(path)
     ]
     assert not found, "\n".join(found)
+
+
+def test_library_option_defaults_are_the_parser_defaults():
+    """An option has one default: where a library options dataclass keeps one (for notebook use), it is the
+    parser's."""
+    import dataclasses
+
+    from detection_pipeline.associations.method import NewmanOptions
+    from detection_pipeline.detect import DetectionOptions
+    from detection_pipeline.spectral.cluster import SpectralOptions
+    from run.parser import parse_config
+
+    parsed = vars(parse_config([]))
+    for cls in (DetectionOptions, SpectralOptions, NewmanOptions):
+        for field in dataclasses.fields(cls):
+            if field.name in parsed and field.default is not dataclasses.MISSING:
+                value = parsed[field.name]
+                value = value[0] if isinstance(value, list) and len(value) == 1 else value
+                assert field.default == value, (cls.__name__, field.name)
