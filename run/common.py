@@ -103,7 +103,9 @@ def epoch_progress(bar):
 
 def model_metrics(model: MLP) -> dict:
     metrics = {"density": model.density(), "units_kept": model.units_kept()}
-    if hasattr(model, "specs"):  # a CNN: what a forward pass of its checkpoint needs
+    from models.cnn import CNN
+
+    if isinstance(model, CNN):  # what a forward pass of its checkpoint needs
         metrics.update(cnn=model.spec, input_shape=list(model.input_shape))
     return metrics
 

@@ -283,9 +283,9 @@ def train(
     infinite validation loss when one batch of --batch_size holds the whole validation set. With include_start
     the network as it came in competes as epoch -1. `generator` drives the
     batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
-    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch. `pruner` (a
-    utils.gradual_pruning.GradualPruner, or a factory pruner(model, steps_per_epoch, epochs)) is called
-    after every optimizer step; while it has not reached its target, epochs cannot be the best one.
+    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch. `pruner`, a factory
+    pruner(model, steps_per_epoch, epochs) -> utils.gradual_pruning.GradualPruner, makes the pruner that is
+    called after every optimizer step; while it has not reached its target, epochs cannot be the best one.
     Returns TrainResult(state=best state_dict copy, metrics) with metrics: train_loss, val_accuracy,
     val_loss (per epoch lists), best_epoch, test_accuracy, test_loss.
     """
@@ -301,7 +301,7 @@ def train(
     penalty = _clusterability_term(options)
     normalize_every = int(options.normalize_weights_every)
     bounds = batch_bounds(n, batch, model.norms is not None)
-    if callable(pruner) and not hasattr(pruner, "after_step"):
+    if pruner is not None:
         pruner = pruner(model, len(bounds), epochs)
     if include_start and pruner is None:
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, options.loss)
