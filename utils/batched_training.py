@@ -21,6 +21,7 @@ import functools
 import torch
 from torch.nn import functional as F
 
+from utils.masked_model import MaskedModel
 from utils.optim import epoch_lr
 from utils.training import (
     TaskTensors,
@@ -50,7 +51,7 @@ BATCHED_OPTIONS = frozenset(
 DECLINING_OPTIONS = frozenset({"l1", "clusterability_reg", "reg_k", "reg_every", "normalize_weights_every"})
 
 
-def batch_declined(model, options: TrainingOptions, data: TaskTensors) -> str | None:
+def batch_declined(model: MaskedModel, options: TrainingOptions, data: TaskTensors) -> str | None:
     """Why `model` trained with `options` on `data` cannot join a batch (a phrase naming the option or the
     part of the network), or None when it can. Plain masked MLPs batch: relu or step units (exact in any
     batch; a vectorised sigmoid rounds differently by position), no batch norm, no dropout, no skip
@@ -84,7 +85,7 @@ def batch_declined(model, options: TrainingOptions, data: TaskTensors) -> str | 
     return None
 
 
-def can_batch(model, options: TrainingOptions, data: TaskTensors) -> bool:
+def can_batch(model: MaskedModel, options: TrainingOptions, data: TaskTensors) -> bool:
     """Whether `model` trained with `options` on `data` joins a batch (see `batch_declined`)."""
     return batch_declined(model, options, data) is None
 
@@ -287,7 +288,7 @@ def _rule_losses(stack: _Stack, data: TaskTensors, options: TrainingOptions, mea
 
 
 def train_batched(
-    models: list,
+    models: list[MaskedModel],
     data: TaskTensors,
     options: TrainingOptions,
     generators: list[torch.Generator],

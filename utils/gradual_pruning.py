@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from utils.errors import InputError
+from utils.masked_model import MaskedModel
 
 SCOPES = ("global", "layer")
 
@@ -93,7 +94,7 @@ class GradualPruner:
         self.current = sparsity
 
 
-def gradual_pruner(model, options: GradualPruningOptions, steps_per_epoch: int, epochs: int):
+def gradual_pruner(model: MaskedModel, options: GradualPruningOptions, steps_per_epoch: int, epochs: int):
     """The pruner the options ask for, or None. The ramp covers the last `prune_epochs` epochs."""
     if options.schedule in (None, "none", "None"):
         return None

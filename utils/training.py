@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from utils.errors import InputError, NumericalError
+from utils.masked_model import MaskedModel
 from utils.optim import epoch_lr
 
 
@@ -158,7 +159,9 @@ def accuracy_percent(logits: torch.Tensor, y: torch.Tensor, kind: str, output_gr
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: str) -> tuple[float, float]:
+def evaluate(
+    model: MaskedModel, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: str
+) -> tuple[float, float]:
     """(accuracy percent, mean loss) of the model on clean x (n, d), y (n, m), in eval mode."""
     was_training = model.training
     model.eval()
@@ -170,13 +173,13 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: s
     )
 
 
-def _batched_logits(model, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+def _batched_logits(model: MaskedModel, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
     if x.shape[0] <= chunk:
         return model.logits(x)
     return torch.cat([model.logits(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
 
 
-def clone_state(model) -> dict:
+def clone_state(model: MaskedModel) -> dict:
     """A detached copy of the state_dict (weights, masks, batch-norm statistics); cheaper than deepcopy."""
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
@@ -219,7 +222,7 @@ def check_train_loss(train_loss: float, epoch: int, options) -> None:
         )
 
 
-def check_finite_weights(model) -> None:
+def check_finite_weights(model: MaskedModel) -> None:
     """NumericalError naming the first layer whose weights or biases hold NaN or inf."""
     for name, tensor in model.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
@@ -266,7 +269,7 @@ def epoch_better(key: tuple[float, float], best_key: tuple[float, float] | None)
 
 
 def train(
-    model,
+    model: MaskedModel,
     data: TaskTensors,
     options: TrainingOptions,
     generator: torch.Generator,
