@@ -141,9 +141,9 @@ def published_runs(pub_family: str, modularity: str, arch: list[int], seed: int,
 
 def one_run(args, name: str, seed: int) -> dict:
     from run.common import prepare
+    from run.parser import ConfigError, parse_config
     from run.study.sculpt import choose_sparsest, prune_all
-    from utils.config import ConfigError, parse_config
-    from utils.network import LayeredNetwork
+    from utils.network_files import network_from_state_dict
     from utils.tasks.ground_truth import ground_truth_for
 
     family, pub_family, modularity, arch_text = CONFIGS[name]
@@ -171,9 +171,7 @@ def one_run(args, name: str, seed: int) -> dict:
     chosen = choose_sparsest(candidates)
     depth = len(arch) - 2
     for candidate in candidates:
-        network = LayeredNetwork.from_state_dict(
-            torch_load(Path(candidate["run"]) / "model.pt"), candidate["run"]
-        )
+        network = network_from_state_dict(torch_load(Path(candidate["run"]) / "model.pt"), candidate["run"])
         candidate.update(detect_and_score(network, truth, depth))
     return dict(record, ours=dict(chosen), candidates=candidates)
 

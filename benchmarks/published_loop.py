@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from run.common import fresh_model, generator_for, prepare  # noqa: E402
+from run.parser import parse_config  # noqa: E402
 from tests.test_published_loop import _accuracy, published_train  # noqa: E402
-from utils.config import parse_config  # noqa: E402
 from utils.training import train  # noqa: E402
 
 

@@ -49,8 +49,8 @@ CELL = (
 def run_phase(reference: Path, seed: int, phase: str, result_path: Path, quiet: bool) -> dict:
     """Run one phase through sculpt's CLI (in this process) and return its metrics.json."""
     from main import main
-    from utils.config import parse_config
-    from utils.runs import edges_after_units_dir, unit_dir
+    from run.parser import parse_config
+    from run.runs import edges_after_units_dir, unit_dir
 
     start = "dense.npz" if phase == "unit" else "units.npz"
     argv = CELL.format(root=ROOT).split() + ["--experiment", "prune", "--seed", str(seed)]
@@ -245,9 +245,9 @@ def success_from_seed(reference: Path, seeds: list[int], result_path: Path) -> N
     """Fixed-cell success from each seed: sculpt default, sculpt --recipe published, the published run."""
     from benchmarks.fidelity import detect_and_score
     from main import main as sculpt
-    from utils.config import parse_config
+    from run.parser import parse_config
+    from run.runs import edges_after_units_dir
     from utils.network import LayeredNetwork
-    from utils.runs import edges_after_units_dir
     from utils.tasks.ground_truth import ground_truth_for
 
     counts = {"default": 0, "published": 0, "published code": 0}

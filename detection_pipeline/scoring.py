@@ -85,8 +85,8 @@ def score_modules(arch, partition, truth, n_hidden: int | None = None, masks=Non
 
 
 def score_detected(modules, truth, masks=None) -> dict:
-    """score_modules for a detection_pipeline.detect.Modules."""
-    return score_modules(modules.arch, modules.partition, truth, masks=masks)
+    """score_modules for a detection_pipeline.partition.Partition."""
+    return score_modules(modules.arch, modules.labels, truth, masks=masks)
 
 
 def _check_masks(arch: list[int], masks) -> list[np.ndarray] | None:

@@ -26,7 +26,7 @@ def picture_title(
     steps: (unit step, edge step) of the network drawn; default the ones the options name (the run
     module_detection reads). verdict: e.g. "success" or "no success: criteria failed ...".
     """
-    from utils.runs import unit_step
+    from run.runs import unit_step
     from utils.tasks import task_modularity
 
     network = target.network
@@ -34,7 +34,10 @@ def picture_title(
         first = [Path(network.source).name, f"arch {_spaced(network.arch)}"]
         training = None
     else:
-        first = [f"{config.task} {_spaced(task_modularity(config))}", f"arch {_spaced(network.arch)}"]
+        first = [
+            f"{config.task} {_spaced(task_modularity(config.task, config.modularity))}",
+            f"arch {_spaced(network.arch)}",
+        ]
         first.append(f"seed {config.seed}")
         training = f"lr {config.lr:g} · batch {config.batch_size} · epochs {config.epochs}"
         unit, edge = steps if steps is not None else (unit_step(config), config.pruning_gradient[0])
@@ -79,7 +82,7 @@ def write_detection(
         "source": network.source,
         "density": network.density,
         "test_accuracy": network.metrics.get("test_accuracy"),
-        "task": {"task": config.task, "modularity": task_modularity(config)}
+        "task": {"task": config.task, "modularity": task_modularity(config.task, config.modularity)}
         if not config.checkpoint
         else None,
         "options": options,

@@ -11,7 +11,7 @@ from utils.atomic_io import check_writable
 
 def run_folders(config) -> dict[str, str]:
     """{what: folder} for the experiment in `config` (the same functions the experiments use)."""
-    from utils import runs
+    from run import runs
 
     experiment = config.experiment
     folders: dict[str, Path] = {}

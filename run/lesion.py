@@ -4,13 +4,12 @@ drop heatmap; layered sub-modules with double-lesion edges) under --visualizatio
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from run.detection_outputs import MODULES_FILE
 from run.network_source import load_target
+from run.parser import ConfigError
 from utils.atomic_io import write_json_atomic
-from utils.config import ConfigError
 from utils.errors import InputError
 
 LESION_FILE = "lesion.json"
@@ -51,15 +50,17 @@ def load_partition(config, target):
 
 def load_test_task(config, network):
     """The task named by the options, checked against the network's own arch (not --arch)."""
+    import dataclasses
+
+    from run.options import task_options
     from utils.tasks import load_task
 
-    task_config = argparse.Namespace(**vars(config))
-    task_config.arch = list(network.arch)
+    options = dataclasses.replace(task_options(config), arch=tuple(network.arch))
     if network.has_conv:  # images for a channel network: check them against its image shape
-        task_config.model = "CNN"
-        task_config.input_shape = network.layout.get("input_shape") or getattr(config, "input_shape", None)
+        shape = network.layout.get("input_shape") or config.input_shape
+        options = dataclasses.replace(options, model="CNN", input_shape=tuple(shape) if shape else None)
     try:
-        return load_task(task_config)
+        return load_task(options)
     except InputError as error:
         raise ConfigError(
             f"no task to evaluate the network on ({error}); name the task it was trained on with "

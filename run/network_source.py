@@ -1,4 +1,5 @@
-"""Where the network to analyse comes from, and where its outputs go (DESIGN §10.1).
+"""Where the network to analyse comes from, and where its outputs go (docs/architecture.md, "The one
+network type").
 
 Default: the edge-pruned run named by the same options as the published shell lines (first value of
 --pruning_gradient). Or --checkpoint FILE: our model.pt, a published-format .npz, or a graph file
@@ -13,9 +14,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.config import ConfigError
+from run.parser import ConfigError
+from run.runs import CHECKPOINT_FILE, METRICS_FILE, NETWORK_FILE, RunDir, edges_after_units_dir
 from utils.network import LayeredNetwork
-from utils.runs import CHECKPOINT_FILE, METRICS_FILE, NETWORK_FILE, RunDir, edges_after_units_dir
+from utils.network_files import network_from_state_dict
 
 
 @dataclass
@@ -118,7 +120,7 @@ def target_from_run(config, run: RunDir, out_dir: Path) -> Target:
 
         network = read_graph(light)  # written with the checkpoint: no torch import needed
     else:
-        network = LayeredNetwork.from_state_dict(
+        network = network_from_state_dict(
             run.load_torch(CHECKPOINT_FILE),
             str(run.path / CHECKPOINT_FILE),
             activation=config.hidden_layer_activation,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from utils.config import EXPERIMENTS, build_parser
+from run.parser import EXPERIMENTS, build_parser
 
 # Every experiment's page (relative to docs/) and one line on what it does. A new experiment needs a line
 # here and a page; the docs test says so.

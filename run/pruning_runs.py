@@ -22,10 +22,21 @@ from run.common import (
     progress_bar,
     reused,
     say_waiting,
-    train_dense,
 )
+from run.dense import train_dense
+from run.parser import ConfigError
 from run.replay import replay_edges, replay_units, replays
-from utils.config import ConfigError
+from run.runs import (
+    SEARCH_STATE_FILE,
+    RunDir,
+    dense_dir,
+    edges_after_units_dir,
+    edges_from_dense_dir,
+    finished_unit_steps,
+    start_file,
+    unit_dir,
+    unit_step,
+)
 from utils.pruning import (
     SearchPlan,
     SearchState,
@@ -38,17 +49,6 @@ from utils.pruning import (
     unit_masks,
     unit_scores,
     weights_pruned_percent,
-)
-from utils.runs import (
-    SEARCH_STATE_FILE,
-    RunDir,
-    dense_dir,
-    edges_after_units_dir,
-    edges_from_dense_dir,
-    finished_unit_steps,
-    start_file,
-    unit_dir,
-    unit_step,
 )
 from utils.training import train
 

@@ -22,7 +22,8 @@ import time
 import numpy as np
 
 from run.common import Context, fresh_model, model_metrics, progress_bar, reused, say_waiting
-from utils.config import ConfigError
+from run.parser import ConfigError
+from run.runs import RunDir, dense_dir
 from utils.pruning import hidden_units_pruned_percent, weights_pruned_percent
 from utils.published_replay import (
     PublishedStream,
@@ -36,7 +37,6 @@ from utils.published_replay import (
     published_unit_masks,
     published_unit_scores,
 )
-from utils.runs import RunDir, dense_dir
 
 _NOTED: set[str] = set()
 

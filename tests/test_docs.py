@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from run.option_docs import EXPERIMENT_PAGES, render
-from utils.config import EXPERIMENTS
+from run.parser import EXPERIMENTS
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"

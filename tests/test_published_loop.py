@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from run.common import fresh_model, generator_for, prepare
-from utils.config import parse_config
+from run.parser import parse_config
 from utils.training import train
 
 OPTIONS = ["--modularity", "4", "1", "2", "8", "--arch", "4", "24", "24", "8", "--lr", "0.1",

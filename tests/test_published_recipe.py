@@ -11,9 +11,9 @@ import torch
 
 from models.mlp import MLP
 from run.common import generator_for, prepare
+from run.parser import parse_config
 from tests.test_pruning import ScriptedRetrain, plan_for_edges, search_model
 from tests.test_sculpt import sculpted  # noqa: F401  (the shared sculpt run)
-from utils.config import parse_config
 from utils.pruning import edge_masks, halved_step, search
 from utils.training import improves, published_val_loss, train
 

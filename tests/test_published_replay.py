@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
+from run.parser import ConfigError, parse_config
 from tests.conftest import call_main
-from utils.config import ConfigError, parse_config
 from utils.published_replay import PublishedStream, worker_noise
 
 DATA = Path(__file__).resolve().parent / "data" / "published_cpu"
@@ -42,7 +42,7 @@ RULES = {
 def test_recipe_sets_every_published_rule_and_names_the_folder():
     config = parse_config(["--recipe", "published"])
     assert {name: getattr(config, name) for name in RULES} == RULES
-    from utils.runs import dense_dir
+    from run.runs import dense_dir
 
     assert "recipe-published" in str(dense_dir(config))
     assert "recipe" not in str(dense_dir(parse_config([])))

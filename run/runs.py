@@ -22,6 +22,7 @@ from pathlib import Path
 
 from utils.atomic_io import atomic_path, output_error, stale_temps, write_json_atomic
 from utils.errors import InputError, RunBusyError
+from utils.network_files import network_from_state_dict
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -126,11 +127,11 @@ def task_key(config) -> Path:
     if config.task == "boolean":
         from utils.tasks import boolean_family
 
-        family = boolean_family(config)
+        family = boolean_family(config.dataset_path, config.modularity)
     task = config.task if not family or family == "boolean" else f"{config.task}-{family}"
     from utils.tasks import task_modularity
 
-    return Path(task) / _dashes(task_modularity(config))
+    return Path(task) / _dashes(task_modularity(config.task, config.modularity))
 
 
 def _file_key(label: str, path) -> str:
@@ -364,11 +365,8 @@ class RunDir:
         start without importing torch. Left out for batch-norm networks (the graph holds no statistics) and
         for CNNs (the channel graph holds no kernels)."""
         from utils.graph_io import write_graph
-        from utils.network import LayeredNetwork
 
-        network = LayeredNetwork.from_state_dict(
-            state, str(self.path / CHECKPOINT_FILE), activation=activation
-        )
+        network = network_from_state_dict(state, str(self.path / CHECKPOINT_FILE), activation=activation)
         if all(norm is None for norm in network.norms) and all(k is None for k in network.kernels):
             write_graph(network, self.path / NETWORK_FILE, "npz")
         else:
@@ -385,24 +383,14 @@ def _missing_folders(path: Path) -> list[Path]:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a torch checkpoint (state_dict) on CPU; InputError when missing or corrupt."""
-    import torch
+    """A torch checkpoint (state_dict) on CPU (utils.network_files.load_torch_file); InputError when
+    missing, corrupt or holding NaN / inf."""
+    from utils.network_files import load_torch_file
 
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(
-            f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
-        )
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many kinds for a damaged file
-        raise InputError(
-            f"checkpoint {file} is corrupt or not a torch file ({type(error).__name__}); "
-            "delete it and re-run with --force"
-        ) from None
+    state = load_torch_file(path)
     bad = _non_finite(state)
     if bad:
-        raise InputError(f"checkpoint {file}: {bad} holds NaN or inf; delete it and re-run with --force")
+        raise InputError(f"checkpoint {path}: {bad} holds NaN or inf; delete it and re-run with --force")
     return state
 
 

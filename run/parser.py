@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from utils.errors import SculptError  # standard library only, like this module
+from utils.errors import ConfigError  # standard library only, like this module
 
 EXPERIMENTS = (
     "train",
@@ -38,10 +38,6 @@ UNIT_NORMS = ("mean_std", "mean", "std", "sum_scores", "prev_num_units", "None",
 UNIT_SCALES = ("global", "local", "local_global", "None")
 UNIT_SCHEDULES = ("linear", "lth", "exponential", "cosine", "cubic", "None")
 EDGE_SCHEDULES = ("linear", "lth", "exp", "cosine", "cubic", "None")
-
-
-class ConfigError(SculptError):
-    """Bad command-line input. main.py prints the message on one line and exits with code 2."""
 
 
 def str2bool(text: str) -> bool:
