@@ -55,7 +55,10 @@ def load_test_task(config, network):
 
     task_config = argparse.Namespace(**vars(config))
     task_config.arch = list(network.arch)
-    if network.has_conv:  # images for a channel network: check them against its image shape
+    if "cell_model" in network.layout:  # a cell graph: the task fits the real module's input shape
+        task_config.model = "CNN"
+        task_config.input_shape = list(network.layout["cell_model"].input_shape)
+    elif network.has_conv:  # images for a channel network: check them against its image shape
         task_config.model = "CNN"
         task_config.input_shape = network.layout.get("input_shape") or getattr(config, "input_shape", None)
     try:
@@ -110,6 +113,10 @@ def run(config) -> dict:
     if config.checkpoint and config.task:
         result["task"] = {"task": config.task, "modularity": list(config.modularity)}
     result["partition_file"] = str(config.partition or target.out_dir / MODULES_FILE)
+    if "cell_nodes" in network.layout:  # name the lesioned cells by their graph node ids
+        result["level"] = "cells"
+        for entry in result["submodules"]:
+            entry["cells"] = [network.layout["cell_nodes"][entry["layer"] - 1][u] for u in entry["units"]]
 
     paths = {
         "lesion": target.out_dir / LESION_FILE,

@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--structure",
         default=None,
         help="layered DAG file (.graphml, .edgelist, graph .npz) whose edges, skips included, are the "
-        "network's connections; its layer sizes are the arch",
+        "network's connections; its layer sizes are the arch. A graph whose nodes carry a `cell` attribute "
+        "(`# cell <node> <spec>` lines in an edge list) builds a cell network",
     )
     g.add_argument("--hidden_layer_activation", choices=("relu", "sigmoid", "ste"), default="relu")
     g.add_argument("--optimizer", choices=("sgd", "adam", "momentum", "rms"), default="adam")
@@ -347,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="full",
         help="CNN channel graph for graph analyses: full (image channels, conv channels, fc units) or anchor "
         "(nn-clustering-pytorch's: the first run of conv layers without the first conv's weights)",
+    )
+    # --- cell networks: the level a graph analysis works at
+    g.add_argument(
+        "--level",
+        choices=("units", "cells"),
+        default="units",
+        help="analyse a cell network (--structure with cells) unit by unit, or as its cell graph: nodes are "
+        "cells, edge weights the L1 norms of the weights that connect them",
     )
     g.add_argument("--feature_direction", type=feature_direction, default="outgoing")
     g.add_argument("--feature_weighted", type=str2bool, default=False)

@@ -100,8 +100,10 @@ def load_task(config) -> Task:
         task = _boolean_task(config)
     else:
         task = _digit_task(config)
-    if getattr(config, "model", "MLP") == "CNN":
-        check_image_shape(config, task)
+    from utils.cell_graph import CellGraph
+
+    if getattr(config, "model", "MLP") == "CNN" or isinstance(getattr(config, "_structure", None), CellGraph):
+        check_image_shape(config, task)  # a CNN or a cell network: widths come from its layers
     else:
         check_arch(config.arch, task)
     return task
