@@ -212,6 +212,17 @@ class CellNetwork(nn.Module):
         """(position, position + 1, layer) for every masked layer (used for weight penalties and masks)."""
         return [(i, i + 1, layer) for i, layer in enumerate(self.layers)]
 
+    def masks(self) -> list[torch.Tensor]:
+        """Weight masks of `layers`: (out, in, K, K) for conv layers, (out, in) for linear ones."""
+        return [layer.weight_mask for layer in self.layers]
+
+    def set_masks(self, weight_masks, bias_masks=None) -> None:
+        with torch.no_grad():
+            for i, layer in enumerate(self.layers):
+                layer.weight_mask.copy_(weight_masks[i])
+                if bias_masks is not None:
+                    layer.bias_mask.copy_(bias_masks[i])
+
     def density(self) -> float:
         """Percent of weights kept over all masked layers (kernel entries counted one by one)."""
         masks = [layer.weight_mask for layer in self.layers]
