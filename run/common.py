@@ -105,6 +105,10 @@ def model_metrics(model: MLP) -> dict:
 
     if isinstance(model, CNN):  # what a forward pass of its checkpoint needs
         metrics.update(cnn=model.spec, input_shape=list(model.input_shape))
+    from models.cells import CellNetwork
+
+    if isinstance(model, CellNetwork):
+        metrics.update(cells_kept=model.cells_kept(), input_shape=list(model.input_shape))
     return metrics
 
 
@@ -121,6 +125,13 @@ def reused(metrics: dict, run_path) -> dict:
 def fresh_model(config, device, task: Task | None = None):
     """The MLP (--arch) or the CNN (--cnn, images of the task's shape) named by the config, seeded."""
     torch.manual_seed(config.seed)
+    from utils.cell_graph import CellGraph
+
+    if isinstance(getattr(config, "_structure", None), CellGraph):
+        from models.cells import CellNetwork
+
+        shape = task.image_shape or (task.n_inputs,)
+        return CellNetwork(config._structure, shape, task.n_outputs, config.dropout).to(device)
     if getattr(config, "model", "MLP") == "CNN":
         from models.cnn import build_cnn
 
@@ -150,8 +161,15 @@ def apply_structure(config) -> None:
     as --arch (an explicit --arch that differs is an error) and keep it for build_model. No-op without."""
     if not getattr(config, "structure", None) or getattr(config, "_structure", None) is not None:
         return
+    from utils.cell_graph import read_cell_graph
     from utils.graph_io import read_graph
 
+    cells = read_cell_graph(config.structure)
+    if cells is not None:  # a cell network: its widths come from the cells, not --arch
+        if "arch" in getattr(config, "explicit_options", []):
+            raise ConfigError(f"--structure {config.structure} is a cell graph; leave out --arch")
+        config._structure = cells
+        return
     structure = read_graph(config.structure)
     arch = list(structure.arch)
     if "arch" in getattr(config, "explicit_options", []) and list(config.arch) != arch:

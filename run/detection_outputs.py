@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from detection_pipeline.partition import Partition
 from run.network_source import Target
 from utils.atomic_io import write_json_atomic
@@ -101,5 +103,41 @@ def write_detection(
         title=picture_title(config, target, partition, options_line, steps, verdict),
         weights=weights,
     )
+    if "unit_names" in network.layout:
+        summary["unit_names"] = list(network.layout["unit_names"])
+    if "cell_nodes" in network.layout:
+        paths["cells_picture"] = target.picture_dir / "cells.png"
+        summary.update(cell_summary(network, partition.labels, paths["cells_picture"]))
     write_json_atomic(paths["modules"], summary)
     return paths
+
+
+def cell_summary(network, labels, picture) -> dict:
+    """A cell-level partition's cells by name ({"cells": {node id: module}}, and per module "cells") and
+    the picture of the cell DAG coloured by module."""
+    from detection_pipeline.cell_plot import draw_cell_dag
+
+    graph = network.layout["cell_model"].graph
+    offsets, arch = network.offsets, network.arch
+    label_of = {}
+    for layer in range(1, len(arch) - 1):
+        for unit, cell in enumerate(network.layout["cell_index"][layer]):
+            label_of[cell] = int(labels[offsets[layer] + unit])
+    per_cell = [label_of[i] for i in range(graph.n_cells)]
+    weight = {}
+    for block in network.blocks():
+        for t, s in zip(*np.nonzero(block.mask)):
+            if 0 < block.source and block.target < len(arch) - 1:
+                a = network.layout["cell_index"][block.source][s]
+                b = network.layout["cell_index"][block.target][t]
+                weight[(a, b)] = float(block.weight[t, s])
+    edges = [(s, t, weight.get((s, t), 0.0)) for s, t in graph.edges]
+    draw_cell_dag(list(graph.nodes), graph.depths(), edges, np.asarray(per_cell), picture)
+    modules: dict[int, list[str]] = {}
+    for i, m in enumerate(per_cell):
+        modules.setdefault(m, []).append(graph.nodes[i])
+    return {
+        "level": "cells",
+        "cells": {graph.nodes[i]: per_cell[i] for i in range(graph.n_cells)},
+        "cell_modules": {str(m): names for m, names in sorted(modules.items())},
+    }

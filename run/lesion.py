@@ -56,7 +56,10 @@ def load_test_task(config, network):
     from utils.tasks import load_task
 
     options = dataclasses.replace(task_options(config), arch=tuple(network.arch))
-    if network.has_conv:  # images for a channel network: check them against its image shape
+    if "cell_model" in network.layout:  # a cell graph: the task fits the real module's input shape
+        shape = tuple(network.layout["cell_model"].input_shape)
+        options = dataclasses.replace(options, model="cells", input_shape=shape)
+    elif network.has_conv:  # images for a channel network: check them against its image shape
         shape = network.layout.get("input_shape") or config.input_shape
         options = dataclasses.replace(options, model="CNN", input_shape=tuple(shape) if shape else None)
     try:
@@ -111,6 +114,10 @@ def run(config) -> dict:
     if config.checkpoint and config.task:
         result["task"] = {"task": config.task, "modularity": list(config.modularity)}
     result["partition_file"] = str(config.partition or target.out_dir / MODULES_FILE)
+    if "cell_nodes" in network.layout:  # name the lesioned cells by their graph node ids
+        result["level"] = "cells"
+        for entry in result["submodules"]:
+            entry["cells"] = [network.layout["cell_nodes"][entry["layer"] - 1][u] for u in entry["units"]]
 
     paths = {
         "lesion": target.out_dir / LESION_FILE,

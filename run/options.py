@@ -17,9 +17,11 @@ from run.parser import ConfigError
 
 def task_options(config):
     """The task (TaskOptions) named by the command line, and the network it must fit."""
+    from utils.cell_graph import CellGraph
     from utils.tasks import TaskOptions
     from utils.tasks.digits import IDX_10WAY
 
+    cells = isinstance(getattr(config, "_structure", None), CellGraph)  # set by run.common.apply_structure
     return TaskOptions(
         task=config.task,
         modularity=tuple(config.modularity),
@@ -30,7 +32,7 @@ def task_options(config):
         seed=int(config.seed),
         images_per_pair=config.images_per_pair,
         data_paths={option: getattr(config, option.lstrip("-")) for _, option, _ in IDX_10WAY.values()},
-        model=config.model,
+        model="cells" if cells else config.model,
         arch=tuple(config.arch),
         input_shape=tuple(config.input_shape) if config.input_shape else None,
         image_norm=config.image_norm,

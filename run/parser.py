@@ -15,6 +15,7 @@ EXPERIMENTS = (
     "train",
     "prune",
     "prune_edges",
+    "prune_cells",
     "module_detection",
     "generate_task",
     "sculpt",
@@ -186,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--structure",
         default=None,
         help="layered DAG file (.graphml, .edgelist, graph .npz) whose edges, skips included, are the "
-        "network's connections; its layer sizes are the arch",
+        "network's connections; its layer sizes are the arch. A graph whose nodes carry a `cell` attribute "
+        "(`# cell <node> <spec>` lines in an edge list) builds a cell network",
     )
     g.add_argument("--hidden_layer_activation", choices=("relu", "sigmoid", "ste"), default="relu")
     g.add_argument("--optimizer", choices=("sgd", "adam", "momentum", "rms"), default="adam")
@@ -353,6 +355,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="full",
         help="CNN channel graph for graph analyses: full (image channels, conv channels, fc units) or anchor "
         "(nn-clustering-pytorch's: the first run of conv layers without the first conv's weights)",
+    )
+    # --- cell networks: the level a graph analysis works at, and how many cells prune_cells removes
+    g.add_argument(
+        "--prune_cells",
+        type=int,
+        default=1,
+        help="prune_cells: how many cells to prune (those with the smallest mean L1 norm of their output)",
+    )
+    g.add_argument(
+        "--level",
+        choices=("units", "cells"),
+        default="units",
+        help="analyse a cell network (--structure with cells) unit by unit, or as its cell graph: nodes are "
+        "cells, edge weights the L1 norms of the weights that connect them",
     )
     g.add_argument("--feature_direction", type=feature_direction, default="outgoing")
     g.add_argument("--feature_weighted", type=str2bool, default=False)
@@ -575,6 +591,7 @@ def validate(config: argparse.Namespace) -> None:
                 f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
                 f"give --{iterations}"
             )
+    _validate_cells(config)
     if config.normalize_weights_every < 0:
         raise ConfigError(f"--normalize_weights_every must be >= 0, got {config.normalize_weights_every}")
     if config.checkpoint_every < 0:
@@ -626,6 +643,27 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--cluster_merging_threshold must be in (0, 1], got {config.cluster_merging_threshold}"
         )
+
+
+CELL_LEVEL_EXPERIMENTS = ("module_detection", "lesion", "clusterability", "export_graph")
+
+
+def _validate_cells(config: argparse.Namespace) -> None:
+    """--level cells only where a graph analysis runs; --prune_cells only for prune_cells, at least 1."""
+    if config.level == "cells" and config.experiment not in CELL_LEVEL_EXPERIMENTS:
+        raise ConfigError(
+            f"--level cells applies to {', '.join(CELL_LEVEL_EXPERIMENTS)}, "
+            f"not --experiment {config.experiment}"
+        )
+    if config.experiment == "prune_cells":
+        if not config.structure:
+            raise ConfigError(
+                "--experiment prune_cells needs a cell network: give --structure FILE with cells"
+            )
+        if config.prune_cells < 1:
+            raise ConfigError(f"--prune_cells must be at least 1, got {config.prune_cells}")
+    elif "prune_cells" in getattr(config, "explicit_options", []):
+        raise ConfigError(f"--prune_cells applies to --experiment prune_cells, not {config.experiment}")
 
 
 def validate_cnn(config: argparse.Namespace) -> None:

@@ -147,6 +147,10 @@ def arch_key(config) -> str:
     """arch-<widths>, or for a network built from --structure FILE structure-<stem>-<hash>_arch-<widths>."""
     arch = f"arch-{_dashes(config.arch)}"
     structure = getattr(config, "structure", None)
+    from utils.cell_graph import CellGraph
+
+    if isinstance(getattr(config, "_structure", None), CellGraph):
+        return _file_key("structure", structure)  # a cell network: its widths come from its cells
     return f"{_file_key('structure', structure)}_{arch}" if structure else arch
 
 
@@ -364,8 +368,12 @@ class RunDir:
         """network.npz beside model.pt (the kept edges, biases, arch; see utils/graph_io.py), so analyses
         start without importing torch. Left out for batch-norm networks (the graph holds no statistics) and
         for CNNs (the channel graph holds no kernels)."""
+        from utils.cell_graph import is_cell_state
         from utils.graph_io import write_graph
 
+        if is_cell_state(state):  # a cell network's graph is its checkpoint's (models/cells.py)
+            self.remove(NETWORK_FILE)
+            return
         network = network_from_state_dict(state, str(self.path / CHECKPOINT_FILE), activation=activation)
         if all(norm is None for norm in network.norms) and all(k is None for k in network.kernels):
             write_graph(network, self.path / NETWORK_FILE, "npz")

@@ -134,6 +134,8 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
         arrays.update(_unit_norms(network) or {})
         if partition is not None:
             arrays["module"] = partition
+        if "unit_names" in network.layout:
+            arrays["unit_names"] = np.asarray(network.layout["unit_names"])
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
         return path
@@ -148,6 +150,8 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
         header += [f"# {name} " + " ".join(f"{v:.9g}" for v in values) for name, values in norms.items()]
         if partition is not None:
             header.append("# modules " + " ".join(map(str, partition)))
+        if "unit_names" in network.layout:
+            header.append("# names " + " ".join(network.layout["unit_names"]))
         lines = [f"{a} {b} {w:.9g}" for a, b, w in zip(names[src], names[dst], weight.tolist())]
         text = "\n".join(header + lines) + "\n"
     else:
@@ -168,6 +172,7 @@ def _graphml_text(network, names, src, dst, weight, bias, partition, norms) -> s
         '<key id="d4" for="edge" attr.name="weight" attr.type="double"/>',
         '<key id="d5" for="graph" attr.name="arch" attr.type="string"/>',
         '<key id="d6" for="graph" attr.name="activation" attr.type="string"/>',
+        '<key id="d7" for="node" attr.name="name" attr.type="string"/>',
     ]
     keys += [f'<key id="{name}" for="node" attr.name="{name}" attr.type="double"/>' for name in norms]
     from xml.sax.saxutils import escape  # writers only: reading network.npz stays light
@@ -181,10 +186,13 @@ def _graphml_text(network, names, src, dst, weight, bias, partition, norms) -> s
         f'<data key="d6">{escape(network.activation)}</data>',
     ]
     module = partition if partition is not None else None
+    unit_names = network.layout.get("unit_names")
     for u, name in enumerate(names.tolist()):
         extra = f'<data key="d3">{int(module[u])}</data>' if module is not None else ""
         if norms and not np.isnan(norms["bn_gamma"][u]):
             extra += "".join(f'<data key="{name}">{values[u]:.9g}</data>' for name, values in norms.items())
+        if unit_names is not None:
+            extra += f'<data key="d7">{escape(str(unit_names[u]))}</data>'
         out.append(
             f'<node id="{name}"><data key="d0">{layers[u]}</data><data key="d1">{index[u]}</data>'
             f'<data key="d2">{bias[u]:.9g}</data>{extra}</node>'

@@ -23,8 +23,8 @@ class TaskOptions:
 
     task: boolean | digits | digits_10way | mnist | mnist_10way | fashion_mnist_10way | kmnist_10way;
     dataset_path / graph: the boolean task's folder or function-graph file; data_paths: {"--mnist_path":
-    folder, ...} of the IDX data sets; model, arch, input_shape: the network the task must fit; image_norm:
-    auto | standard | unit."""
+    folder, ...} of the IDX data sets; model (MLP, CNN or cells), arch, input_shape: the network the task
+    must fit; image_norm: auto | standard | unit."""
 
     task: str
     modularity: tuple[int, ...]
@@ -125,8 +125,10 @@ def load_task(options: TaskOptions) -> Task:
         task = _boolean_task(options)
     else:
         task = _digit_task(options)
-    if options.model == "CNN":
+    if options.model == "CNN" or (options.model == "cells" and options.input_shape):
         check_image_shape(options.input_shape, task)
+    elif options.model == "cells":
+        pass  # a cell network takes the task's own shape: models/cells.py checks its cells fit it
     else:
         check_arch(list(options.arch), task)
     return task
