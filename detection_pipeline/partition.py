@@ -82,23 +82,34 @@ class Partition:
         if not isinstance(data, dict) or not isinstance(data.get("partition"), list):
             raise InputError(f"{source} has no 'partition' list (one module id per unit, -1 for dropped)")
         labels = data["partition"]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
-            raise InputError(f"{source}: 'partition' must hold integers only")
+        bad = next((v for v in labels if not isinstance(v, int) or isinstance(v, bool)), None)
+        if bad is not None:
+            raise InputError(f"{source}: 'partition' must hold integers only, got {bad!r}")
+        # module ids are small: at most one module per unit (-1 marks a dropped unit)
+        bad = next((v for v in labels if not -1 <= v < max(len(labels), 1)), None)
+        if bad is not None:
+            raise InputError(
+                f"{source}: module id {bad} in 'partition' is out of range; ids are -1 (dropped) or "
+                f"0..{len(labels) - 1} (one per unit at most)"
+            )
         arch = data.get("arch")
         if arch is None:
             arch = [len(labels)]
+        if not isinstance(arch, list) or not all(isinstance(a, int) and not isinstance(a, bool) for a in arch):
+            raise InputError(f"{source}: 'arch' must be a list of integers, got {arch!r}")
+        if len(arch) > 1 and sum(arch) != len(labels):
+            raise InputError(
+                f"{source}: 'arch' {' '.join(map(str, arch))} has {sum(arch)} units but 'partition' holds "
+                f"{len(labels)} ids"
+            )
         diagnostics = {k: v for k, v in data.items() if k not in ("partition", "arch", "method")}
         return cls(np.asarray(labels, dtype=np.int64), arch, str(data.get("method", "unknown")), diagnostics)
 
     @classmethod
     def from_file(cls, path) -> Partition:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"partition file {path} does not exist; give a modules.json")
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(f"partition file {path} is unreadable ({error})") from None
+        from utils.files import read_json
+
+        data = read_json(path, "partition file")
         return cls.from_json(data, str(path))
 
     def check_fits(self, network) -> None:

@@ -36,9 +36,9 @@ class PublishedNetwork:
 
 def load_published_npz(path) -> PublishedNetwork:
     """Load and check a published-format .npz. Raises InputError (one line) on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"network file {path} does not exist; give the path of a published .npz")
+    from utils.files import check_npz
+
+    path = check_npz(path, "network file")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
@@ -104,7 +104,9 @@ def read_npz_network(path):
     """A `LayeredNetwork` from a published-format .npz or from a graph written as .npz by export_graph."""
     from utils.network import LayeredNetwork
 
-    path = Path(path)
+    from utils.files import check_npz
+
+    path = check_npz(path, "network file")
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -128,9 +130,9 @@ def load_network_file(path):
     file (.graphml, .edgelist/.txt). Raises InputError naming the problem."""
     from utils.network import LayeredNetwork
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"network file {path} does not exist; check the path")
+    from utils.files import regular_file
+
+    path = regular_file(path, "network file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return read_npz_network(path)
@@ -145,11 +147,9 @@ def load_torch_file(path) -> dict:
     """A torch checkpoint (state_dict) loaded on CPU with weights_only (no code is unpickled)."""
     import torch
 
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(
-            f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
-        )
+    from utils.files import regular_file
+
+    file = regular_file(path, "checkpoint")
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged or unsafe file

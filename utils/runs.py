@@ -244,15 +244,15 @@ class RunDir:
         write_json_atomic(self.path / name, obj)
 
     def load_json(self, name: str) -> dict:
+        from utils.files import read_json
+
         file = self.path / name
+        if not file.exists():
+            raise InputError(f"{file} is missing; re-run the command that makes it (or pass --force)")
         try:
-            return json.loads(file.read_text())
-        except FileNotFoundError:
-            raise InputError(
-                f"{file} is missing; re-run the command that makes it (or pass --force)"
-            ) from None
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(f"{file} is unreadable ({error}); delete it and re-run with --force") from None
+            return read_json(file, "run file")
+        except InputError as error:
+            raise InputError(f"{error}; delete it and re-run with --force") from None
 
     def save_torch(self, name: str, obj) -> None:
         import torch
@@ -372,11 +372,14 @@ def load_checkpoint(path: str | Path) -> dict:
     """Load a torch checkpoint (state_dict) on CPU; InputError when missing or corrupt."""
     import torch
 
+    from utils.files import regular_file
+
     file = Path(path)
-    if not file.is_file():
+    if not file.exists():
         raise InputError(
             f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
         )
+    regular_file(file, "checkpoint")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged file

@@ -43,9 +43,9 @@ class InputBatch:
 
 def load_input_batch(path, arch: list[int]) -> InputBatch:
     """Read FILE.npz: `inputs` (n, arch[0]), optionally `labels` (n,) class ids or `targets` (n, arch[-1])."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input batch {path} does not exist; give an .npz with 'inputs' (and 'labels')")
+    from utils.files import check_npz
+
+    path = check_npz(path, "input batch")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}

@@ -164,14 +164,14 @@ class FunctionGraph:
         """Read and validate a graph JSON file; a missing or broken file raises InputError."""
         path = Path(path)
         fix = "fix: point --graph at a function-graph JSON file (format in datasets/README.md)"
-        if not path.is_file():
+        from utils.files import read_json
+
+        if not path.exists():
             raise InputError(f"graph file {path} not found; {fix}")
         try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"graph file {path} unreadable ({error}); {fix}") from None
-        except json.JSONDecodeError as error:
-            raise InputError(f"graph file {path} is not valid JSON ({error}); {fix}") from None
+            data = read_json(path, "graph file")
+        except InputError as error:
+            raise InputError(f"{error}; {fix}") from None
         return cls.from_dict(data, source=f"graph file {path}")
 
     @classmethod
@@ -629,12 +629,12 @@ def read_truth_table(path: str | os.PathLike) -> TruthTable:
     def fail(problem: str):
         raise InputError(f"dataset file {path}: {problem}; {fix}")
 
+    from utils.files import read_json
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        fail(f"unreadable ({error})")
-    except json.JSONDecodeError as error:
-        fail(f"not valid JSON ({error})")
+        data = read_json(path, "dataset file")
+    except InputError as error:
+        raise InputError(f"{error}; {fix}") from None
     if not isinstance(data, dict) or not {"modularity", "inputs", "outputs"} <= set(data):
         fail("expected an object with keys family, modularity, inputs, outputs")
     inputs = _bit_matrix(data["inputs"], "inputs", fail)
