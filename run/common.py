@@ -32,7 +32,7 @@ class Context:
 def prepare(config) -> Context:
     """Load the task (ConfigError on bad input) and put it on the device."""
     apply_structure(config)
-    task = load_task(config)
+    task = _load_task_for_structure(config) if config.structure else load_task(config)
     device = select_device(bool(config.gpu))
     data = TaskTensors.from_task(task, device)
     training = TrainingOptions.from_config(config)
@@ -48,6 +48,22 @@ def prepare(config) -> Context:
         print("warning: --gpu 1 but CUDA is not available here; running on the CPU", file=sys.stderr)
     choose_threads(config, device, task)
     return Context(config, task, data, device, training)
+
+
+def _load_task_for_structure(config) -> Task:
+    """load_task, with an arch that does not fit the task blamed on the --structure file it came from."""
+    from utils.tasks import ArchMismatchError
+
+    try:
+        return load_task(config)
+    except ArchMismatchError as error:
+        task, arch = error.task, " ".join(map(str, error.arch))
+        raise ConfigError(
+            f"--structure {config.structure} has layer sizes {arch} ({error.arch[0]} inputs, "
+            f"{error.arch[-1]} outputs), but task {task.name} has {task.n_inputs} inputs and "
+            f"{task.n_outputs} outputs; give a structure whose first and last layers fit the task "
+            "(a graph without layer attributes takes each node's longest path from an input as its layer)"
+        ) from None
 
 
 def cnn_work(config, input_shape) -> int:

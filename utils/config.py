@@ -481,7 +481,18 @@ def parse_config(argv: list[str] | None = None) -> argparse.Namespace:
     config = parser.parse_args(argv)
     config.explicit_options = sorted(explicit_options(parser, argv))
     validate(config)
+    check_rules(config)
     return config
+
+
+def check_rules(config: argparse.Namespace) -> None:
+    """No ignored option, values in range, sizes within limits (utils/option_rules.py); ConfigError or
+    TooLargeError with the first problem."""
+    from utils.option_rules import check_options
+
+    problems = check_options(config)
+    if problems:
+        raise ConfigError(problems[0])
 
 
 _UNSET = object()

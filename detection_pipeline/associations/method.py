@@ -53,7 +53,15 @@ def load_input_batch(path, arch: list[int]) -> InputBatch:
         raise InputError(f"input batch {path} is unreadable ({error})") from None
     if "inputs" not in arrays:
         raise InputError(f"input batch {path} has no 'inputs' array")
+    if arrays["inputs"].dtype.kind not in "fiub":
+        raise InputError(f"input batch {path}: 'inputs' must be numbers, got {arrays['inputs'].dtype}")
     inputs = np.asarray(arrays["inputs"], dtype=np.float32)
+    if inputs.ndim == 2 and not np.isfinite(inputs).all():
+        row, col = (int(v) for v in np.argwhere(~np.isfinite(inputs))[0])
+        raise InputError(
+            f"input batch {path}: 'inputs' holds NaN or infinite values (first at row {row}, column {col}); "
+            "give finite inputs"
+        )
     if inputs.ndim != 2 or inputs.shape[1] != arch[0]:
         raise InputError(
             f"input batch {path} has inputs of shape {inputs.shape}, but the network takes {arch[0]} inputs"
@@ -62,6 +70,8 @@ def load_input_batch(path, arch: list[int]) -> InputBatch:
     n_out = arch[-1]
     if "targets" in arrays:
         targets = np.asarray(arrays["targets"], dtype=np.float32)
+        if not np.isfinite(targets).all():
+            raise InputError(f"input batch {path}: 'targets' holds NaN or infinite values")
         if targets.shape != (len(inputs), n_out):
             raise InputError(
                 f"input batch {path}: targets {targets.shape}, expected ({len(inputs)}, {n_out})"

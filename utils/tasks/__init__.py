@@ -158,6 +158,14 @@ def _boolean_task(config) -> Task:
     x = np.asarray(table.inputs, dtype=np.float32)
     y = np.asarray(table.outputs, dtype=np.float32)
     repeats = getattr(config, "table_repeats", 1)
+    from utils.limits import check_memory
+
+    # the tiled table, its tensor copy and the per-epoch noise: three float32 copies of every row
+    check_memory(
+        3 * 4 * repeats * x.shape[0] * (x.shape[1] + y.shape[1]),
+        f"--table_repeats {repeats} ({repeats} x {x.shape[0]} rows of {x.shape[1]} + {y.shape[1]} values)",
+        "lower --table_repeats",
+    )
     truth = table.graph.ground_truth() if table.graph is not None else None
     return Task(
         family=table.family or family_of(config.dataset_path),
@@ -206,10 +214,20 @@ def _digit_task(config) -> Task:
     return task
 
 
+class ArchMismatchError(InputError):
+    """The network's input or output width does not fit the task (the caller may name the arch's source)."""
+
+    def __init__(self, message: str, arch: list[int], task: Task):
+        super().__init__(message)
+        self.arch, self.task = list(arch), task
+
+
 def check_arch(arch: list[int], task: Task) -> None:
     if arch[0] != task.n_inputs or arch[-1] != task.n_outputs:
         hint = " ".join(str(w) for w in [task.n_inputs, *arch[1:-1], task.n_outputs])
-        raise InputError(
+        raise ArchMismatchError(
             f"--arch {' '.join(map(str, arch))} does not fit task {task.name} with {task.n_inputs} inputs "
-            f"and {task.n_outputs} outputs; use e.g. --arch {hint}"
+            f"and {task.n_outputs} outputs; use e.g. --arch {hint}",
+            arch,
+            task,
         )

@@ -342,6 +342,18 @@ def _group_outputs(output_nodes) -> tuple[tuple[int, ...], ...]:
 
 def all_input_rows(n_inputs: int) -> np.ndarray:
     """Every n-bit row in counting order, x0 the most significant bit: uint8 (2^n, n)."""
+    from utils.limits import MAX_INPUTS, TooLargeError, check_memory
+
+    if n_inputs > MAX_INPUTS:
+        raise TooLargeError(
+            f"a truth table of {n_inputs} inputs has 2^{n_inputs} rows; use at most {MAX_INPUTS} inputs "
+            "(--modularity or the --graph file)"
+        )
+    check_memory(
+        (2**n_inputs) * n_inputs * 17,  # the int64 rows and shifts, then the uint8 bits
+        f"the truth table of {n_inputs} inputs (2^{n_inputs} rows)",
+        "use fewer inputs (--modularity or the --graph file)",
+    )
     rows = np.arange(2**n_inputs, dtype=np.int64)[:, None]
     shifts = np.arange(n_inputs - 1, -1, -1, dtype=np.int64)[None, :]
     return ((rows >> shifts) & 1).astype(np.uint8)
