@@ -8,9 +8,7 @@ Q, ...). `to_json` gives the fields of modules.json; `from_json` reads any JSON 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +35,7 @@ class Partition:
     arch: list[int]
     method: str = "sculpt"
     diagnostics: dict = field(default_factory=dict)
+    source: str = "the partition"  # the file it was read from, for messages
 
     def __post_init__(self):
         self.arch = [int(a) for a in self.arch]
@@ -95,7 +94,9 @@ class Partition:
         arch = data.get("arch")
         if arch is None:
             arch = [len(labels)]
-        if not isinstance(arch, list) or not all(isinstance(a, int) and not isinstance(a, bool) for a in arch):
+        if not isinstance(arch, list) or not all(
+            isinstance(a, int) and not isinstance(a, bool) for a in arch
+        ):
             raise InputError(f"{source}: 'arch' must be a list of integers, got {arch!r}")
         if len(arch) > 1 and sum(arch) != len(labels):
             raise InputError(
@@ -110,7 +111,9 @@ class Partition:
         from utils.files import read_json
 
         data = read_json(path, "partition file")
-        return cls.from_json(data, str(path))
+        partition = cls.from_json(data, str(path))
+        partition.source = f"partition file {path}"
+        return partition
 
     def check_fits(self, network) -> None:
         """Raise InputError unless this partition has one label per unit of `network`."""
@@ -118,7 +121,7 @@ class Partition:
             len(self.arch) > 1 and list(self.arch) != list(network.arch)
         ):
             raise InputError(
-                f"the partition ({self.labels.shape[0]} units, arch {' '.join(map(str, self.arch))}) does "
+                f"{self.source} ({self.labels.shape[0]} units, arch {' '.join(map(str, self.arch))}) does "
                 f"not fit the network (arch {' '.join(map(str, network.arch))}); give the modules.json "
                 "found on this network"
             )

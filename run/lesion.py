@@ -51,9 +51,10 @@ def load_partition(config, target):
 
 def load_test_task(config, network):
     """The task named by the options, checked against the network's own arch (not --arch)."""
+    from run.network_source import task_config as own_task
     from utils.tasks import load_task
 
-    task_config = argparse.Namespace(**vars(config))
+    task_config = argparse.Namespace(**vars(own_task(config)))
     task_config.arch = list(network.arch)
     if network.has_conv:  # images for a channel network: check them against its image shape
         task_config.model = "CNN"
@@ -104,11 +105,10 @@ def run(config) -> dict:
     total = len(subs) + (len(lesion_pairs(subs, options.double_pairs)) if options.double else 0)
     with progress_bar(config, total, "lesions") as bar:
         result = lesion_tests(network, partition, task, options, progress=bar.update)
-    result["task"] = (
-        None if config.checkpoint else {"task": config.task, "modularity": list(config.modularity)}
-    )
-    if config.checkpoint and config.task:
-        result["task"] = {"task": config.task, "modularity": list(config.modularity)}
+    # the task the lesions were evaluated on (a checkpoint's own, from its config.json, or the named one)
+    from run.network_source import task_config
+
+    result["task"] = {"task": task_config(config).task, "modularity": [int(m) for m in task.modularity]}
     result["partition_file"] = str(config.partition or target.out_dir / MODULES_FILE)
 
     paths = {

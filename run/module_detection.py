@@ -13,9 +13,10 @@ def run(config) -> dict:
     target = load_target(config)
     data = None
     if getattr(options, "needs_data", False):
+        from run.network_source import task_config
         from utils.tasks import load_task
 
-        data = load_task(config)
+        data = load_task(task_config(config))
     partition = find_modules(method, target.network, data, options)
     paths = write_detection(config, target, partition, options_dict, line)
     kept = partition.diagnostics.get("condensed_arch")

@@ -144,3 +144,48 @@ def target_from_file(config, path: Path) -> Target:
     _cnn_layout(config, network, str(path))
     out_dir = checkpoint_out_dir(config, path)
     return Target(network, out_dir, picture_dir(config, out_dir))
+
+
+# ------------------------------------------------------------------------------------ the run's own task
+def task_config(config):
+    """The options to build the task a network is evaluated on: with --checkpoint, the task of the run it
+    comes from (config.json beside the file, or in the run folder), an explicit option that contradicts
+    it being a ConfigError; without a config.json the task must be named (--task/--modularity/--graph),
+    never the default silently. Without --checkpoint the options name the run, so its task too."""
+    import argparse
+    import os
+
+    from utils.files import read_json
+    from utils.option_rules import TASK, check_saved_config
+
+    if not config.checkpoint:
+        return config
+    path = Path(config.checkpoint)
+    saved_file = (path if path.is_dir() else path.parent) / "config.json"
+    explicit = set(config.explicit_options)
+    if not saved_file.is_file():
+        if not explicit & {"task", "modularity", "graph"}:
+            raise ConfigError(
+                f"{path} has no config.json beside it to say which task it was trained on; name the task "
+                "with --task and --modularity (or --graph), e.g. --modularity 4 1 4"
+            )
+        return config
+    saved = check_saved_config(read_json(saved_file, "run config"), str(saved_file))
+    merged = argparse.Namespace(**vars(config))
+    for name in sorted(TASK & set(saved)):
+        mine, theirs = getattr(config, name), saved[name]
+        if name.endswith("_path") or name == "graph":
+            same = (mine is None) == (theirs is None) and (
+                mine is None or os.path.normpath(mine) == os.path.normpath(theirs)
+            )
+        else:
+            same = mine == theirs
+        if name in explicit and not same:
+            shown = " ".join(map(str, theirs)) if isinstance(theirs, list) else theirs
+            given = " ".join(map(str, mine)) if isinstance(mine, list) else mine
+            raise ConfigError(
+                f"--{name} {given} contradicts the task of {path}: {saved_file} says {name} {shown}; "
+                f"leave --{name} out to use the run's task"
+            )
+        setattr(merged, name, theirs)
+    return merged

@@ -328,7 +328,9 @@ def network_from_edges(arch, source, target, weight, bias, activation="relu", or
         raise InputError(f"{origin}: an edge names a unit outside arch {arch}")
     if not np.isfinite(weight).all():
         k = int(np.flatnonzero(~np.isfinite(weight))[0])
-        raise InputError(f"{origin}: edge {k} has weight {weight[k]} (NaN or infinite); weights must be finite")
+        raise InputError(
+            f"{origin}: edge {k} has weight {weight[k]} (NaN or infinite); weights must be finite"
+        )
     _check_unique_edges(arch, source, target, origin)
     layer_of = np.repeat(np.arange(len(arch)), arch)
     offsets = np.concatenate([[0], np.cumsum(arch)[:-1]])

@@ -47,7 +47,7 @@ COUNT_LIMITS = {
     "jobs": 1024,
 }
 SEED_LIMIT = 2**32 - 1  # numpy's seeds are 32-bit
-MAX_INPUTS = 30  # a boolean truth table of n inputs has 2**n rows
+MAX_INPUTS = 24  # a boolean truth table of n inputs has 2**n rows (the function-graph format allows 24)
 MAX_TEXT_BYTES = 256 << 20  # a JSON, edge-list, GraphML or jobs file larger than this is refused
 
 
@@ -94,7 +94,9 @@ def check_memory(nbytes: float, what: str, fix: str) -> None:
     Y this machine allows; <fix>'. Call before allocating."""
     budget = memory_budget()
     if nbytes > budget:
-        raise TooLargeError(f"{what} needs {human(nbytes)}, more than the {human(budget)} this machine allows; {fix}")
+        raise TooLargeError(
+            f"{what} needs {human(nbytes)}, more than the {human(budget)} this machine allows; {fix}"
+        )
 
 
 def cpu_count() -> int:

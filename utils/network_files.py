@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -102,9 +101,8 @@ GRAPH_SUFFIXES = (".graphml", ".edgelist", ".txt")
 
 def read_npz_network(path):
     """A `LayeredNetwork` from a published-format .npz or from a graph written as .npz by export_graph."""
-    from utils.network import LayeredNetwork
-
     from utils.files import check_npz
+    from utils.network import LayeredNetwork
 
     path = check_npz(path, "network file")
     if path.is_file():
@@ -128,9 +126,8 @@ def read_npz_network(path):
 def load_network_file(path):
     """The `LayeredNetwork` in `path`: model.pt (our state_dict), .npz (published or graph), or a graph
     file (.graphml, .edgelist/.txt). Raises InputError naming the problem."""
-    from utils.network import LayeredNetwork
-
     from utils.files import regular_file
+    from utils.network import LayeredNetwork
 
     path = regular_file(path, "network file")
     suffix = path.suffix.lower()

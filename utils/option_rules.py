@@ -44,7 +44,16 @@ SCULPT_DETECTION = {
     "cluster_merging_threshold", "mm_threshold",
 }  # fmt: skip
 SPECTRAL = {"n_clusters", "normalize_weights", "graph_prune", "seed"}
-NEWMAN = {"association", "bisection", "mc_steps", "mc_restarts", "target_entropy", "input_batch", "loss", "seed"}
+NEWMAN = {
+    "association",
+    "bisection",
+    "mc_steps",
+    "mc_restarts",
+    "target_entropy",
+    "input_batch",
+    "loss",
+    "seed",
+}
 LESION = {"partition", "num_shuffles", "double", "num_shuffles_double", "double_pairs", "seed"}
 METHODS = {"sculpt": SCULPT_DETECTION, "spectral": SPECTRAL, "newman": NEWMAN}
 
@@ -152,12 +161,35 @@ def check_ranges(config) -> list[str]:
                 f"--{name} {' '.join(map(str, values))}: --experiment {config.experiment} {ONE_VALUE[name]}; "
                 "give one value"
             )
+    problems += _float32_ranges(config)
     if config.jobs is not None and config.jobs <= 0:
         problems.append(f"--jobs must be positive, got {config.jobs}")
     if config.workers <= 0:
         problems.append(f"--workers must be positive, got {config.workers}")
     if config.batch_members < 0:
         problems.append(f"--batch_members must be 0 (all) or positive, got {config.batch_members}")
+    return problems
+
+
+FLOAT32_MAX = 3.4e38
+
+
+def _float32_ranges(config) -> list[str]:
+    """Training runs in float32: a value, or the learning rate after --gamma's growth over --epochs, beyond
+    float32 would turn into inf mid-run; refused before it starts."""
+    import math
+
+    problems = []
+    for name in ("lr", "weight_decay", "l1", "clusterability_reg", "gamma"):
+        value = getattr(config, name)
+        if abs(value) > FLOAT32_MAX:
+            problems.append(f"--{name} {value} is beyond float32 (at most {FLOAT32_MAX:g})")
+    if config.lr > 0 and config.gamma > 1 and config.scheduler == "exp":
+        if math.log(config.lr) + config.epochs * math.log(config.gamma) > math.log(FLOAT32_MAX):
+            problems.append(
+                f"--gamma {config.gamma} grows --lr {config.lr} past float32 within --epochs "
+                f"{config.epochs}; use a --gamma nearer 1"
+            )
     return problems
 
 
@@ -182,8 +214,8 @@ def check_sizes(config) -> None:
 
         if inputs > MAX_INPUTS:
             raise TooLargeError(
-                f"--modularity {' '.join(map(str, config.modularity))}: a boolean task of {inputs} inputs has "
-                f"2^{inputs} truth-table rows; use at most {MAX_INPUTS} inputs"
+                f"--modularity {' '.join(map(str, config.modularity))}: a boolean task of {inputs} inputs "
+                f"has 2^{inputs} truth-table rows; use at most {MAX_INPUTS} inputs"
             )
 
 
@@ -201,3 +233,54 @@ def check_options(config) -> list[str]:
     """All rule violations of the parsed options, as one-line messages (the parser raises the first)."""
     check_sizes(config)
     return check_ranges(config) + check_used(config, config.explicit_options)
+
+
+# ------------------------------------------------------------------------------ a run's saved config.json
+
+
+def check_saved_config(data, source: str) -> dict:
+    """A run's config.json checked against the parser: every option it stores has the type (and choice)
+    that option takes; InputError naming the file and the field otherwise. Returns the dict."""
+    from utils.config import build_parser
+    from utils.errors import InputError
+
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a JSON object of options, got {type(data).__name__}")
+    for action in build_parser()._actions:
+        if action.dest not in data or action.dest == "help":
+            continue
+        value = data[action.dest]
+        if value is None and (action.default is None or _optional(action)):
+            continue
+        several = action.nargs in ("+", "*") or isinstance(action.nargs, int) and action.nargs > 0
+        values = value if several else [value]
+        if not isinstance(values, list) or not all(_fits(action, v) for v in values):
+            raise InputError(
+                f"{source}: field {action.dest!r} is {value!r}, not a valid --{action.dest} value; "
+                "the file is damaged: re-run the command that made it"
+            )
+    return data
+
+
+def _optional(action) -> bool:
+    from utils.config import optional_float, optional_int
+
+    return action.type in (optional_float, optional_int)
+
+
+def _fits(action, value) -> bool:
+    """Whether a stored value is one the option could have parsed to."""
+    from utils.config import optional_float, optional_int, str2bool
+
+    kind = action.type
+    if action.nargs == 0:  # a flag
+        return isinstance(value, bool)
+    if kind in (int, optional_int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind in (float, optional_float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif kind is str2bool:
+        ok = isinstance(value, bool)
+    else:  # str, feature_direction
+        ok = isinstance(value, str)
+    return ok and (action.choices is None or value in action.choices)

@@ -14,7 +14,6 @@ e.g. boolean-exemplar/4-2-4/arch-4-24-4/lr-0.05_batch-8_epochs-15/seed-0/units/
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,7 +71,7 @@ def _labels(config, defaults: dict) -> list[str]:
 
 def _num(value) -> str:
     """Compact number for folder names: 70.0 -> 70, 2.5 -> 2.5, 1e-05 -> 1e-05."""
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:  # 1e300 stays 1e+300
         return str(int(value))
     return str(value)
 
@@ -258,7 +257,10 @@ class RunDir:
         import torch
 
         with atomic_path(self.path / name) as tmp:
-            torch.save(obj, tmp)
+            try:
+                torch.save(obj, tmp)
+            except RuntimeError as error:  # torch's zip writer reports a full disk as a RuntimeError
+                raise _write_failure(tmp, error) from None
 
     def load_torch(self, name: str):
         return load_checkpoint(self.path / name)
@@ -357,6 +359,21 @@ class RunDir:
             write_graph(network, self.path / NETWORK_FILE, "npz")
         else:
             self.remove(NETWORK_FILE)
+
+
+def _write_failure(tmp: Path, error: Exception) -> OSError:
+    """The OSError behind a failed torch.save: ENOSPC when the disk is (nearly) full, else EIO with torch's
+    words; atomic_path turns it into one line naming the file."""
+    import errno
+
+    try:
+        info = os.statvfs(tmp.parent)
+        full = info.f_bavail * info.f_frsize < (1 << 20)
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (the disk of {tmp.parent} is full)")
+    return OSError(errno.EIO, f"torch.save failed ({error})")
 
 
 def _missing_folders(path: Path) -> list[Path]:

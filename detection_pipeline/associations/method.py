@@ -8,7 +8,6 @@ association matrix (with its diagonal) that later comparisons use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
