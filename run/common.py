@@ -60,8 +60,8 @@ def _load_task_for_structure(config) -> Task:
         task, arch = error.task, " ".join(map(str, error.arch))
         raise ConfigError(
             f"--structure {config.structure} has layer sizes {arch} ({error.arch[0]} inputs, "
-            f"{error.arch[-1]} outputs), but task {task.name} has {task.n_inputs} inputs and "
-            f"{task.n_outputs} outputs; give a structure whose first and last layers fit the task "
+            f"{error.arch[-1]} outputs), which does not fit task {task.name}: it has {task.n_inputs} "
+            f"inputs and {task.n_outputs} outputs; give a structure whose first and last layers fit the task "
             "(a graph without layer attributes takes each node's longest path from an input as its layer)"
         ) from None
 

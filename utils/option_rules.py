@@ -164,8 +164,8 @@ def check_ranges(config) -> list[str]:
     problems += _float32_ranges(config)
     if config.jobs is not None and config.jobs <= 0:
         problems.append(f"--jobs must be positive, got {config.jobs}")
-    if config.workers <= 0:
-        problems.append(f"--workers must be positive, got {config.workers}")
+    if config.workers < 0:
+        problems.append(f"--workers must be 0 or positive, got {config.workers}")
     if config.batch_members < 0:
         problems.append(f"--batch_members must be 0 (all) or positive, got {config.batch_members}")
     return problems

@@ -58,11 +58,10 @@ def _read_bytes(path: Path) -> bytes:
     regular_file(path, "MNIST file")
     try:
         with open(path, "rb") as handle:
-            head = handle.read(2)
+            header = handle.read(16)
             handle.seek(0)
-            if head != _GZIP_MAGIC:
-                raw = handle.read(_expected_bytes(handle.read(16), path, check_memory) + 1)
-                return raw
+            if header[:2] != _GZIP_MAGIC:
+                return handle.read(_expected_bytes(header, path, check_memory) + 1)
             compressed = handle.read()
     except OSError as err:
         raise InputError(
@@ -73,6 +72,8 @@ def _read_bytes(path: Path) -> bytes:
         header = inflater.decompress(compressed, 16)
         limit = _expected_bytes(header, path, check_memory) + 1
         data = header + inflater.decompress(inflater.unconsumed_tail, max(limit - len(header), 1))
+        if not inflater.eof and len(data) < limit:
+            raise EOFError("the compressed stream ends early")
     except (OSError, EOFError, zlib.error) as err:
         raise InputError(f"{path}: corrupt or truncated gzip data ({err}); {_fix_hint(path)}") from err
     return data
