@@ -21,6 +21,7 @@ from run.network_source import load_target
 from utils.atomic_io import write_json_atomic
 from utils.config import ConfigError
 from utils.errors import InputError
+from utils.files import read_json
 
 RESULT_FILE = "clusterability.json"
 PARTIAL_FILE = "clusterability.partial.json"
@@ -61,9 +62,13 @@ def _load_done(paths: dict, key: str, methods: list[str]) -> dict[str, dict[int,
     """Shuffle n-cuts already computed for this key: the partial file first, else a finished result."""
     done: dict[str, dict[int, float]] = {m: {} for m in methods}
     for kind in ("partial", "result"):
+        if not paths[kind].exists():
+            continue
         try:
-            data = json.loads(paths[kind].read_text())
-        except (OSError, json.JSONDecodeError):
+            data = read_json(paths[kind], "clusterability file")
+        except InputError:
+            continue  # damaged (or not a regular file): computed again
+        if not isinstance(data, dict):
             continue
         if data.get("key") != key:
             continue

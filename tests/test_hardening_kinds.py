@@ -282,9 +282,9 @@ def test_a_file_far_larger_than_such_files_is_refused_before_reading(tmp_path, m
 
     big = tmp_path / "modules.json"
     big.write_text(json.dumps({"partition": [0] * 1000}))
-    monkeypatch.setattr(utils.files, "MAX_TEXT_BYTES", 100)
+    monkeypatch.setattr(utils.files, "memory_budget", lambda: 1600)  # text files up to 100 bytes
     with pytest.raises(SculptError, match="larger than"):
-        utils.files.read_json(big, "partition file", max_bytes=utils.files.MAX_TEXT_BYTES)
+        utils.files.read_json(big, "partition file")
 
 
 # ------------------------------------------------------------------------------ 3. no option is ignored

@@ -13,7 +13,12 @@ import stat
 from pathlib import Path
 
 from utils.errors import InputError
-from utils.limits import MAX_TEXT_BYTES, TooLargeError, human
+from utils.limits import MAX_TEXT_BYTES, TooLargeError, human, memory_budget
+
+
+def text_limit() -> int:
+    """Largest text file (JSON, edge list, GraphML, jobs) read: parsing takes ~16 bytes of memory a byte."""
+    return min(MAX_TEXT_BYTES, memory_budget() // 16)
 
 
 def regular_file(path, what: str = "file", max_bytes: int | None = None) -> Path:
@@ -42,9 +47,10 @@ def regular_file(path, what: str = "file", max_bytes: int | None = None) -> Path
     return path
 
 
-def read_text(path, what: str = "file", max_bytes: int = MAX_TEXT_BYTES) -> str:
+def read_text(path, what: str = "file", max_bytes: int | None = None) -> str:
     """The text of a regular file of at most max_bytes (read no further than that: a file that grows while
     read is cut off and refused)."""
+    max_bytes = text_limit() if max_bytes is None else max_bytes
     path = regular_file(path, what, max_bytes)
     try:
         with open(path, "rb") as handle:
@@ -59,7 +65,7 @@ def read_text(path, what: str = "file", max_bytes: int = MAX_TEXT_BYTES) -> str:
         raise InputError(f"{what} {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
-def read_json(path, what: str = "file", max_bytes: int = MAX_TEXT_BYTES):
+def read_json(path, what: str = "file", max_bytes: int | None = None):
     """The parsed JSON of a regular file; InputError naming the file (and line) when it is not JSON."""
     text = read_text(path, what, max_bytes)
     try:
@@ -75,10 +81,8 @@ def check_npz(path, what: str = "file", budget: int | None = None) -> Path:
     budget), checked from the zip directory before any array is read."""
     import zipfile
 
-    from utils.limits import memory_budget
-
     path = regular_file(path, what)
-    budget = memory_budget() if budget is None else budget
+    budget = memory_budget() // 4 if budget is None else budget  # the arrays, then their converted copies
     try:
         with zipfile.ZipFile(path) as archive:
             total = sum(info.file_size for info in archive.infolist())

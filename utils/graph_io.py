@@ -156,15 +156,14 @@ def graph_format_of(path) -> str:
 def read_graph(path, with_partition: bool = False):
     """The LayeredNetwork stored in a graph file (format from the suffix); with_partition also returns the
     stored `module` per unit (or None)."""
-    from utils.files import check_npz, regular_file
-    from utils.limits import MAX_TEXT_BYTES
+    from utils.files import check_npz, regular_file, text_limit
 
     path = Path(path)
     fmt = graph_format_of(path)
     if fmt == "npz":
         check_npz(path, "graph file")
     else:
-        regular_file(path, "graph file", MAX_TEXT_BYTES)
+        regular_file(path, "graph file", text_limit())
     try:
         if fmt == "npz":
             network, partition = _read_npz(path)

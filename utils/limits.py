@@ -100,7 +100,11 @@ def check_memory(nbytes: float, what: str, fix: str) -> None:
 
 
 def cpu_count() -> int:
-    return os.cpu_count() or 1
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def dense_parameters(arch) -> int:

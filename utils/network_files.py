@@ -48,6 +48,8 @@ def load_published_npz(path) -> PublishedNetwork:
 
     if "arch" not in arrays:
         raise InputError(f"{path} has no 'arch' array; a published network lists its layer widths in 'arch'")
+    if np.asarray(arrays["arch"]).dtype.kind not in "iu":
+        raise InputError(f"{path}: 'arch' must hold integers, got {np.asarray(arrays['arch']).dtype}")
     arch = [int(a) for a in np.asarray(arrays["arch"]).ravel()]
     if len(arch) < 2 or any(a <= 0 for a in arch):
         raise InputError(f"{path}: 'arch' must hold at least two positive widths, got {arch}")
@@ -64,6 +66,12 @@ def load_published_npz(path) -> PublishedNetwork:
                     f"{path} lacks array '{name}' required by arch {arch}; the file is incomplete"
                 )
             value = arrays[name]
+            if value.dtype.kind not in "fiub":
+                raise InputError(
+                    f"{path}: '{name}' holds {value.dtype} values, not numbers; the file is damaged"
+                )
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise InputError(f"{path}: '{name}' holds NaN or infinite values; the file is damaged")
             if value.shape != shape:
                 raise InputError(
                     f"{path}: '{name}' has shape {value.shape} but arch {arch} needs {shape}; "
@@ -77,6 +85,8 @@ def load_published_npz(path) -> PublishedNetwork:
 
     anchor = arrays.get("anchor_partition")
     if anchor is not None:
+        if np.asarray(anchor).dtype.kind not in "iu":
+            raise InputError(f"{path}: 'anchor_partition' must hold integers")
         anchor = np.asarray(anchor).astype(np.int64).ravel()
         if anchor.shape[0] != sum(arch):
             raise InputError(
@@ -91,9 +101,16 @@ def load_published_npz(path) -> PublishedNetwork:
         biases=biases,
         masks=[(m != 0).astype(np.uint8) for m in masks],
         anchor_partition=anchor,
-        modularity=None if modularity is None else [int(m) for m in np.asarray(modularity).ravel()],
-        seed=None if seed is None else int(np.asarray(seed).ravel()[0]),
+        modularity=None if modularity is None else _ints(modularity, "modularity", path),
+        seed=None if seed is None or np.asarray(seed).size == 0 else _ints(seed, "seed", path)[0],
     )
+
+
+def _ints(value, name: str, path) -> list[int]:
+    array = np.asarray(value).ravel()
+    if array.dtype.kind not in "iu":
+        raise InputError(f"{path}: '{name}' must hold integers, got {array.dtype}")
+    return [int(v) for v in array]
 
 
 GRAPH_SUFFIXES = (".graphml", ".edgelist", ".txt")
@@ -145,8 +162,9 @@ def load_torch_file(path) -> dict:
     import torch
 
     from utils.files import regular_file
+    from utils.limits import memory_budget
 
-    file = regular_file(path, "checkpoint")
+    file = regular_file(path, "checkpoint", memory_budget() // 2)  # torch.load holds every tensor at once
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged or unsafe file

@@ -11,7 +11,15 @@ folder count as used wherever the experiment reads that run by its options (no -
 
 from __future__ import annotations
 
-from utils.limits import COUNT_LIMITS, SEED_LIMIT, TooLargeError, check_arch, check_count, memory_budget
+from utils.limits import (
+    COUNT_LIMITS,
+    SEED_LIMIT,
+    TooLargeError,
+    check_arch,
+    check_count,
+    cpu_count,
+    memory_budget,
+)
 
 # ---------------------------------------------------------------------------------------- option families
 # accepted by every experiment: how to run, not what (the published CLI's --gpu, --workers and --hp too),
@@ -62,6 +70,45 @@ ONE_VALUE = {
     "n_clusters": "takes one K (several: --experiment spectral_sweep)",
     "pruning_gradient": "reads one edge-pruned run",
 }
+
+
+# task options that only some tasks read (the rest of TASK applies to every task)
+TASK_ONLY = {
+    "dataset_noise": ("boolean",),
+    "table_repeats": ("boolean",),
+    "graph": ("boolean",),
+    "images_per_pair": ("digits", "mnist"),
+    "mnist_path": ("mnist", "mnist_10way"),
+    "fashion_mnist_path": ("fashion_mnist_10way",),
+    "kmnist_path": ("kmnist_10way",),
+    "image_norm": ("digits", "mnist", "digits_10way", "mnist_10way", "fashion_mnist_10way", "kmnist_10way"),
+}
+# the 10-way tasks fix their structure (inputs, classes); a --modularity that restates it is fine
+TEN_WAY_MODULARITY = {
+    "digits_10way": [64, 10],
+    "mnist_10way": [784, 10],
+    "fashion_mnist_10way": [784, 10],
+    "kmnist_10way": [784, 10],
+}
+MODEL_ONLY = {"cnn": "CNN", "input_shape": "CNN", "structure": "MLP", "arch": "MLP"}
+
+
+def _not_applicable(config, task_known: bool, model_known: bool) -> dict[str, str]:
+    """{option: why} for options of the task or model family that this --task / --model does not read
+    (only where the task / model is the options', not a checkpoint's)."""
+    out = {}
+    if task_known:
+        for name, tasks in TASK_ONLY.items():
+            if config.task not in tasks:
+                out[name] = f"--task {config.task} does not read it"
+        fixed = TEN_WAY_MODULARITY.get(config.task)
+        if fixed is not None and list(config.modularity) != fixed:
+            out["modularity"] = f"--task {config.task} is always {' '.join(map(str, fixed))}"
+    if model_known:
+        for name, model in MODEL_ONLY.items():
+            if config.model != model:
+                out[name] = f"--model {config.model} does not read it"
+    return out
 
 
 def _network(config) -> set[str]:
@@ -121,18 +168,43 @@ def _why_not(config, name: str) -> str:
         return f"--method {config.method} does not take it (--method {' or '.join(users)} does)"
     if config.experiment == "prune" and config.prune_units and name in EDGE_PRUNING:
         return "--prune_units 1 prunes units only"
-    return "leave it out"
+    users = _experiments_using(config, name)
+    return f"used by --experiment {', '.join(users)}" if users else "it is accepted for other experiments"
+
+
+def _experiments_using(config, name: str) -> list[str]:
+    """The experiments that use option `name` (with the other options as given)."""
+    import argparse
+
+    from utils.config import EXPERIMENTS
+
+    probe = argparse.Namespace(**vars(config))
+    users = []
+    for experiment in EXPERIMENTS:
+        probe.experiment = experiment
+        if name in used_options(probe):
+            users.append(experiment)
+    return users
 
 
 def check_used(config, explicit: list[str]) -> list[str]:
     """Error messages for the explicitly given options the experiment does not use (empty: all used)."""
     used = used_options(config)
     unused = [name for name in explicit if name not in used and name != "explicit_options"]
-    return [
-        f"--{name} is not used by --experiment {config.experiment} ({_why_not(config, name)}); "
-        "leave it out or choose the experiment that uses it"
+    problems = [
+        f"--{name} is not used by --experiment {config.experiment} ({_why_not(config, name)}); leave it out"
         for name in unused
     ]
+    # with --checkpoint the task and model may be the checkpoint's (its config.json), unknown here
+    task_known = not config.checkpoint or "task" in explicit
+    inapplicable = _not_applicable(config, task_known, model_known=not config.checkpoint)
+    if inapplicable:
+        problems += [
+            f"--{name} is not used here ({inapplicable[name]}); leave it out"
+            for name in explicit
+            if name in inapplicable and name in used
+        ]
+    return problems
 
 
 def check_ranges(config) -> list[str]:
@@ -164,6 +236,11 @@ def check_ranges(config) -> list[str]:
     problems += _float32_ranges(config)
     if config.jobs is not None and config.jobs <= 0:
         problems.append(f"--jobs must be positive, got {config.jobs}")
+    if config.jobs is not None and config.backend == "local" and config.jobs > 2 * cpu_count():
+        problems.append(
+            f"--jobs {config.jobs} starts more processes than twice the {cpu_count()} CPUs here; "
+            f"give at most --jobs {2 * cpu_count()}"
+        )
     if config.workers < 0:
         problems.append(f"--workers must be 0 or positive, got {config.workers}")
     if config.batch_members < 0:
@@ -208,6 +285,8 @@ def check_sizes(config) -> None:
         # training holds weight, mask, gradient, two Adam moments and a best copy: ~24 bytes a weight
         check_arch(config.arch, "--arch", "use smaller widths", bytes_per_weight=24)
         check_width_batch(config.arch, config.batch_size)
+    if config.cnn:
+        check_cnn_size(config.cnn, config.input_shape or TASK_IMAGE_SHAPE.get(config.task), config.batch_size)
     if config.task == "boolean" and not config.graph and config.experiment != "compare_partitions":
         inputs = config.modularity[0]
         from utils.limits import MAX_INPUTS
@@ -217,6 +296,48 @@ def check_sizes(config) -> None:
                 f"--modularity {' '.join(map(str, config.modularity))}: a boolean task of {inputs} inputs "
                 f"has 2^{inputs} truth-table rows; use at most {MAX_INPUTS} inputs"
             )
+
+
+TASK_IMAGE_SHAPE = {
+    "digits_10way": (1, 8, 8), "digits": (1, 8, 16), "mnist": (1, 28, 56), "mnist_10way": (1, 28, 28),
+    "fashion_mnist_10way": (1, 28, 28), "kmnist_10way": (1, 28, 28),
+}  # fmt: skip
+
+
+def check_cnn_size(cnn: str, input_shape, batch_size: int) -> None:
+    """Weights (about 24 bytes each while training) and one batch's activations (forward and backward) of
+    the --cnn layers on images of `input_shape`, checked against the memory budget before building it."""
+    from utils.cnn_spec import parse_cnn
+
+    if input_shape is None:
+        return
+    previous = tuple(int(s) for s in input_shape)
+    if len(previous) != 3 or min(previous) <= 0:
+        return  # validate_cnn names the shape
+    weights = activations = 0
+    for layer in parse_cnn(cnn):
+        if layer.kind == "conv":
+            h = max(previous[1] + 2 * layer.padding - layer.kernel + 1, 1)
+            w = max(previous[2] + 2 * layer.padding - layer.kernel + 1, 1)
+            weights += layer.size * previous[0] * layer.kernel**2
+            activations += layer.size * h * w
+            previous = (layer.size, max(h // layer.pool, 1), max(w // layer.pool, 1))
+        else:
+            inputs = previous[0] * previous[1] * previous[2] if len(previous) == 3 else previous[0]
+            weights += layer.size * inputs
+            activations += layer.size
+            previous = (layer.size,)
+    need = 24 * weights + 3 * 4 * batch_size * (
+        activations + input_shape[0] * input_shape[1] * input_shape[2]
+    )
+    if need > memory_budget():
+        from utils.limits import human
+
+        raise TooLargeError(
+            f"--cnn {cnn!r} on images of {' x '.join(map(str, input_shape))} (--input_shape) with "
+            f"--batch_size {batch_size} needs {human(need)}, more than the {human(memory_budget())} this "
+            "machine allows; use fewer channels or units"
+        )
 
 
 def check_width_batch(arch, batch_size: int) -> None:

@@ -396,7 +396,9 @@ def load_checkpoint(path: str | Path) -> dict:
         raise InputError(
             f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
         )
-    regular_file(file, "checkpoint")
+    from utils.limits import memory_budget
+
+    regular_file(file, "checkpoint", memory_budget() // 2)
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged file

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -98,12 +97,13 @@ def read_run(path: str | os.PathLike, root: str | os.PathLike | None = None) -> 
     shown = os.path.relpath(path.parent, root) if root is not None else str(path.parent)
     row: dict = {name: None for name in SUMMARY_COLUMNS}
     row["path"] = shown
+    from utils.errors import InputError
+    from utils.files import read_json
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        return _unreadable(row, f"cannot read {SCULPT_FILE}: {error}")
-    except json.JSONDecodeError as error:
-        return _unreadable(row, f"{SCULPT_FILE} is not valid JSON: {error}")
+        data = read_json(path, SCULPT_FILE)
+    except InputError as error:
+        return _unreadable(row, str(error))
     if not isinstance(data, dict):
         return _unreadable(row, f"{SCULPT_FILE} holds a {type(data).__name__}, not an object")
     problems: list[str] = []

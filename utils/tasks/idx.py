@@ -150,7 +150,7 @@ def find_mnist_files(
     folder = Path(folder)
     found: dict[str, Path] = {}
     for key, name in MNIST_FILES.items():
-        hits = [p for p in _candidates(folder, name) if p.is_file()]
+        hits = [p for p in _candidates(folder, name) if p.exists()]  # read_idx refuses a special file
         if hits:
             found[key] = hits[0]
     missing = [name for key, name in MNIST_FILES.items() if key not in found]
