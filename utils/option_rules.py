@@ -285,6 +285,16 @@ def check_sizes(config) -> None:
         # training holds weight, mask, gradient, two Adam moments and a best copy: ~24 bytes a weight
         check_arch(config.arch, "--arch", "use smaller widths", bytes_per_weight=24)
         check_width_batch(config.arch, config.batch_size)
+    for name in ("unit_pruning_gradient", "pruning_gradient", "shuffle_method", "partitions"):
+        values = getattr(config, name) or []
+        if len(values) > 1000:
+            raise TooLargeError(f"--{name} has {len(values)} values (at most 1000)")
+    if (
+        config.experiment in ("sculpt", "prune", "prune_edges")
+        and config.model == "MLP"
+        and not config.structure
+    ):
+        check_search_grid(config)
     if config.cnn:
         check_cnn_size(config.cnn, config.input_shape or TASK_IMAGE_SHAPE.get(config.task), config.batch_size)
     if config.task == "boolean" and not config.graph and config.experiment != "compare_partitions":
@@ -337,6 +347,27 @@ def check_cnn_size(cnn: str, input_shape, batch_size: int) -> None:
             f"--cnn {cnn!r} on images of {' x '.join(map(str, input_shape))} (--input_shape) with "
             f"--batch_size {batch_size} needs {human(need)}, more than the {human(memory_budget())} this "
             "machine allows; use fewer channels or units"
+        )
+
+
+def check_search_grid(config) -> None:
+    """Searches trained side by side as one batched model (sculpt's grid: seeds x unit steps x edge steps,
+    or the steps of one prune), each holding its own weights: their memory, before the batch is built."""
+    from utils.limits import dense_parameters, human
+
+    units = len(config.unit_pruning_gradient or [None])
+    edges = len(config.pruning_gradient)
+    members = {"sculpt": len(config.seeds or [0]) * units * edges, "prune": max(units, edges)}.get(
+        config.experiment, edges
+    )
+    if config.batch_members:
+        members = min(members, config.batch_members)
+    need = members * dense_parameters(config.arch) * 24
+    if need > memory_budget():
+        raise TooLargeError(
+            f"{members} searches side by side (--seeds x --unit_pruning_gradient x --pruning_gradient) of "
+            f"arch {' '.join(map(str, config.arch))} need {human(need)}, more than the "
+            f"{human(memory_budget())} this machine allows; lower --batch_members or the number of steps"
         )
 
 

@@ -284,7 +284,11 @@ class RunDir:
         """
         file = self.path / LOCK_FILE
         made = _missing_folders(self.path)
-        handle = self._acquire(file, on_wait, wait)
+        try:
+            handle = self._acquire(file, on_wait, wait)
+        except BaseException:  # Ctrl-C (or busy) while waiting: leave no empty folders behind
+            _remove_empty(made)
+            raise
         try:
             handle.seek(0)
             handle.truncate()
@@ -296,11 +300,7 @@ class RunDir:
             # no longer the file at the path and starts over (see _acquire).
             file.unlink(missing_ok=True)
             handle.close()
-            for folder in made:  # deepest first
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break  # not empty (the run's files, or another process's): keep it and its parents
+            _remove_empty(made)
 
     def _acquire(self, file: Path, on_wait, wait: bool):
         import fcntl
@@ -374,6 +374,15 @@ def _write_failure(tmp: Path, error: Exception) -> OSError:
     if full:
         return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (the disk of {tmp.parent} is full)")
     return OSError(errno.EIO, f"torch.save failed ({error})")
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a lock made (deepest first) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break  # not empty (the run's files, or another process's): keep it and its parents
 
 
 def _missing_folders(path: Path) -> list[Path]:
