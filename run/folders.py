@@ -121,6 +121,11 @@ def check_output_files(config) -> None:
         if output:
             if Path(output).is_dir():
                 raise OutputError(f"--output {output} is a folder, not a file name; choose another --output")
+            if Path(output).exists() and not Path(output).is_file():
+                raise OutputError(
+                    f"--output {output} is a device or special file; an export replaces its file, so choose "
+                    "a regular file name for --output"
+                )
             check_writable(Path(output).parent, "--output")
         elif config.checkpoint and Path(config.checkpoint).is_file():
             beside = graph_beside(Path(config.checkpoint), config.graph_format).parent

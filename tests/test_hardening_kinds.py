@@ -330,14 +330,48 @@ def test_a_file_far_larger_than_such_files_is_refused_before_reading(tmp_path, m
         (["--experiment", "summarize", "--seed", "3"], "--seed"),
         (["--experiment", "sweep", "--jobs_file", "j", "--arch", "4", "8", "4"], "--arch"),
         # options of another task or model family
-        (["--experiment", "train", "--task", "digits", "--modularity", "128", "2", "20", "--arch", "128", "8",
-          "20", "--table_repeats", "5"], "--table_repeats"),  # fmt: skip
+        (
+            [
+                "--experiment",
+                "train",
+                "--task",
+                "digits",
+                "--modularity",
+                "128",
+                "2",
+                "20",
+                "--arch",
+                "128",
+                "8",
+                "20",
+                "--table_repeats",
+                "5",
+            ],
+            "--table_repeats",
+        ),  # fmt: skip
         (["--experiment", "train", "--images_per_pair", "50"], "--images_per_pair"),
         (["--experiment", "train", "--mnist_path", "somewhere"], "--mnist_path"),
         (["--experiment", "train", "--task", "mnist_10way", "--modularity", "4", "2", "4"], "--modularity"),
         (["--experiment", "train", "--cnn", "conv:4:3"], "--cnn"),
-        (["--experiment", "train", "--model", "CNN", "--cnn", "conv:4:3", "--task", "digits_10way", "--loss",
-          "CE", "--arch", "64", "8", "10"], "--arch"),  # fmt: skip
+        (
+            [
+                "--experiment",
+                "train",
+                "--model",
+                "CNN",
+                "--cnn",
+                "conv:4:3",
+                "--task",
+                "digits_10way",
+                "--loss",
+                "CE",
+                "--arch",
+                "64",
+                "8",
+                "10",
+            ],
+            "--arch",
+        ),  # fmt: skip
     ],
 )
 def test_an_option_the_experiment_does_not_use_is_an_error(argv, option, capsys, tmp_path):

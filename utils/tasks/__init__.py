@@ -80,9 +80,10 @@ def boolean_family(config) -> str:
     from utils.tasks.function_graph import canonical_family, family_from_path, find_graph
 
     folder = Path(config.dataset_path)
-    if folder.is_file():
+    if folder.exists() and not folder.is_dir():
+        kind = "a file" if folder.is_file() else "a special file (named pipe or device), not a folder"
         raise InputError(
-            f"--dataset_path {folder} is a file; give the folder that holds <modularity>.json "
+            f"--dataset_path {folder} is {kind}; give the folder that holds <modularity>.json "
             "(e.g. ./datasets/exemplar/)"
         )
     if folder.is_dir():
