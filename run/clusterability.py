@@ -175,7 +175,9 @@ def run(config) -> dict:
     methods = _methods(config)
     if config.checkpoint and Path(config.checkpoint).is_dir():
         from run.clusterability_curve import run_curve
+        from run.network_source import check_restated
 
+        check_restated(config)
         return run_curve(config, methods)
     target = load_target(config)
     network = target.network

@@ -100,6 +100,7 @@ def load_target(config) -> Target:
 
 def _load_target(config) -> Target:
     if config.checkpoint:
+        check_restated(config)
         return target_from_file(config, Path(config.checkpoint))
     run = RunDir(edges_after_units_dir(config, config.pruning_gradient[0]))
     if not run.finished:
@@ -189,3 +190,30 @@ def task_config(config):
             )
         setattr(merged, name, theirs)
     return merged
+
+
+def check_restated(config) -> None:
+    """With --checkpoint: every run-naming option given on the command line that the analysis does not use
+    must restate the checkpoint's run (the config.json beside it); otherwise ConfigError naming it."""
+    from utils.files import read_json
+    from utils.option_rules import check_saved_config, restated_options
+
+    given = [name for name in config.explicit_options if name in restated_options(config)]
+    if not given:
+        return
+    path = Path(config.checkpoint)
+    saved_file = (path if path.is_dir() else path.parent) / "config.json"
+    saved = {}
+    if saved_file.is_file():
+        saved = check_saved_config(read_json(saved_file, "run config"), str(saved_file))
+    for name in given:
+        if name not in saved:
+            raise ConfigError(
+                f"--{name} is not used by --experiment {config.experiment} (--checkpoint {path} is the "
+                "network, so options naming a run are not read); leave it out"
+            )
+        if getattr(config, name) != saved[name]:
+            raise ConfigError(
+                f"--{name} {getattr(config, name)} contradicts the run of {path}: {saved_file} says "
+                f"{saved[name]}; leave --{name} out"
+            )

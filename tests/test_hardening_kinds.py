@@ -768,3 +768,17 @@ def test_torch_save_on_a_full_disk_names_the_file_and_the_disk(tmp_path, monkeyp
     with pytest.raises(OutputError, match=r"search_state\.pt: No space left on device .*full"):
         RunDir(tmp_path).save_torch("search_state.pt", {"x": 1})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_options_restating_a_checkpoints_run_are_accepted_contradictions_refused(
+    run_414, tmp_path, capsys
+):
+    model, modules = run_414
+    argv = ["--experiment", "lesion", "--checkpoint", model, "--partition", modules, "--num_shuffles", "3",
+            "--quiet", "--epochs", "3", "--arch", "4", "8", "4"]  # fmt: skip
+    rc, _, err = call_main(
+        [*argv, "--result_path", tmp_path / "r", "--visualization_path", tmp_path / "v"], capsys
+    )
+    assert rc == 0, err  # the run's own values, restated
+    line = refused([*argv, "--lr", "0.1"], capsys, tmp_path, "--lr 0.1", "0.05")
+    assert "contradicts" in line

@@ -159,6 +159,15 @@ def used_options(config) -> set[str]:
     return used | RUNNING
 
 
+def restated_options(config) -> set[str]:
+    """With --checkpoint, the options naming a run that may restate the checkpoint's own run: they are not
+    used, but equal to the config.json beside the checkpoint they are accepted (a command line written for
+    the run, with --checkpoint added); run/network_source.py checks them against that file."""
+    if not config.checkpoint or "checkpoint" not in used_options(config):
+        return set()
+    return EDGE_RUN - used_options(config)
+
+
 def _why_not(config, name: str) -> str:
     """A hint for an unused option: what would use it."""
     if config.checkpoint and name in EDGE_RUN:
@@ -189,7 +198,7 @@ def _experiments_using(config, name: str) -> list[str]:
 
 def check_used(config, explicit: list[str]) -> list[str]:
     """Error messages for the explicitly given options the experiment does not use (empty: all used)."""
-    used = used_options(config)
+    used = used_options(config) | restated_options(config)  # restated: checked against the run's config
     unused = [name for name in explicit if name not in used and name != "explicit_options"]
     problems = [
         f"--{name} is not used by --experiment {config.experiment} ({_why_not(config, name)}); leave it out"
