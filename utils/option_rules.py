@@ -156,6 +156,8 @@ def used_options(config) -> set[str]:
         used = {"task", "modularity", "graph", "dataset_path"}
     else:
         used = set()
+    if experiment in ("clusterability", "spectral_sweep") and config.method == "spectral":
+        used |= {"method"}  # restates what these experiments do: spectral clustering
     return used | RUNNING
 
 
