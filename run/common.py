@@ -37,6 +37,15 @@ def prepare(config) -> Context:
     data = TaskTensors.from_task(task, device)
     training = TrainingOptions.from_config(config)
     check_loss_fits(training, data)  # before any run folder is made
+    if (
+        config.graph
+        and "modularity" in config.explicit_options
+        and list(task.modularity) != config.modularity
+    ):
+        raise ConfigError(
+            f"--modularity {' '.join(map(str, config.modularity))} disagrees with --graph {config.graph} "
+            f"(modularity {' '.join(map(str, task.modularity))}); leave out --modularity (the graph names it)"
+        )
     if config.task == "boolean" and not config.graph and not Path(config.dataset_path).is_dir():
         print(
             f"note: --dataset_path {config.dataset_path} does not exist; the task is built from the shipped "

@@ -782,3 +782,28 @@ def test_run_options_restating_a_checkpoints_run_are_accepted_contradictions_ref
     assert rc == 0, err  # the run's own values, restated
     line = refused([*argv, "--lr", "0.1"], capsys, tmp_path, "--lr 0.1", "0.05")
     assert "contradicts" in line
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"layers.0.weight": "x"},
+        {"layers.0.weight": np.zeros((3, 4), np.int64)},
+        {"layers.0.weight": np.zeros((3, 4, 2), np.float32)},
+    ],
+)
+def test_a_checkpoint_with_mistyped_arrays_names_the_entry(state, capsys, tmp_path):
+    import torch
+
+    path = tmp_path / "m.pt"
+    torch.save({k: torch.as_tensor(v) if not isinstance(v, str) else v for k, v in state.items()}, path)
+    refused(
+        ["--experiment", "module_detection", "--checkpoint", path], capsys, tmp_path, path, "layers.0.weight"
+    )
+
+
+def test_an_explicit_modularity_that_disagrees_with_the_graph_is_refused(capsys, tmp_path):
+    graph = REPO / "datasets" / "graphs" / "exemplar" / "4-2-4.json"
+    for experiment in ("train", "generate_task"):
+        argv = ["--experiment", experiment, "--graph", graph, "--modularity", "4", "1", "4"]
+        refused([*argv, "--dataset_path", tmp_path / "out" / "ds"], capsys, tmp_path, "--modularity")

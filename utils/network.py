@@ -213,6 +213,7 @@ class LayeredNetwork:
 
         if is_conv_state(state) or ("layers.0.weight" not in state and is_anchor_state(state)):
             return cls.from_cnn(state, source=source)
+        _check_arrays(state, source)
         weights, masks, biases, norms = [], [], [], []
         i = 0
         while f"layers.{i}.weight" in state:
@@ -336,6 +337,19 @@ class LayeredNetwork:
                 w = w * scale[:, None]
             out.append(w)
         return out
+
+
+def _check_arrays(state: dict, source: str) -> None:
+    """Every layer entry of a state_dict is an array of numbers, weights and biases floats (a damaged or
+    hand-made checkpoint is named, not half-read)."""
+    for key in [k for k in state if isinstance(k, str) and k.startswith(("layers.", "skips.", "norms."))]:
+        array = _numpy(state[key])
+        kind = array.dtype.kind
+        if kind not in "fiub" or (key.endswith((".weight", ".bias")) and kind != "f") or array.ndim > 2:
+            raise InputError(
+                f"{source}: {key!r} holds {type(state[key]).__name__} of {array.dtype} {array.shape}, not "
+                "the float weights of a layer; the checkpoint is damaged: re-run the command that made it"
+            )
 
 
 def _numpy(tensor) -> np.ndarray:
