@@ -27,8 +27,8 @@ COUNT_LIMITS = {
     "num_shuffles": 10**5,
     "num_shuffles_double": 10**5,
     "n_shuffle": 10**6,
-    "mc_steps": 10**7,
-    "mc_restarts": 10**3,
+    "mc_steps": 500_000,  # ~1 min of one core per layer (about 0.1 ms a step)
+    "mc_restarts": 100,
     "stability_seeds": 10**3,
     "n_clusters": 10**5,
     "reg_k": 10**4,
