@@ -34,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {error.filename}" if error.filename else ""
         print(f"error: {error.strerror or error}{where}", file=sys.stderr)
         return 2
+    except MemoryError:  # a size no check foresaw: still one line (sizes are checked before allocating)
+        print(
+            "error: out of memory; use smaller sizes (widths, batch, repeats) or a larger machine",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("interrupted: finished steps are saved; re-run the same command to resume", file=sys.stderr)
         return 130

@@ -8,9 +8,7 @@ Q, ...). `to_json` gives the fields of modules.json; `from_json` reads any JSON 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +35,7 @@ class Partition:
     arch: list[int]
     method: str = "sculpt"
     diagnostics: dict = field(default_factory=dict)
+    source: str = "the partition"  # the file it was read from, for messages
 
     def __post_init__(self):
         self.arch = [int(a) for a in self.arch]
@@ -87,24 +86,39 @@ class Partition:
         if not isinstance(data, dict) or not isinstance(data.get("partition"), list):
             raise InputError(f"{source} has no 'partition' list (one module id per unit, -1 for dropped)")
         labels = data["partition"]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
-            raise InputError(f"{source}: 'partition' must hold integers only")
+        bad = next((v for v in labels if not isinstance(v, int) or isinstance(v, bool)), None)
+        if bad is not None:
+            raise InputError(f"{source}: 'partition' must hold integers only, got {bad!r}")
+        # module ids are small: at most one module per unit (-1 marks a dropped unit)
+        bad = next((v for v in labels if not -1 <= v < max(len(labels), 1)), None)
+        if bad is not None:
+            raise InputError(
+                f"{source}: module id {bad} in 'partition' is out of range; ids are -1 (dropped) or "
+                f"0..{len(labels) - 1} (one per unit at most)"
+            )
         arch = data.get("arch")
         if arch is None:
             arch = [len(labels)]
+        if not isinstance(arch, list) or not all(
+            isinstance(a, int) and not isinstance(a, bool) for a in arch
+        ):
+            raise InputError(f"{source}: 'arch' must be a list of integers, got {arch!r}")
+        if len(arch) > 1 and sum(arch) != len(labels):
+            raise InputError(
+                f"{source}: 'arch' {' '.join(map(str, arch))} has {sum(arch)} units but 'partition' holds "
+                f"{len(labels)} ids"
+            )
         diagnostics = {k: v for k, v in data.items() if k not in ("partition", "arch", "method")}
         return cls(np.asarray(labels, dtype=np.int64), arch, str(data.get("method", "unknown")), diagnostics)
 
     @classmethod
     def from_file(cls, path) -> Partition:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"partition file {path} does not exist; give a modules.json")
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(f"partition file {path} is unreadable ({error})") from None
-        return cls.from_json(data, str(path))
+        from utils.files import read_json
+
+        data = read_json(path, "partition file")
+        partition = cls.from_json(data, str(path))
+        partition.source = f"partition file {path}"
+        return partition
 
     def check_fits(self, network) -> None:
         """Raise InputError unless this partition has one label per unit of `network`."""
@@ -112,7 +126,7 @@ class Partition:
             len(self.arch) > 1 and list(self.arch) != list(network.arch)
         ):
             raise InputError(
-                f"the partition ({self.labels.shape[0]} units, arch {' '.join(map(str, self.arch))}) does "
+                f"{self.source} ({self.labels.shape[0]} units, arch {' '.join(map(str, self.arch))}) does "
                 f"not fit the network (arch {' '.join(map(str, network.arch))}); give the modules.json "
                 "found on this network"
             )

@@ -59,10 +59,11 @@ def run(config) -> dict:
         )
     data = None
     if options.needs_data:
+        from run.network_source import task_config
         from run.options import task_options
         from utils.tasks import load_task
 
-        data = load_task(task_options(config))
+        data = load_task(task_options(task_config(config)))
     found = compute(target.network, data, options)
     matrices, partitions = found["matrices"], found["partitions"]
     hidden = range(1, target.network.depth)

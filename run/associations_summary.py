@@ -6,7 +6,6 @@ the mean ARI between association partitions within upstream, within downstream a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,13 @@ PICTURE_FILE = "associations_summary.png"
 def regularisation(comparison_path: Path) -> dict:
     """{"dropout": p, "l1": s, "l2": s, "seed": k} of the run an associations/comparison.json belongs to,
     from the run's config.json (the training folder), missing values as 0."""
+    from run.saved_config import check_saved_config
+    from utils.files import read_json
+
     config_file = comparison_path.parent.parent / "config.json"
     if not config_file.is_file():
         raise InputError(f"{comparison_path} is not inside a training run (no {config_file})")
-    config = json.loads(config_file.read_text())
+    config = check_saved_config(read_json(config_file, "run config"), str(config_file))
     return {
         "dropout": float(config.get("dropout") or 0.0),
         "l1": float(config.get("l1") or 0.0),
@@ -49,9 +51,11 @@ def agreement_groups(comparison: dict, score: str = "ari") -> dict:
 
 
 def collect(root: Path) -> list[dict]:
+    from utils.files import read_json
+
     rows = []
     for path in sorted(root.rglob("associations/comparison.json")):
-        comparison = json.loads(path.read_text())
+        comparison = read_json(path, "comparison file")
         if "Q" not in comparison:
             continue
         row = {"path": str(path.parent), **regularisation(path)}

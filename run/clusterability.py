@@ -22,6 +22,7 @@ from run.parser import ConfigError
 from run.reporting import progress_bar
 from utils.atomic_io import write_json_atomic
 from utils.errors import InputError
+from utils.files import read_json
 
 RESULT_FILE = "clusterability.json"
 PARTIAL_FILE = "clusterability.partial.json"
@@ -55,9 +56,13 @@ def _load_done(paths: dict, key: str, methods: list[str]) -> dict[str, dict[int,
     """Shuffle n-cuts already computed for this key: the partial file first, else a finished result."""
     done: dict[str, dict[int, float]] = {m: {} for m in methods}
     for kind in ("partial", "result"):
+        if not paths[kind].exists():
+            continue
         try:
-            data = json.loads(paths[kind].read_text())
-        except (OSError, json.JSONDecodeError):
+            data = read_json(paths[kind], "clusterability file")
+        except InputError:
+            continue  # damaged (or not a regular file): computed again
+        if not isinstance(data, dict):
             continue
         if data.get("key") != key:
             continue
@@ -164,7 +169,9 @@ def run(config) -> dict:
     methods = _methods(config)
     if config.checkpoint and Path(config.checkpoint).is_dir():
         from run.clusterability_curve import run_curve
+        from run.network_source import check_restated
 
+        check_restated(config)
         return run_curve(config, methods, shuffle_test)
     target = load_target(config)
     network = target.network

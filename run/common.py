@@ -33,11 +33,20 @@ def prepare(config) -> Context:
     apply_structure(config)
     from run.options import task_options, training_options
 
-    task = load_task(task_options(config))
+    task = _load_task_for_structure(config) if config.structure else load_task(task_options(config))
     device = select_device(bool(config.gpu))
     data = TaskTensors.from_task(task, device)
     training = training_options(config)
     check_loss_fits(training, data)  # before any run folder is made
+    if (
+        config.graph
+        and "modularity" in config.explicit_options
+        and list(task.modularity) != config.modularity
+    ):
+        raise ConfigError(
+            f"--modularity {' '.join(map(str, config.modularity))} disagrees with --graph {config.graph} "
+            f"(modularity {' '.join(map(str, task.modularity))}); leave out --modularity (the graph names it)"
+        )
     if config.task == "boolean" and not config.graph and not Path(config.dataset_path).is_dir():
         print(
             f"note: --dataset_path {config.dataset_path} does not exist; the task is built from the shipped "
@@ -49,6 +58,23 @@ def prepare(config) -> Context:
         print("warning: --gpu 1 but CUDA is not available here; running on the CPU", file=sys.stderr)
     choose_threads(config, device, task)
     return Context(config, task, data, device, training)
+
+
+def _load_task_for_structure(config) -> Task:
+    """load_task, with an arch that does not fit the task blamed on the --structure file it came from."""
+    from run.options import task_options
+    from utils.tasks import ArchMismatchError
+
+    try:
+        return load_task(task_options(config))
+    except ArchMismatchError as error:
+        task, arch = error.task, " ".join(map(str, error.arch))
+        raise ConfigError(
+            f"--structure {config.structure} has layer sizes {arch} ({error.arch[0]} inputs, "
+            f"{error.arch[-1]} outputs), which does not fit task {task.name}: it has {task.n_inputs} "
+            f"inputs and {task.n_outputs} outputs; give a structure whose first and last layers fit the task "
+            "(a graph without layer attributes takes each node's longest path from an input as its layer)"
+        ) from None
 
 
 def cnn_work(config, input_shape) -> int:

@@ -4,7 +4,6 @@ matrices (newman partitions carry theirs). Writes comparison.json and agreement.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +25,28 @@ def entry_name(data: dict, path: Path) -> str:
 def load_entry(path: Path) -> dict:
     """{"name", "path", "arch", "labels" per layer, "matrices" {layer: matrix}} from a modules.json."""
     from detection_pipeline.partition import Partition
+    from utils.errors import InputError
+    from utils.files import read_json
 
     partition = Partition.from_file(path)
-    data = json.loads(path.read_text())
+    data = read_json(path, "partition file")
     matrices = {}
     for entry in data.get("layers", []) if isinstance(data.get("layers"), list) else []:
         if isinstance(entry, dict) and "association_matrix" in entry and "layer" in entry:
-            matrices[int(entry["layer"])] = np.asarray(entry["association_matrix"], dtype=np.float64)
+            try:
+                matrix = np.asarray(entry["association_matrix"], dtype=np.float64)
+                layer = int(entry["layer"])
+            except (TypeError, ValueError, OverflowError):
+                raise InputError(
+                    f"partition file {path}: layer {entry['layer']!r} has an association_matrix that is not "
+                    "a square matrix of numbers"
+                ) from None
+            if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or not np.isfinite(matrix).all():
+                raise InputError(
+                    f"partition file {path}: the association_matrix of layer {layer} is not a finite square "
+                    "matrix"
+                )
+            matrices[layer] = matrix
     return {
         "name": entry_name(data, path),
         "path": str(path),

@@ -22,7 +22,14 @@ def run(config) -> Path:
         partition = Partition.from_file(config.partition)
         partition.check_fits(target.network)
         labels = partition.labels
-    output = Path(config.output) if config.output else target.out_dir / f"network{SUFFIX[fmt]}"
+    if config.output:
+        output = Path(config.output)
+    elif config.checkpoint:
+        from run.folders import graph_beside
+
+        output = graph_beside(Path(config.checkpoint), fmt)  # beside the network, as --help says
+    else:
+        output = target.out_dir / f"network{SUFFIX[fmt]}"
     if output.suffix.lower() != SUFFIX[fmt] and not (fmt == "edgelist" and output.suffix.lower() == ".txt"):
         raise ConfigError(
             f"--output {output} does not end in {SUFFIX[fmt]} for --graph_format {fmt}; the suffix tells "

@@ -4,8 +4,10 @@ the training). Imports no torch."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from run.parser import ConfigError
 from utils.atomic_io import check_writable
 
 
@@ -72,9 +74,35 @@ _WRITES = {
 }
 
 
+NAME_MAX = 255  # bytes in one file or folder name on the usual file systems
+
+
+def check_name_lengths(config) -> None:
+    """ConfigError naming the option whose value makes a run folder's name longer than the file system
+    allows (a folder name is built from option values), before anything is made."""
+    for path in run_folders(config).values():
+        for part in Path(path).parts:
+            if len(part.encode()) <= NAME_MAX:
+                continue
+            texts = {
+                name: str(value if not isinstance(value, list) else "-".join(map(str, value)))
+                for name, value in vars(config).items()
+                if name in config.explicit_options and value is not None
+            }
+            culprits = sorted((n for n, t in texts.items() if t and (t in part or Path(t).stem in part)),
+                              key=lambda n: -len(texts[n]))  # fmt: skip
+            which = f"--{culprits[0]} {texts[culprits[0]][:40]}" if culprits else "the options"
+            raise ConfigError(
+                f"{which} makes a run folder name {len(part.encode())} characters long ({part[:60]}...); "
+                f"the file system allows {NAME_MAX}: give a shorter value"
+            )
+
+
 def check_output_folders(config) -> None:
     """OutputError (one line, the option named) when a folder the experiment writes into is a file or is
-    not writable. Creates nothing."""
+    not writable, or an output file option (--out, --output) cannot be written. Creates nothing."""
+    check_name_lengths(config)
+    check_output_files(config)
     for option in _WRITES.get(config.experiment, ()):
         folder = getattr(config, option, None)
         if option in ("summary_path", "log_dir") and folder is None:
@@ -82,3 +110,45 @@ def check_output_folders(config) -> None:
             option = "result_path"
         if folder:
             check_writable(folder, f"--{option}")
+
+
+def check_output_files(config) -> None:
+    """--out (a folder) and --output (a file) checked like --result_path before any work: a file where a
+    folder goes, a folder where a file goes, or a read-only place is one line naming the option."""
+    from utils.errors import OutputError
+
+    out = getattr(config, "out", None)
+    if out and config.experiment in ("compare_partitions", "associations"):
+        if Path(out).is_file():
+            raise OutputError(f"--out {out} is a file, and --out names a folder; choose another --out")
+        check_writable(out, "--out")
+    output = getattr(config, "output", None)
+    if config.experiment == "export_graph":
+        if output:
+            if Path(output).is_dir():
+                raise OutputError(f"--output {output} is a folder, not a file name; choose another --output")
+            if Path(output).exists() and not Path(output).is_file():
+                raise OutputError(
+                    f"--output {output} is a device or special file; an export replaces its file, so choose "
+                    "a regular file name for --output"
+                )
+            check_writable(Path(output).parent, "--output")
+        elif config.checkpoint and Path(config.checkpoint).is_file():
+            beside = graph_beside(Path(config.checkpoint), config.graph_format).parent
+            if not os.access(beside, os.W_OK | os.X_OK):
+                raise OutputError(
+                    f"export_graph writes beside the network by default, but the folder {beside} is not "
+                    "writable; choose a file with --output"
+                )
+
+
+GRAPH_SUFFIX = {"graphml": ".graphml", "edgelist": ".edgelist", "npz": ".npz"}
+
+
+def graph_beside(checkpoint: Path, fmt: str) -> Path:
+    """export_graph's default for --checkpoint FILE: <stem>.<format> in the file's folder (<stem>_graph.npz
+    when that would be the file itself)."""
+    path = checkpoint.with_suffix(GRAPH_SUFFIX[fmt])
+    if path.resolve() == checkpoint.resolve():
+        path = checkpoint.with_name(f"{checkpoint.stem}_graph{GRAPH_SUFFIX[fmt]}")
+    return path

@@ -52,10 +52,11 @@ def load_test_task(config, network):
     """The task named by the options, checked against the network's own arch (not --arch)."""
     import dataclasses
 
+    from run.network_source import task_config as own_task
     from run.options import task_options
     from utils.tasks import load_task
 
-    options = dataclasses.replace(task_options(config), arch=tuple(network.arch))
+    options = dataclasses.replace(task_options(own_task(config)), arch=tuple(network.arch))
     if "cell_model" in network.layout:  # a cell graph: the task fits the real module's input shape
         shape = tuple(network.layout["cell_model"].input_shape)
         options = dataclasses.replace(options, model="cells", input_shape=shape)
@@ -108,11 +109,10 @@ def run(config) -> dict:
     total = len(subs) + (len(lesion_pairs(subs, options.double_pairs)) if options.double else 0)
     with progress_bar(config, total, "lesions") as bar:
         result = lesion_tests(network, partition, task, options, progress=bar.update)
-    result["task"] = (
-        None if config.checkpoint else {"task": config.task, "modularity": list(config.modularity)}
-    )
-    if config.checkpoint and config.task:
-        result["task"] = {"task": config.task, "modularity": list(config.modularity)}
+    # the task the lesions were evaluated on (a checkpoint's own, from its config.json, or the named one)
+    from run.network_source import task_config
+
+    result["task"] = {"task": task_config(config).task, "modularity": [int(m) for m in task.modularity]}
     result["partition_file"] = str(config.partition or target.out_dir / MODULES_FILE)
     if "cell_nodes" in network.layout:  # name the lesioned cells by their graph node ids
         result["level"] = "cells"

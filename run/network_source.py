@@ -126,6 +126,7 @@ def load_target(config) -> Target:
 
 def _load_target(config) -> Target:
     if config.checkpoint:
+        check_restated(config)
         return target_from_file(config, Path(config.checkpoint))
     run = RunDir(edges_after_units_dir(config, config.pruning_gradient[0]))
     if not run.finished:
@@ -178,3 +179,77 @@ def target_from_file(config, path: Path) -> Target:
     if config.level == "cells":
         out_dir = out_dir / "cells"
     return Target(network, out_dir, picture_dir(config, out_dir))
+
+
+# ------------------------------------------------------------------------------------ the run's own task
+def task_config(config):
+    """The options to build the task a network is evaluated on: with --checkpoint, the task of the run it
+    comes from (config.json beside the file, or in the run folder), an explicit option that contradicts
+    it being a ConfigError; without a config.json the task must be named (--task/--modularity/--graph),
+    never the default silently. Without --checkpoint the options name the run, so its task too."""
+    import argparse
+    import os
+
+    from run.option_rules import TASK
+    from run.saved_config import check_saved_config
+    from utils.files import read_json
+
+    if not config.checkpoint:
+        return config
+    path = Path(config.checkpoint)
+    saved_file = (path if path.is_dir() else path.parent) / "config.json"
+    explicit = set(config.explicit_options)
+    if not saved_file.is_file():
+        if not explicit & {"task", "modularity", "graph"}:
+            raise ConfigError(
+                f"{path} has no config.json beside it to say which task it was trained on; name the task "
+                "with --task and --modularity (or --graph), e.g. --modularity 4 1 4"
+            )
+        return config
+    saved = check_saved_config(read_json(saved_file, "run config"), str(saved_file))
+    merged = argparse.Namespace(**vars(config))
+    for name in sorted(TASK & set(saved)):
+        mine, theirs = getattr(config, name), saved[name]
+        if name.endswith("_path") or name == "graph":
+            same = (mine is None) == (theirs is None) and (
+                mine is None or os.path.normpath(mine) == os.path.normpath(theirs)
+            )
+        else:
+            same = mine == theirs
+        if name in explicit and not same:
+            shown = " ".join(map(str, theirs)) if isinstance(theirs, list) else theirs
+            given = " ".join(map(str, mine)) if isinstance(mine, list) else mine
+            raise ConfigError(
+                f"--{name} {given} contradicts the task of {path}: {saved_file} says {name} {shown}; "
+                f"leave --{name} out to use the run's task"
+            )
+        setattr(merged, name, theirs)
+    return merged
+
+
+def check_restated(config) -> None:
+    """With --checkpoint: every run-naming option given on the command line that the analysis does not use
+    must restate the checkpoint's run (the config.json beside it); otherwise ConfigError naming it."""
+    from run.option_rules import restated_options
+    from run.saved_config import check_saved_config
+    from utils.files import read_json
+
+    given = [name for name in config.explicit_options if name in restated_options(config)]
+    if not given:
+        return
+    path = Path(config.checkpoint)
+    saved_file = (path if path.is_dir() else path.parent) / "config.json"
+    saved = {}
+    if saved_file.is_file():
+        saved = check_saved_config(read_json(saved_file, "run config"), str(saved_file))
+    for name in given:
+        if name not in saved:
+            raise ConfigError(
+                f"--{name} is not used by --experiment {config.experiment} (--checkpoint {path} is the "
+                "network, so options naming a run are not read); leave it out"
+            )
+        if getattr(config, name) != saved[name]:
+            raise ConfigError(
+                f"--{name} {getattr(config, name)} contradicts the run of {path}: {saved_file} says "
+                f"{saved[name]}; leave --{name} out"
+            )

@@ -102,7 +102,6 @@ def spectral_line(opts) -> str:
 
 def newman_options(config):
     """Newman-Q on an association matrix (NewmanOptions) from the CLI."""
-    from pathlib import Path
 
     from detection_pipeline.associations.matrices import ASSOCIATIONS
     from detection_pipeline.associations.method import NewmanOptions
@@ -111,8 +110,10 @@ def newman_options(config):
         raise ConfigError(
             f"--association {config.association} is unknown; choose from {', '.join(ASSOCIATIONS)}"
         )
-    if config.input_batch is not None and not Path(config.input_batch).is_file():
-        raise ConfigError(f"--input_batch {config.input_batch} does not exist")
+    if config.input_batch is not None:
+        from utils.files import regular_file
+
+        regular_file(config.input_batch, "--input_batch")
     return NewmanOptions(
         association=config.association,
         bisection=config.bisection,

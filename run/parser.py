@@ -9,54 +9,19 @@ from __future__ import annotations
 
 import argparse
 
+from run.option_types import (  # noqa: F401 - the parser's vocabulary, importable from here as before
+    EDGE_SCHEDULES,
+    EXPERIMENTS,
+    TASKS,
+    UNIT_METRICS,
+    UNIT_NORMS,
+    UNIT_SCALES,
+    UNIT_SCHEDULES,
+    optional_float,
+    optional_int,
+    str2bool,
+)
 from utils.errors import ConfigError  # standard library only, like this module
-
-EXPERIMENTS = (
-    "train",
-    "prune",
-    "prune_edges",
-    "prune_cells",
-    "module_detection",
-    "generate_task",
-    "sculpt",
-    "summarize",
-    "export_graph",
-    "lesion",
-    "sweep",
-    "clusterability",
-    "spectral_sweep",
-    "compare_partitions",
-    "associations",
-    "associations_summary",
-)
-TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way", "fashion_mnist_10way", "kmnist_10way")
-UNIT_METRICS = (
-    "activation_gradient_product",
-    "activation_sum_gradient_product",
-    "average_activation_weight_magnitude",
-)
-UNIT_NORMS = ("mean_std", "mean", "std", "sum_scores", "prev_num_units", "None", "num_units")
-UNIT_SCALES = ("global", "local", "local_global", "None")
-UNIT_SCHEDULES = ("linear", "lth", "exponential", "cosine", "cubic", "None")
-EDGE_SCHEDULES = ("linear", "lth", "exp", "cosine", "cubic", "None")
-
-
-def str2bool(text: str) -> bool:
-    """Parse True/False/1/0 (and yes/no) properly; the published code used type=bool, so "False" was true."""
-    value = str(text).strip().lower()
-    if value in ("true", "1", "yes", "y", "t"):
-        return True
-    if value in ("false", "0", "no", "n", "f"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected True/False/1/0, got {text!r}")
-
-
-def optional_float(text: str) -> float | None:
-    return None if str(text) == "None" else float(text)
-
-
-def optional_int(text: str) -> int | None:
-    return None if str(text) == "None" else int(text)
 
 
 def feature_direction(text: str) -> str:
@@ -504,6 +469,7 @@ def parse_config(argv: list[str] | None = None) -> argparse.Namespace:
     config.explicit_options = sorted(explicit_options(parser, argv))
     apply_recipe(config)
     validate(config)
+    check_rules(config)
     return config
 
 
@@ -531,6 +497,16 @@ def apply_recipe(config: argparse.Namespace) -> None:
                 f"given; drop --{name} or --recipe {config.recipe}"
             )
         setattr(config, name, value)
+
+
+def check_rules(config: argparse.Namespace) -> None:
+    """No ignored option, values in range, sizes within limits (run/option_rules.py); ConfigError or
+    TooLargeError with the first problem."""
+    from run.option_rules import check_options
+
+    problems = check_options(config)
+    if problems:
+        raise ConfigError(problems[0])
 
 
 _UNSET = object()

@@ -14,7 +14,6 @@ e.g. boolean-exemplar/4-2-4/arch-4-24-4/lr-0.05_batch-8_epochs-15/seed-0/units/
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -73,7 +72,7 @@ def _labels(config, defaults: dict) -> list[str]:
 
 def _num(value) -> str:
     """Compact number for folder names: 70.0 -> 70, 2.5 -> 2.5, 1e-05 -> 1e-05."""
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:  # 1e300 stays 1e+300
         return str(int(value))
     return str(value)
 
@@ -265,21 +264,24 @@ class RunDir:
         write_json_atomic(self.path / name, obj)
 
     def load_json(self, name: str) -> dict:
+        from utils.files import read_json
+
         file = self.path / name
+        if not file.exists():
+            raise InputError(f"{file} is missing; re-run the command that makes it (or pass --force)")
         try:
-            return json.loads(file.read_text())
-        except FileNotFoundError:
-            raise InputError(
-                f"{file} is missing; re-run the command that makes it (or pass --force)"
-            ) from None
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(f"{file} is unreadable ({error}); delete it and re-run with --force") from None
+            return read_json(file, "run file")
+        except InputError as error:
+            raise InputError(f"{error}; delete it and re-run with --force") from None
 
     def save_torch(self, name: str, obj) -> None:
         import torch
 
         with atomic_path(self.path / name) as tmp:
-            torch.save(obj, tmp)
+            try:
+                torch.save(obj, tmp)
+            except RuntimeError as error:  # torch's zip writer reports a full disk as a RuntimeError
+                raise _write_failure(tmp, error) from None
 
     def load_torch(self, name: str):
         return load_checkpoint(self.path / name)
@@ -303,7 +305,11 @@ class RunDir:
         """
         file = self.path / LOCK_FILE
         made = _missing_folders(self.path)
-        handle = self._acquire(file, on_wait, wait)
+        try:
+            handle = self._acquire(file, on_wait, wait)
+        except BaseException:  # Ctrl-C (or busy) while waiting: leave no empty folders behind
+            _remove_empty(made)
+            raise
         try:
             handle.seek(0)
             handle.truncate()
@@ -315,11 +321,7 @@ class RunDir:
             # no longer the file at the path and starts over (see _acquire).
             file.unlink(missing_ok=True)
             handle.close()
-            for folder in made:  # deepest first
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break  # not empty (the run's files, or another process's): keep it and its parents
+            _remove_empty(made)
 
     def _acquire(self, file: Path, on_wait, wait: bool):
         import fcntl
@@ -379,6 +381,30 @@ class RunDir:
             write_graph(network, self.path / NETWORK_FILE, "npz")
         else:
             self.remove(NETWORK_FILE)
+
+
+def _write_failure(tmp: Path, error: Exception) -> OSError:
+    """The OSError behind a failed torch.save: ENOSPC when the disk is (nearly) full, else EIO with torch's
+    words; atomic_path turns it into one line naming the file."""
+    import errno
+
+    try:
+        info = os.statvfs(tmp.parent)
+        full = info.f_bavail * info.f_frsize < (1 << 20)
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (the disk of {tmp.parent} is full)")
+    return OSError(errno.EIO, f"torch.save failed ({error})")
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a lock made (deepest first) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break  # not empty (the run's files, or another process's): keep it and its parents
 
 
 def _missing_folders(path: Path) -> list[Path]:

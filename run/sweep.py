@@ -7,10 +7,15 @@ import os
 from pathlib import Path
 
 from run.parser import ConfigError
-from run.study.sweep import failure_table, sweep
+from run.study.sweep import IN_SWEEP, failure_table, sweep
 
 
 def run(config) -> list:
+    if os.environ.get(IN_SWEEP):
+        raise ConfigError(
+            f"--experiment sweep was started by a sweep job (--jobs_file {config.jobs_file}); sweeps do not "
+            "nest: list the runs themselves in one jobs file"
+        )
     if not config.jobs_file:
         raise ConfigError("--experiment sweep needs --jobs_file FILE (one command line per line)")
     log_dir = Path(config.log_dir) if config.log_dir else Path(config.result_path) / "logs"

@@ -98,18 +98,21 @@ def test_every_published_option_has_its_default():
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED_CHOICES))
 def test_every_published_choice_is_accepted(name):
+    # module_detection reads the run all these options name (and detects with the sculpt options)
+    experiment = [] if name == "experiment" else ["--experiment", "module_detection"]
     for value in PUBLISHED_CHOICES[name]:
-        assert getattr(parse_config([f"--{name}", value]), name) == value
+        assert getattr(parse_config([*experiment, f"--{name}", value]), name) == value
 
 
 def test_every_published_option_takes_a_non_default_value():
-    argv = """--experiment prune --task boolean --modularity 6 3 3 3 --dataset_path ./d/ --result_path ./r/
-    --dataset_noise False --model MLP --arch 6 24 24 3 --hidden_layer_activation sigmoid --optimizer sgd
+    argv = """--experiment module_detection --task boolean --modularity 6 3 3 3 --dataset_path ./d/
+    --result_path ./r/ --dataset_noise False --model MLP --arch 6 24 24 3 --hidden_layer_activation sigmoid
+    --optimizer sgd
     --loss MSE --batch_size 4 --epochs 3 --lr 0.1 --bn True --weight_decay 0 --dropout 0.2 --scheduler cosine
-    --gamma 0.9 --prune_acc_threshold 95 --prune_units 1 --unit_pruning_metric activation_sum_gradient_product
+    --gamma 0.9 --prune_acc_threshold 95 --unit_pruning_metric activation_sum_gradient_product
     --unit_pruning_metric_normalized 0 --unit_pruning_norm mean_std --unit_pruning_scale local
     --unit_pruning_schedule cubic --unit_pruning_gradient 50 25 --unit_pruning_iterations 4
-    --pruning_schedule exp --pruning_gradient 3 1 --which_unit_pruning_gradient 1 --pruning_iterations 5
+    --pruning_schedule exp --pruning_gradient 3 --which_unit_pruning_gradient 1 --pruning_iterations 5
     --visualization_path ./v/ --prune_perc 40 --feature_direction incomming --feature_weighted 1
     --feature_step_size 3 --clusterability_step_size 1 --hp 1 --clusterability_criterion compare_expected
     --clustering_linkage ward --clustering_distance_measure euclidean --stopping_criteria silhouette
@@ -118,7 +121,8 @@ def test_every_published_option_takes_a_non_default_value():
     assert c.modularity == [6, 3, 3, 3] and c.arch == [6, 24, 24, 3]
     assert c.dataset_noise is False and c.bn is True and c.feature_weighted is True
     assert c.dropout == 0.2 and c.weight_decay == 0.0 and c.gamma == 0.9 and c.lr == 0.1
-    assert c.unit_pruning_gradient == [50.0, 25.0] and c.pruning_gradient == [3.0, 1.0]
+    assert c.unit_pruning_gradient == [50.0, 25.0] and c.pruning_gradient == [3.0]
+    assert parse_config(["--experiment", "prune", "--prune_units", "1"]).prune_units == 1
     assert c.unit_pruning_iterations == 4 and c.pruning_iterations == 5 and c.prune_perc == 40.0
     assert c.feature_direction == "incoming"
     assert (c.unit_pruning_metric_normalized, c.which_unit_pruning_gradient, c.hp, c.gpu, c.workers) == (
@@ -133,7 +137,8 @@ def test_every_published_option_takes_a_non_default_value():
 
 
 def test_none_strings_mean_none():
-    c = parse_config(["--dropout", "None", "--unit_pruning_gradient", "None", "--prune_perc", "None"])
+    none = ["--dropout", "None", "--unit_pruning_gradient", "None", "--prune_perc", "None"]
+    c = parse_config(["--experiment", "sculpt", *none])
     assert c.dropout is None and c.prune_perc is None and c.unit_pruning_gradient == [None]
 
 
@@ -143,7 +148,7 @@ def test_none_strings_mean_none():
     [("True", True), ("False", False), ("1", True), ("0", False), ("true", True), ("false", False)],
 )
 def test_booleans_are_parsed_properly(option, text, value):
-    assert getattr(parse_config([option, text]), option[2:]) is value
+    assert getattr(parse_config(["--experiment", "sculpt", option, text]), option[2:]) is value
 
 
 @pytest.mark.parametrize("option", ["--dataset_noise", "--bn", "--feature_weighted"])
@@ -162,13 +167,15 @@ def test_a_bad_boolean_is_an_error(option):
     ],
 )
 def test_feature_direction_accepts_the_published_spelling(text, value):
-    assert parse_config(["--feature_direction", text]).feature_direction == value
+    assert parse_config(["--experiment", "sculpt", "--feature_direction", text]).feature_direction == value
 
 
 def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     results = tmp_path / "results"
     rc, out, err = run_cli(
         *DONE_WHEN,
+        "--experiment",
+        "sculpt",
         "--result_path",
         str(results),
         "--feature_direction",
@@ -181,7 +188,7 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     config = json.loads(out)
     assert config["arch"] == [4, 24, 4] and config["modularity"] == [4, 2, 4]
     assert config["bn"] is False and config["feature_direction"] == "incoming"
-    assert config["result_path"] == str(results) and config["experiment"] == "train"
+    assert config["result_path"] == str(results) and config["experiment"] == "sculpt"
     assert not results.exists()
     assert list(tmp_path.iterdir()) == []
 

@@ -20,8 +20,9 @@ from tests.conftest import DONE_WHEN, REPO, call_main, cli_env, one_error_line
 
 TINY = [
     "--task", "boolean", "--modularity", "4", "2", "4", "--arch", "4", "8", "4",
-    "--epochs", "2", "--prune_acc_threshold", "50",
+    "--epochs", "2",
 ]  # fmt: skip
+PRUNE = ["--prune_acc_threshold", "50"]  # pruning runs only: train refuses an option it does not use
 
 
 # ------------------------------------------------------------------ 1. one line and exit 2, checked early
@@ -39,7 +40,8 @@ def test_picture_folder_that_is_a_file_fails_before_training(tmp_path, capsys):
     blocker = tmp_path / "pictures"
     blocker.write_text("")
     results = tmp_path / "results"
-    argv = ["--experiment", "sculpt", *TINY, "--unit_pruning_gradient", "50", "--pruning_gradient", "50"]
+    argv = ["--experiment", "sculpt", *TINY, *PRUNE, "--unit_pruning_gradient", "50"]
+    argv += ["--pruning_gradient", "50"]
     rc, out, err = call_main([*argv, "--result_path", results, "--visualization_path", blocker], capsys)
     assert rc == 2
     assert "--visualization_path" in one_error_line(err)
@@ -125,7 +127,7 @@ def test_run_lock_waits_for_the_holder_or_says_busy(tmp_path):
 
 
 def _launch_prune(result_path: Path) -> subprocess.Popen:
-    argv = [*TINY, "--experiment", "prune", "--prune_units", "1", "--unit_pruning_gradient", "50"]
+    argv = [*TINY, *PRUNE, "--experiment", "prune", "--prune_units", "1", "--unit_pruning_gradient", "50"]
     return subprocess.Popen(
         [sys.executable, "main.py", *argv, "--quiet", "--result_path", str(result_path)],
         cwd=REPO,
@@ -259,7 +261,10 @@ def test_a_diverging_learning_rate_is_an_error_naming_it():
     from utils.errors import NumericalError
     from utils.training import train
 
-    config = parse_config([*TINY, "--gamma", "1e308", "--epochs", "3"])
+    with pytest.raises(ConfigError, match="--gamma 1e.30 grows --lr"):  # refused before training
+        parse_config([*TINY, "--gamma", "1e30", "--epochs", "3"])
+    config = parse_config([*TINY, "--epochs", "3"])
+    config.gamma = 1e308  # the run-time guard behind it
     with pytest.raises(NumericalError, match="learning rate became 5e.* in epoch 2"):
         train(_tiny_model(), prepare(config).data, config, torch.Generator().manual_seed(0))
 
@@ -339,7 +344,7 @@ def test_quiet_keeps_the_result_line_and_a_reused_run_says_so(tmp_path, capsys):
     assert rc == 0 and len(out.splitlines()) == 1
     assert "reused the finished run" in out and "--force" in out
     rc, out, _ = call_main([*argv[:-1], "--experiment", "prune", "--prune_units", "1", "--quiet",
-                            "--unit_pruning_gradient", "50"], capsys)  # fmt: skip
+                            "--unit_pruning_gradient", "50", *PRUNE], capsys)  # fmt: skip
     assert rc == 0 and out.startswith("units step 50.0: test accuracy") and len(out.splitlines()) == 1
 
 
@@ -457,7 +462,7 @@ def test_sculpt_picture_title_names_training_steps_and_verdict(tmp_path, capsys)
     from run.network_source import Target
     from utils.network import LayeredNetwork
 
-    config = parse_config([*DONE_WHEN, "--unit_pruning_gradient", "70"])
+    config = parse_config([*DONE_WHEN, "--experiment", "module_detection", "--unit_pruning_gradient", "70"])
     network = LayeredNetwork(
         arch=[4, 24, 4],
         weights=[np.ones((24, 4)), np.ones((4, 24))],
@@ -480,7 +485,7 @@ def test_sculpt_picture_title_names_training_steps_and_verdict(tmp_path, capsys)
 
 
 def test_missing_unit_pruned_run_names_the_option_to_add(tmp_path, capsys):
-    units = ["--experiment", "prune", *TINY, "--result_path", tmp_path, "--quiet", "--prune_units"]
+    units = ["--experiment", "prune", *TINY, *PRUNE, "--result_path", tmp_path, "--quiet", "--prune_units"]
     assert call_main([*units, "1", "--unit_pruning_gradient", "50"], capsys)[0] == 0
     rc, _, err = call_main([*units, "0", "--pruning_gradient", "5"], capsys)  # the unit step left out
     assert rc == 2 and "add --unit_pruning_gradient 50" in one_error_line(err)
@@ -501,7 +506,7 @@ def test_every_option_has_help_and_shows_its_default():
 def test_a_batched_sculpt_says_busy_instead_of_deadlocking(tmp_path, capsys):
     from run.runs import unit_dir
 
-    argv = ["--experiment", "sculpt", *TINY, "--unit_pruning_gradient", "50", "60"]
+    argv = ["--experiment", "sculpt", *TINY, *PRUNE, "--unit_pruning_gradient", "50", "60"]
     argv += ["--pruning_gradient", "50", "--arch", "4", "24", "4"]  # a width whose batched products are exact
     argv += ["--result_path", str(tmp_path / "r"), "--visualization_path", str(tmp_path / "v"), "--quiet"]
     holder = _hold_lock(unit_dir(parse_config(argv), 60.0), 60.0)

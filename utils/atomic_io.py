@@ -81,8 +81,9 @@ def check_writable(folder: str | os.PathLike, option: str) -> None:
             break
         probe_in = probe_in.parent
     if not probe_in.is_dir():
+        kind = "a file" if probe_in.is_file() else "a special file (named pipe or device)"
         raise OutputError(
-            f"{option} {folder} cannot be a folder: {probe_in} is a file; choose another {option}"
+            f"{option} {folder} cannot be a folder: {probe_in} is {kind}; choose another {option}"
         )
     try:
         fd, name = tempfile.mkstemp(prefix=f".write-check.{os.getpid()}.", suffix=".tmp", dir=probe_in)

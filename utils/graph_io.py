@@ -219,10 +219,14 @@ def graph_format_of(path) -> str:
 def read_graph(path, with_partition: bool = False):
     """The LayeredNetwork stored in a graph file (format from the suffix); with_partition also returns the
     stored `module` per unit (or None)."""
+    from utils.files import check_npz, regular_file, text_limit
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"graph file {path} does not exist; check the path")
     fmt = graph_format_of(path)
+    if fmt == "npz":
+        check_npz(path, "graph file")
+    else:
+        regular_file(path, "graph file", text_limit())
     try:
         if fmt == "npz":
             network, partition = _read_npz(path)
@@ -247,8 +251,32 @@ def _read_npz(path: Path):
     for name in ("arch", "edge_source", "edge_target", "edge_weight"):
         if name not in arrays:
             raise InputError(f"{path} lacks array {name!r}; it is not a graph written by export_graph")
+    for name in ("arch", "edge_source", "edge_target", "module"):
+        if name in arrays and (arrays[name].dtype.kind not in "iu" or arrays[name].ndim != 1):
+            raise InputError(
+                f"{path}: array {name!r} must be 1-D integers, got {arrays[name].dtype} of shape "
+                f"{arrays[name].shape}; it is not a graph written by export_graph"
+            )
+    for name in ("edge_weight", "bias"):
+        if name in arrays and (arrays[name].dtype.kind not in "fiu" or arrays[name].ndim != 1):
+            raise InputError(f"{path}: array {name!r} must be 1-D numbers, got {arrays[name].dtype}")
     arch = [int(a) for a in arrays["arch"]]
-    bias = arrays.get("bias", np.zeros(sum(arch)))
+    if len(arch) < 2 or any(a <= 0 for a in arch):
+        raise InputError(f"{path}: 'arch' must hold at least two positive widths, got {arch}")
+    n_edges = len(arrays["edge_source"])
+    if len(arrays["edge_target"]) != n_edges or len(arrays["edge_weight"]) != n_edges:
+        raise InputError(f"{path}: edge_source, edge_target and edge_weight differ in length")
+    if "bias" in arrays and len(arrays["bias"]) != sum(arch):
+        raise InputError(
+            f"{path}: arch {' '.join(map(str, arch))} has {sum(arch)} units but 'bias' holds "
+            f"{len(arrays['bias'])}; the arch does not match the arrays"
+        )
+    if "module" in arrays and len(arrays["module"]) != sum(arch):
+        raise InputError(f"{path}: arch has {sum(arch)} units but 'module' holds {len(arrays['module'])}")
+    bias = arrays.get("bias")
+    if bias is None:
+        _check_graph_arch(arch, str(path))
+        bias = np.zeros(sum(arch))
     activation = str(arrays.get("activation", "relu"))
     norms = {k: v for k, v in arrays.items() if k.startswith("bn_")}
     network = network_from_edges(
@@ -268,8 +296,9 @@ def _read_npz(path: Path):
 def _read_edgelist(path: Path):
     arch, activation, biases, modules, norms = None, "relu", None, None, {}
     src_names, dst_names, weights = [], [], []
+    seen: dict[tuple[str, str], int] = {}
     with open(path) as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             line = line.strip()
             if not line:
                 continue
@@ -289,6 +318,12 @@ def _read_edgelist(path: Path):
             parts = line.split()
             if len(parts) not in (2, 3):
                 raise InputError(f"{path}: edge line {line!r} is not 'source target [weight]'")
+            first = seen.setdefault((parts[0], parts[1]), number)
+            if first != number:
+                raise InputError(
+                    f"{path}:{number}: edge {parts[0]} -> {parts[1]} appears twice (first on line {first}); "
+                    "keep one line per edge"
+                )
             src_names.append(parts[0])
             dst_names.append(parts[1])
             weights.append(float(parts[2]) if len(parts) == 3 else 1.0)
@@ -323,6 +358,33 @@ def _read_edgelist(path: Path):
     return network, modules
 
 
+def _check_graph_arch(arch: list[int], origin: str) -> None:
+    """The widths a graph file states: positive, and small enough for the per-layer arrays built from them
+    (checked before they are allocated)."""
+    from utils.limits import check_arch
+
+    if len(arch) < 2 or any(a <= 0 for a in arch):
+        raise InputError(f"{origin}: arch must hold at least two positive widths, got {arch}")
+    check_arch(arch, f"the graph {origin}", "the arch it states is implausible for its edges; fix the file")
+
+
+def _check_unique_edges(arch, source: np.ndarray, target: np.ndarray, origin: str) -> None:
+    """InputError naming the first edge that appears twice (its weight would silently be the last one)."""
+    if len(source) < 2:
+        return
+    order = np.lexsort((target, source))
+    s, t = source[order], target[order]
+    repeated = np.flatnonzero((s[1:] == s[:-1]) & (t[1:] == t[:-1]))
+    if len(repeated):
+        offsets = np.concatenate([[0], np.cumsum(arch)[:-1]])
+        layer_of = lambda u: int(np.searchsorted(offsets, u, side="right") - 1)  # noqa: E731
+        u, v = int(s[repeated[0]]), int(t[repeated[0]])
+        raise InputError(
+            f"{origin}: edge {node_name(layer_of(u), u - offsets[layer_of(u)])} -> "
+            f"{node_name(layer_of(v), v - offsets[layer_of(v)])} appears twice; keep one line per edge"
+        )
+
+
 def network_from_edges(arch, source, target, weight, bias, activation="relu", origin="graph", norms=None):
     """A LayeredNetwork from global edge ids (source, target: (E,) ints, units numbered layer by layer),
     their weights (E,), one bias per unit (N,) (inputs' ignored) and optional batch norm per unit
@@ -330,12 +392,19 @@ def network_from_edges(arch, source, target, weight, bias, activation="relu", or
     from utils.network import Block, LayeredNetwork
 
     arch = [int(a) for a in arch]
+    _check_graph_arch(arch, origin)
     n = sum(arch)
     source = np.asarray(source, dtype=np.int64)
     target = np.asarray(target, dtype=np.int64)
     weight = np.asarray(weight, dtype=np.float32)
     if len(source) and (source.min() < 0 or target.min() < 0 or source.max() >= n or target.max() >= n):
         raise InputError(f"{origin}: an edge names a unit outside arch {arch}")
+    if not np.isfinite(weight).all():
+        k = int(np.flatnonzero(~np.isfinite(weight))[0])
+        raise InputError(
+            f"{origin}: edge {k} has weight {weight[k]} (NaN or infinite); weights must be finite"
+        )
+    _check_unique_edges(arch, source, target, origin)
     layer_of = np.repeat(np.arange(len(arch)), arch)
     offsets = np.concatenate([[0], np.cumsum(arch)[:-1]])
     ls, lt = layer_of[source], layer_of[target]
@@ -423,8 +492,8 @@ def network_from_networkx(graph, source: str = "graph"):
         )
     nodes = list(graph.nodes)
     if all("layer" in graph.nodes[u] and "index" in graph.nodes[u] for u in nodes):
-        layer = {u: int(graph.nodes[u]["layer"]) for u in nodes}
-        index = {u: int(graph.nodes[u]["index"]) for u in nodes}
+        layer = {u: _node_int(graph, u, "layer", source) for u in nodes}
+        index = {u: _node_int(graph, u, "index", source) for u in nodes}
     else:
         layer = {}
         for u in nx.topological_sort(graph):
@@ -464,6 +533,19 @@ def network_from_networkx(graph, source: str = "graph"):
             for key, values in norms.items():
                 values[gid[u]] = float(graph.nodes[u].get(key, np.nan))
     return network_from_edges(arch, src, dst, weight, bias, activation, source, norms)
+
+
+def _node_int(graph, node, key: str, source: str) -> int:
+    """A node attribute that must be a small non-negative integer (a float 1.5 is not silently 1)."""
+    value = graph.nodes[node][key]
+    try:
+        number = int(value)
+        exact = float(value) == number
+    except (TypeError, ValueError, OverflowError):
+        exact = False
+    if not exact or not 0 <= number < 2**31:
+        raise InputError(f"{source}: node {node} has {key} {value!r}; it must be a non-negative integer")
+    return number
 
 
 def _partition_from_nodes(graph, network) -> np.ndarray | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -38,9 +37,9 @@ class PublishedNetwork:
 
 def load_published_npz(path) -> PublishedNetwork:
     """Load and check a published-format .npz. Raises InputError (one line) on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"network file {path} does not exist; give the path of a published .npz")
+    from utils.files import check_npz
+
+    path = check_npz(path, "network file")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
@@ -51,6 +50,8 @@ def load_published_npz(path) -> PublishedNetwork:
 
     if "arch" not in arrays:
         raise InputError(f"{path} has no 'arch' array; a published network lists its layer widths in 'arch'")
+    if np.asarray(arrays["arch"]).dtype.kind not in "iu":
+        raise InputError(f"{path}: 'arch' must hold integers, got {np.asarray(arrays['arch']).dtype}")
     arch = [int(a) for a in np.asarray(arrays["arch"]).ravel()]
     if len(arch) < 2 or any(a <= 0 for a in arch):
         raise InputError(f"{path}: 'arch' must hold at least two positive widths, got {arch}")
@@ -67,6 +68,12 @@ def load_published_npz(path) -> PublishedNetwork:
                     f"{path} lacks array '{name}' required by arch {arch}; the file is incomplete"
                 )
             value = arrays[name]
+            if value.dtype.kind not in "fiub":
+                raise InputError(
+                    f"{path}: '{name}' holds {value.dtype} values, not numbers; the file is damaged"
+                )
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise InputError(f"{path}: '{name}' holds NaN or infinite values; the file is damaged")
             if value.shape != shape:
                 raise InputError(
                     f"{path}: '{name}' has shape {value.shape} but arch {arch} needs {shape}; "
@@ -80,6 +87,8 @@ def load_published_npz(path) -> PublishedNetwork:
 
     anchor = arrays.get("anchor_partition")
     if anchor is not None:
+        if np.asarray(anchor).dtype.kind not in "iu":
+            raise InputError(f"{path}: 'anchor_partition' must hold integers")
         anchor = np.asarray(anchor).astype(np.int64).ravel()
         if anchor.shape[0] != sum(arch):
             raise InputError(
@@ -94,9 +103,16 @@ def load_published_npz(path) -> PublishedNetwork:
         biases=biases,
         masks=[(m != 0).astype(np.uint8) for m in masks],
         anchor_partition=anchor,
-        modularity=None if modularity is None else [int(m) for m in np.asarray(modularity).ravel()],
-        seed=None if seed is None else int(np.asarray(seed).ravel()[0]),
+        modularity=None if modularity is None else _ints(modularity, "modularity", path),
+        seed=None if seed is None or np.asarray(seed).size == 0 else _ints(seed, "seed", path)[0],
     )
+
+
+def _ints(value, name: str, path) -> list[int]:
+    array = np.asarray(value).ravel()
+    if array.dtype.kind not in "iu":
+        raise InputError(f"{path}: '{name}' must hold integers, got {array.dtype}")
+    return [int(v) for v in array]
 
 
 GRAPH_SUFFIXES = (".graphml", ".edgelist", ".txt")
@@ -104,7 +120,9 @@ GRAPH_SUFFIXES = (".graphml", ".edgelist", ".txt")
 
 def read_npz_network(path):
     """A `LayeredNetwork` from a published-format .npz or from a graph written as .npz by export_graph."""
-    path = Path(path)
+    from utils.files import check_npz
+
+    path = check_npz(path, "network file")
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -126,9 +144,9 @@ def read_npz_network(path):
 def load_network_file(path):
     """The `LayeredNetwork` in `path`: model.pt (our state_dict), .npz (published or graph), or a graph
     file (.graphml, .edgelist/.txt). Raises InputError naming the problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"network file {path} does not exist; check the path")
+    from utils.files import regular_file
+
+    path = regular_file(path, "network file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return read_npz_network(path)
@@ -143,11 +161,10 @@ def load_torch_file(path) -> dict:
     """A torch checkpoint (state_dict) loaded on CPU with weights_only (no code is unpickled)."""
     import torch
 
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(
-            f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
-        )
+    from utils.files import regular_file
+    from utils.limits import memory_budget
+
+    file = regular_file(path, "checkpoint", memory_budget() // 2)  # torch.load holds every tensor at once
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a damaged or unsafe file
@@ -155,6 +172,19 @@ def load_torch_file(path) -> dict:
             f"checkpoint {file} is corrupt, not a torch file, or holds code ({type(error).__name__}); "
             "delete it and re-run the command that made it"
         ) from None
+
+
+def _check_arrays(state: dict, source: str) -> None:
+    """Every layer entry of a state_dict is an array of numbers, weights and biases floats (a damaged or
+    hand-made checkpoint is named, not half-read)."""
+    for key in [k for k in state if isinstance(k, str) and k.startswith(("layers.", "skips.", "norms."))]:
+        array = as_numpy(state[key])
+        kind = array.dtype.kind
+        if kind not in "fiub" or (key.endswith((".weight", ".bias")) and kind != "f") or array.ndim > 2:
+            raise InputError(
+                f"{source}: {key!r} holds {type(state[key]).__name__} of {array.dtype} {array.shape}, not "
+                "the float weights of a layer; the checkpoint is damaged: re-run the command that made it"
+            )
 
 
 def network_from_state_dict(state, source: str = "state_dict", activation: str = "relu") -> LayeredNetwork:
@@ -166,6 +196,7 @@ def network_from_state_dict(state, source: str = "state_dict", activation: str =
         raise InputError(f"{source} is not a state_dict; pass a checkpoint written by sculpt or a .npz")
     if is_conv_state(state) or ("layers.0.weight" not in state and is_anchor_state(state)):
         return network_from_cnn_state(state, source=source)
+    _check_arrays(state, source)
     weights, masks, biases, norms = [], [], [], []
     i = 0
     while f"layers.{i}.weight" in state:

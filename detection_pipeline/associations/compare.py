@@ -53,6 +53,10 @@ def alignment_score(a: np.ndarray, b: np.ndarray) -> float:
 
 def alignment_null(a: np.ndarray, b: np.ndarray, n_shuffle: int = 1000, seed: int = 0) -> np.ndarray:
     """Alignment scores (n_shuffle,) of `a` with its units permuted against `b` (all shuffles at once)."""
+    from utils.limits import check_memory
+
+    check_memory(3 * 8 * n_shuffle * len(a), f"--n_shuffle {n_shuffle} permutations of {len(a)} units",
+                 "lower --n_shuffle")  # fmt: skip
     a, b = _compact(a), _compact(b)
     rng = np.random.default_rng(seed)
     shuffled = rng.permuted(np.tile(a, (n_shuffle, 1)), axis=1)

@@ -8,7 +8,6 @@ association matrix (with its diagonal) that later comparisons use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -43,9 +42,9 @@ class InputBatch:
 
 def load_input_batch(path, arch: list[int]) -> InputBatch:
     """Read FILE.npz: `inputs` (n, arch[0]), optionally `labels` (n,) class ids or `targets` (n, arch[-1])."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input batch {path} does not exist; give an .npz with 'inputs' (and 'labels')")
+    from utils.files import check_npz
+
+    path = check_npz(path, "input batch")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -53,7 +52,15 @@ def load_input_batch(path, arch: list[int]) -> InputBatch:
         raise InputError(f"input batch {path} is unreadable ({error})") from None
     if "inputs" not in arrays:
         raise InputError(f"input batch {path} has no 'inputs' array")
+    if arrays["inputs"].dtype.kind not in "fiub":
+        raise InputError(f"input batch {path}: 'inputs' must be numbers, got {arrays['inputs'].dtype}")
     inputs = np.asarray(arrays["inputs"], dtype=np.float32)
+    if inputs.ndim == 2 and not np.isfinite(inputs).all():
+        row, col = (int(v) for v in np.argwhere(~np.isfinite(inputs))[0])
+        raise InputError(
+            f"input batch {path}: 'inputs' holds NaN or infinite values (first at row {row}, column {col}); "
+            "give finite inputs"
+        )
     if inputs.ndim != 2 or inputs.shape[1] != arch[0]:
         raise InputError(
             f"input batch {path} has inputs of shape {inputs.shape}, but the network takes {arch[0]} inputs"
@@ -62,6 +69,8 @@ def load_input_batch(path, arch: list[int]) -> InputBatch:
     n_out = arch[-1]
     if "targets" in arrays:
         targets = np.asarray(arrays["targets"], dtype=np.float32)
+        if not np.isfinite(targets).all():
+            raise InputError(f"input batch {path}: 'targets' holds NaN or infinite values")
         if targets.shape != (len(inputs), n_out):
             raise InputError(
                 f"input batch {path}: targets {targets.shape}, expected ({len(inputs)}, {n_out})"

@@ -187,6 +187,14 @@ def monte_carlo_batch(
         return results
     n = max(len(prepared[c][0]) for c in chains)
     n_chains = len(chains)
+    from utils.limits import check_memory
+
+    check_memory(
+        # picks, draws, scores, temperatures (8 bytes per chain and step) and each chain's matrix
+        8 * n_chains * (4 * steps + n * n),
+        f"--mc_steps {steps} for {n_chains} chains (layers x --mc_restarts)",
+        "lower --mc_steps or --mc_restarts",
+    )
     a = np.zeros((n_chains, n, n))
     labels_now = np.full((n_chains, n), -1)
     picks = np.empty((n_chains, steps), dtype=np.int64)

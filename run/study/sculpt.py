@@ -273,12 +273,13 @@ def sculpt(config) -> dict:
     out_dir = sculpt_dir(config)
     record_file = out_dir / SCULPT_FILE
     if record_file.is_file() and not config.force:
-        import json
+        from utils.files import read_json
 
         try:
-            record = json.loads(record_file.read_text())
-        except (OSError, ValueError):
+            record = read_json(record_file, "sculpt record")
+        except ValueError:  # InputError included: damaged, redone below
             record = {}
+        record = record if isinstance(record, dict) else {}
         if record.get("status") == "ok":
             return dict(record, _reused=str(out_dir))
     record = base_record(config)

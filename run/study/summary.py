@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -98,9 +97,14 @@ def read_run(path: str | os.PathLike, root: str | os.PathLike | None = None) -> 
     shown = os.path.relpath(path.parent, root) if root is not None else str(path.parent)
     row: dict = {name: None for name in SUMMARY_COLUMNS}
     row["path"] = shown
+    import json
+
+    from utils.errors import InputError
+    from utils.files import read_text
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
+        data = json.loads(read_text(path, SCULPT_FILE))
+    except InputError as error:  # not a regular file, too large, not UTF-8
         return _unreadable(row, f"cannot read {SCULPT_FILE}: {error}")
     except json.JSONDecodeError as error:
         return _unreadable(row, f"{SCULPT_FILE} is not valid JSON: {error}")

@@ -79,21 +79,44 @@ def run_name(args: list[str], index: int) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
+IN_SWEEP = "SCULPT_IN_SWEEP"
+
+
+def _experiment_of(words: list[str]) -> str | None:
+    """The --experiment of a command line's words (either spelling, --experiment X or --experiment=X)."""
+    for k, word in enumerate(words):
+        if word == "--experiment" and k + 1 < len(words):
+            return words[k + 1]
+        if word.startswith("--experiment="):
+            return word.split("=", 1)[1]
+    return None
+
+
 def read_jobs(path) -> list[Job]:
     """Jobs from a file of command lines; ConfigError on a missing file or a line that is not main.py's."""
+    from utils.files import read_text
+
     file = Path(path)
-    if not file.is_file():
+    if not file.exists():
         raise ConfigError(f"--jobs_file {file} does not exist; give a file with one command line per line")
     jobs, seen = [], {}
-    for number, line in enumerate(file.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(file, "--jobs_file").splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError as error:  # an unclosed quote
+            raise ConfigError(f"--jobs_file {file}:{number}: {error.args[0].lower()} in {line!r}") from None
         if "main.py" in [Path(w).name for w in words]:
             words = words[[Path(w).name for w in words].index("main.py") + 1 :]
         if not words or not words[0].startswith("--"):
             raise ConfigError(f"{file}:{number}: {line!r} is not a main.py command line")
+        if _experiment_of(words) == "sweep":
+            raise ConfigError(
+                f"--jobs_file {file}:{number}: a sweep line starts another sweep ({line!r}); a jobs file "
+                "lists single runs, so put that file's lines here instead"
+            )
         name = run_name(words, len(jobs))
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:  # two jobs of one task/arch/seed (other options differ): keep both logs
@@ -109,6 +132,7 @@ def run_job(args: tuple[str, ...], log_path: str, repo: str = str(REPO)) -> tupl
     (exit code, last output line, seconds). Used by both backends (a Ray task calls it remotely)."""
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")  # jobs run side by side: one torch thread each
+    env[IN_SWEEP] = "1"  # a job that is itself a sweep refuses to start (no sweep ever nests)
     log = Path(log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "main.py", *args]

@@ -105,9 +105,10 @@ def boolean_family(dataset_path: str, modularity) -> str:
     from utils.tasks.function_graph import canonical_family, family_from_path, find_graph
 
     folder = Path(dataset_path)
-    if folder.is_file():
+    if folder.exists() and not folder.is_dir():
+        kind = "a file" if folder.is_file() else "a special file (named pipe or device), not a folder"
         raise InputError(
-            f"--dataset_path {folder} is a file; give the folder that holds <modularity>.json "
+            f"--dataset_path {folder} is {kind}; give the folder that holds <modularity>.json "
             "(e.g. ./datasets/exemplar/)"
         )
     if folder.is_dir():
@@ -185,6 +186,14 @@ def _boolean_task(options: TaskOptions) -> Task:
     x = np.asarray(table.inputs, dtype=np.float32)
     y = np.asarray(table.outputs, dtype=np.float32)
     repeats = options.table_repeats
+    from utils.limits import check_memory
+
+    # the tiled table, its tensor copy and the per-epoch noise: three float32 copies of every row
+    check_memory(
+        3 * 4 * repeats * x.shape[0] * (x.shape[1] + y.shape[1]),
+        f"--table_repeats {repeats} ({repeats} x {x.shape[0]} rows of {x.shape[1]} + {y.shape[1]} values)",
+        "lower --table_repeats",
+    )
     truth = table.graph.ground_truth() if table.graph is not None else None
     return Task(
         family=table.family or family_of(options.dataset_path),
@@ -233,10 +242,20 @@ def _digit_task(options: TaskOptions) -> Task:
     return task
 
 
+class ArchMismatchError(InputError):
+    """The network's input or output width does not fit the task (the caller may name the arch's source)."""
+
+    def __init__(self, message: str, arch: list[int], task: Task):
+        super().__init__(message)
+        self.arch, self.task = list(arch), task
+
+
 def check_arch(arch: list[int], task: Task) -> None:
     if arch[0] != task.n_inputs or arch[-1] != task.n_outputs:
         hint = " ".join(str(w) for w in [task.n_inputs, *arch[1:-1], task.n_outputs])
-        raise InputError(
+        raise ArchMismatchError(
             f"--arch {' '.join(map(str, arch))} does not fit task {task.name} with {task.n_inputs} inputs "
-            f"and {task.n_outputs} outputs; use e.g. --arch {hint}"
+            f"and {task.n_outputs} outputs; use e.g. --arch {hint}",
+            arch,
+            task,
         )

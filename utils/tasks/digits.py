@@ -136,6 +136,15 @@ def load_digit_task(
     tail = _output_tail(task, options.modularity, side * 2 * side)  # validate before loading anything
     kind = TWO_DIGIT_OUTPUTS[tail]
     n_train, n_test = split_counts(images_per_pair, test_fraction)
+    from utils.limits import check_memory
+
+    # float32 images of both splits, the tensor copies and the targets
+    check_memory(
+        3 * 4 * int(images_per_pair) * len(_digit_pairs(kind)) * (side * 2 * side + 20),
+        f"--images_per_pair {images_per_pair} ({len(_digit_pairs(kind))} digit pairs of {side}x{2 * side} "
+        "images)",
+        "lower --images_per_pair",
+    )
     split_seed, train_seed, test_seed = np.random.SeedSequence(seed).spawn(3)
     if task == "digits":
         train_pool, test_pool = _sklearn_pools(np.random.default_rng(split_seed), test_fraction)

@@ -164,14 +164,14 @@ class FunctionGraph:
         """Read and validate a graph JSON file; a missing or broken file raises InputError."""
         path = Path(path)
         fix = "fix: point --graph at a function-graph JSON file (format in datasets/README.md)"
-        if not path.is_file():
+        from utils.files import read_json
+
+        if not path.exists():
             raise InputError(f"graph file {path} not found; {fix}")
         try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"graph file {path} unreadable ({error}); {fix}") from None
-        except json.JSONDecodeError as error:
-            raise InputError(f"graph file {path} is not valid JSON ({error}); {fix}") from None
+            data = read_json(path, "graph file")
+        except InputError as error:
+            raise InputError(f"{error}; {fix}") from None
         return cls.from_dict(data, source=f"graph file {path}")
 
     @classmethod
@@ -342,6 +342,18 @@ def _group_outputs(output_nodes) -> tuple[tuple[int, ...], ...]:
 
 def all_input_rows(n_inputs: int) -> np.ndarray:
     """Every n-bit row in counting order, x0 the most significant bit: uint8 (2^n, n)."""
+    from utils.limits import MAX_INPUTS, TooLargeError, check_memory
+
+    if n_inputs > MAX_INPUTS:
+        raise TooLargeError(
+            f"a truth table of {n_inputs} inputs has 2^{n_inputs} rows; use at most {MAX_INPUTS} inputs "
+            "(--modularity or the --graph file)"
+        )
+    check_memory(
+        (2**n_inputs) * n_inputs * 17,  # the int64 rows and shifts, then the uint8 bits
+        f"the truth table of {n_inputs} inputs (2^{n_inputs} rows)",
+        "use fewer inputs (--modularity or the --graph file)",
+    )
     rows = np.arange(2**n_inputs, dtype=np.int64)[:, None]
     shifts = np.arange(n_inputs - 1, -1, -1, dtype=np.int64)[None, :]
     return ((rows >> shifts) & 1).astype(np.uint8)
@@ -629,12 +641,12 @@ def read_truth_table(path: str | os.PathLike) -> TruthTable:
     def fail(problem: str):
         raise InputError(f"dataset file {path}: {problem}; {fix}")
 
+    from utils.files import read_json
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        fail(f"unreadable ({error})")
-    except json.JSONDecodeError as error:
-        fail(f"not valid JSON ({error})")
+        data = read_json(path, "dataset file")
+    except InputError as error:
+        raise InputError(f"{error}; {fix}") from None
     if not isinstance(data, dict) or not {"modularity", "inputs", "outputs"} <= set(data):
         fail("expected an object with keys family, modularity, inputs, outputs")
     inputs = _bit_matrix(data["inputs"], "inputs", fail)

@@ -48,19 +48,49 @@ def _fix_hint(path: Path) -> str:
 
 
 def _read_bytes(path: Path) -> bytes:
-    """File content, gunzipped when the file starts with the gzip magic (whatever its name says)."""
+    """File content, gunzipped when the file starts with the gzip magic (whatever its name says).
+
+    Only a regular file is read, and no more bytes than its IDX header implies (plus one, to tell a padded
+    file): a file, or a gzip stream, far larger than its header says is refused before it is inflated."""
+    from utils.files import regular_file
+    from utils.limits import check_memory
+
+    regular_file(path, "MNIST file")
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            header = handle.read(16)
+            handle.seek(0)
+            if header[:2] != _GZIP_MAGIC:
+                return handle.read(_expected_bytes(header, path, check_memory) + 1)
+            compressed = handle.read()
     except OSError as err:
         raise InputError(
             f"cannot read MNIST file {path}: {err.strerror}; check the path and permissions"
         ) from err
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
     try:
-        return gzip.decompress(raw)
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        header = inflater.decompress(compressed, 16)
+        limit = _expected_bytes(header, path, check_memory) + 1
+        data = header + inflater.decompress(inflater.unconsumed_tail, max(limit - len(header), 1))
+        if not inflater.eof and len(data) < limit:
+            raise EOFError("the compressed stream ends early")
     except (OSError, EOFError, zlib.error) as err:
         raise InputError(f"{path}: corrupt or truncated gzip data ({err}); {_fix_hint(path)}") from err
+    return data
+
+
+def _expected_bytes(header: bytes, path: Path, check_memory) -> int:
+    """Bytes an IDX file with this header holds (header included), checked against the memory budget;
+    a short or unknown header gives its own length (read_idx then names the problem)."""
+    if len(header) < 4 or header[2] != _UBYTE or not 1 <= header[3] <= 3:
+        return len(header)
+    ndim = header[3]
+    if len(header) < 4 + 4 * ndim:
+        return len(header)
+    dims = [int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    total = 4 + 4 * ndim + int(np.prod(dims, dtype=object))
+    check_memory(total, f"MNIST file {path} (header shape {tuple(dims)})", _fix_hint(path))
+    return total
 
 
 def read_idx(path: str | Path, ndim: int) -> np.ndarray:
@@ -120,7 +150,7 @@ def find_mnist_files(
     folder = Path(folder)
     found: dict[str, Path] = {}
     for key, name in MNIST_FILES.items():
-        hits = [p for p in _candidates(folder, name) if p.is_file()]
+        hits = [p for p in _candidates(folder, name) if p.exists()]  # read_idx refuses a special file
         if hits:
             found[key] = hits[0]
     missing = [name for key, name in MNIST_FILES.items() if key not in found]
