@@ -34,6 +34,7 @@ TRAINING = {
     "optimizer", "loss", "batch_size", "epochs", "lr", "weight_decay", "l1", "clusterability_reg", "reg_k",
     "normalize_weights_every", "reg_every", "scheduler", "gamma", "best_epoch", "gradual_pruning",
     "target_sparsity", "prune_epochs", "prune_every", "prune_scope", "seed", "result_path", "force",
+    "recipe",
 }  # fmt: skip
 SEARCH = {"prune_acc_threshold", "retrain_include_start", "final_step", "step_from", "prune_perc"}
 UNIT_PRUNING = SEARCH | {
@@ -122,11 +123,14 @@ def used_options(config) -> set[str]:
     if experiment == "train":
         used = TASK | MODEL | TRAINING | {"checkpoint_every"}
     elif experiment == "prune":
-        used = TASK | MODEL | TRAINING | UNIT_PRUNING | {"checkpoint_every", "prune_units"}
+        # --checkpoint FILE: the phase starts from that network (a dense one, or a unit-pruned one)
+        used = TASK | MODEL | TRAINING | UNIT_PRUNING | {"checkpoint_every", "prune_units", "checkpoint"}
         if not config.prune_units:
             used |= EDGE_PRUNING | {"which_unit_pruning_gradient"}
     elif experiment == "prune_edges":
         used = TASK | MODEL | TRAINING | EDGE_PRUNING | {"checkpoint_every"}
+    elif experiment == "prune_cells":
+        used = TASK | MODEL | TRAINING | {"prune_cells"}
     elif experiment == "sculpt":
         used = TASK | MODEL | TRAINING | UNIT_PRUNING | EDGE_PRUNING | SCULPT_DETECTION
         used |= {"visualization_path", "seeds", "batch_members"}
@@ -156,6 +160,8 @@ def used_options(config) -> set[str]:
         used = {"task", "modularity", "graph", "dataset_path"}
     else:
         used = set()
+    if experiment in ("module_detection", "lesion", "export_graph", "clusterability"):
+        used |= {"level"}  # a cell network: its units, or its cell graph
     if experiment in ("clusterability", "spectral_sweep") and config.method == "spectral":
         used |= {"method"}  # restates what these experiments do: spectral clustering
     return used | RUNNING
