@@ -181,18 +181,20 @@ class TracedModel:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch's own pytree deprecation, on copy
             gm = copy.deepcopy(self.gm)
+        for parameter in gm.parameters():
+            parameter.requires_grad_(False)  # derivatives are taken with respect to inputs and units only
         keep, shift, record = self._keep, self._shift, self._record
 
         def apply(value, key):
             mask = keep.get(key)
             if mask is not None:
                 value = value * mask.view(*mask.shape, *([1] * (value.dim() - 2)))
-            offset = shift.get(key)
-            if offset is not None:
-                value = value + offset.view(*offset.shape, *([1] * (value.dim() - 2)))
             return value
 
         def remember(value, key):
+            offset = shift.get(key)
+            if offset is not None:
+                value = value + offset.view(*offset.shape, *([1] * (value.dim() - 2)))
             record[key] = value
             return value
 
@@ -260,8 +262,8 @@ class TracedModel:
 
     def layer_values(self, x: torch.Tensor, shifts: dict[int, torch.Tensor] | None = None):
         """(logits (n, outputs), [(n, arch[l]) per hidden layer]): each unit's value after the elementwise
-        ops that follow it (channels: their spatial mean). shifts[l] (n, arch[l]) is added to every position
-        of a unit's output (to differentiate with respect to a unit)."""
+        ops that follow it (channels: their spatial mean). shifts[l] (n, arch[l]) is added there, to every
+        position of a unit's output (to differentiate with respect to a unit)."""
         offsets = {}
         for layer, shift in (shifts or {}).items():
             start = 0

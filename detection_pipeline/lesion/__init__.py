@@ -90,7 +90,11 @@ class Evaluator:
         from detection_pipeline.lesion.forward import DenseForward, make_scorer
 
         self.torch = torch
-        if network.has_conv:
+        if network.layout.get("module") is not None:  # a traced module: its own forward
+            from detection_pipeline.lesion.module_forward import ModuleForward
+
+            self.forward = ModuleForward(network, x)
+        elif network.has_conv:
             from detection_pipeline.lesion.channel_forward import ChannelForward
 
             self.forward = ChannelForward(network, x)
