@@ -46,7 +46,7 @@ _PASS = {
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_avg_pool1d", "lift_fresh_copy", "relu6",
     "hardtanh", "celu", "selu", "prelu", "_to_copy", "to",
 }  # fmt: skip
-_SCALE = {"mul", "div", "mul_", "div_"}  # by a constant only
+_SCALE = {"mul", "div", "mul_", "div_"}  # by a constant (a number or a per-unit tensor) only
 _LINEAR = {"linear", "addmm"}
 _CONV = {"conv1d", "conv2d", "convolution"}
 _BN = {"batch_norm", "_native_batch_norm_legit_no_training", "native_batch_norm"}
@@ -367,11 +367,13 @@ def _walk(gm, values: dict, source: str):
                 raise TraceError(f"{source}: op {op} in module {where} (a matmul with bias) is not a module call")
             if op in _CONV and (len(node.args) > 6 and node.args[6] not in (1, None) or _groups(node) != 1):
                 raise TraceError(f"{source}: grouped convolution in module {where} cannot be traced to channels")
-            if where in used_modules:
+            param = _param_of(node.args[1])
+            if param in used_modules:
                 raise TraceError(
-                    f"{source}: module {where} is called twice (weight sharing other than convolution)"
+                    f"{source}: the weight {param} of module {where} is used twice (weight sharing other than "
+                    "convolution, or recurrence)"
                 )
-            used_modules[where] = node.name
+            used_modules[param] = node.name
             weight = values[node.args[1].name].detach().double().numpy()
             bias_node = node.args[2] if len(node.args) > 2 else node.kwargs.get("bias")
             bias = (
@@ -432,7 +434,7 @@ def _walk(gm, values: dict, source: str):
             if node.args[2] if len(node.args) > 2 else False:
                 raise TraceError(f"{source}: dropout {where} runs in training mode; export after model.eval()")
             op = "clone"
-        if op in _PASS or (op in _SCALE and len(ins) == 1 and _scalar_operand(node, values)):
+        if op in _PASS or (op in _SCALE and len(ins) == 1 and value(node.args[0]) is not None):
             chain = first.chain if first is not None and len(node.users) == 1 else None
             if first is None:
                 raise TraceError(f"{source}: op {op} in module {where} has its input in an unexpected place")
@@ -453,11 +455,12 @@ def _walk(gm, values: dict, source: str):
             if (
                 a.chain is not None
                 and b.chain is not None
-                and groups[a.chain].kind == "fc"
+                and a.chain != b.chain
+                and groups[a.chain].kind in ("fc", "merged")
                 and groups[b.chain].kind in ("fc", "merged")
                 and groups[a.chain].width == groups[b.chain].width
             ):
-                gid = _merge(groups, b.chain, a.chain, node.name, merged_into)
+                gid = _merge(groups, min(a.chain, b.chain), max(a.chain, b.chain), node.name, merged_into)
                 carried[node.name] = _Value([(gid, np.arange(groups[gid].width))], shape, gid if len(node.users) == 1 else None)
                 continue
             carried[node.name] = _Value(a.sources + b.sources, shape, None)
@@ -496,12 +499,15 @@ def _groups(node) -> int:
     return int(node.args[6]) if len(node.args) > 6 else 1
 
 
-def _scalar_operand(node, values) -> bool:
-    other = node.args[1] if len(node.args) > 1 else None
-    if isinstance(other, (int, float)):
-        return True
-    v = values.get(other.name) if isinstance(other, torch.fx.Node) else None
-    return isinstance(v, torch.Tensor) and v.numel() == 1
+def _param_of(node) -> str:
+    """The parameter a weight comes from (itself, or the first one under a mask product)."""
+    seen = [node]
+    while seen:
+        current = seen.pop(0)
+        if current.op in ("get_attr", "placeholder"):
+            return str(current.target)
+        seen.extend(current.all_input_nodes)
+    return node.name
 
 
 def _identity(idx: np.ndarray, width: int) -> bool:

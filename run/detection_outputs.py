@@ -8,6 +8,7 @@ from pathlib import Path
 from detection_pipeline.partition import Partition
 from run.network_source import Target
 from utils.atomic_io import write_json_atomic
+from utils.unit_names import flat_unit_names
 
 MODULES_FILE = "modules.json"
 GRAPHML_FILE = "network.graphml"
@@ -83,6 +84,7 @@ def write_detection(
         if not config.checkpoint
         else None,
         "options": options,
+        "unit_names": flat_unit_names(network),
     }
     paths = {
         "modules": target.out_dir / MODULES_FILE,

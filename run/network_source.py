@@ -1,7 +1,8 @@
 """Where the network to analyse comes from, and where its outputs go (DESIGN §10.1).
 
 Default: the edge-pruned run named by the same options as the published shell lines (first value of
---pruning_gradient). Or --checkpoint FILE: our model.pt, a published-format .npz, or a graph file
+--pruning_gradient). Or --checkpoint FILE: our model.pt (or a plain nn.Sequential state_dict), a module
+saved with torch.export.save (.pt2, traced by models/trace.py), a published-format .npz, or a graph file
 (.graphml, .edgelist, graph .npz). Outputs go beside the run, or into
 <result_path>/<checkpoint parent>_<checkpoint stem>/ for a file; pictures mirror that path under
 --visualization_path.
@@ -133,7 +134,12 @@ def target_from_run(config, run: RunDir, out_dir: Path) -> Target:
 def target_from_file(config, path: Path) -> Target:
     from utils.network_files import load_network_file
 
-    network = load_network_file(path)
+    if path.suffix.lower() == ".pt2":  # torch.export.save'd module: traced into its unit graph
+        from models.trace import load_exported, trace_program
+
+        network = trace_program(load_exported(path), str(path)).network
+    else:
+        network = load_network_file(path)
     _check_arch(config, network.arch, str(path))
     metrics_file = path.parent / METRICS_FILE
     if path.suffix == ".pt" and metrics_file.is_file():

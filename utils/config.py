@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--input_batch",
         default=None,
-        help="FILE.npz with inputs (n, d) and labels (n,) or targets (n, m) instead of the task's test split",
+        help="FILE.npz with inputs (n, d) or (n, C, H, W) and targets: class indices (n,) or 0/1 (n, m) "
+        "(or labels (n,)) instead of the task's test split; for --method newman, associations and lesion",
     )
     g.add_argument(
         "--partitions", nargs="+", default=None, help="compare_partitions: two or more modules.json files"

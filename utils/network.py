@@ -211,6 +211,10 @@ class LayeredNetwork:
             raise InputError(f"{source} is not a state_dict; pass a checkpoint written by sculpt or a .npz")
         from utils.cnn_graph import is_anchor_state, is_conv_state
 
+        if "layers.0.weight" not in state:
+            from utils.sequential_state import sequential_state
+
+            state = sequential_state(state, source) or state  # a plain nn.Sequential MLP
         if is_conv_state(state) or ("layers.0.weight" not in state and is_anchor_state(state)):
             return cls.from_cnn(state, source=source)
         weights, masks, biases, norms = [], [], [], []

@@ -82,6 +82,10 @@ def association_matrices(
     names = list(names)
     for name in names:
         check_association(name)
+    if network.layout.get("module") is None and (network.has_conv or network.skips):
+        from models.functional import with_module
+
+        network = with_module(network)  # channels and skip connections: through the traced module
     if network.layout.get("module") is not None:  # a traced module: through its own forward
         from detection_pipeline.associations.module_matrices import module_association_matrices
 

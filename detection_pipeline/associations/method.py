@@ -54,6 +54,10 @@ def load_input_batch(path, arch: list[int]) -> InputBatch:
     if "inputs" not in arrays:
         raise InputError(f"input batch {path} has no 'inputs' array")
     inputs = np.asarray(arrays["inputs"], dtype=np.float32)
+    if inputs.ndim > 2:  # images (n, C, H, W) as flat rows
+        inputs = inputs.reshape(len(inputs), -1)
+    if "targets" in arrays and np.asarray(arrays["targets"]).ndim == 1:  # class indices
+        arrays["labels"] = arrays.pop("targets")
     if inputs.ndim != 2 or inputs.shape[1] != arch[0]:
         raise InputError(
             f"input batch {path} has inputs of shape {inputs.shape}, but the network takes {arch[0]} inputs"
@@ -79,7 +83,9 @@ def load_input_batch(path, arch: list[int]) -> InputBatch:
 def batch_from(network, data, options) -> InputBatch:
     """The input batch the options name, or the task's test split."""
     if options.input_batch is not None:
-        return load_input_batch(options.input_batch, network.arch)
+        from utils.eval_batch import input_size
+
+        return load_input_batch(options.input_batch, [input_size(network), network.arch[-1]])
     if data is None:
         raise InputError("the newman method needs inputs: a task or --input_batch FILE.npz")
     groups = data.output_groups or [list(range(data.n_outputs))]

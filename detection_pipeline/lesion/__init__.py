@@ -39,6 +39,8 @@ from detection_pipeline.lesion.stats import (
 )
 from detection_pipeline.lesion.submodules import SubModule, draw_sets, find_submodules
 from utils.errors import InputError
+from utils.eval_batch import input_size
+from utils.unit_names import unit_names
 
 PAIR_SCOPES = ("adjacent", "all")
 
@@ -90,6 +92,10 @@ class Evaluator:
         from detection_pipeline.lesion.forward import DenseForward, make_scorer
 
         self.torch = torch
+        if network.skips and network.layout.get("module") is None:
+            from models.functional import with_module
+
+            network = with_module(network)  # skip connections: our DAG model, traced
         if network.layout.get("module") is not None:  # a traced module: its own forward
             from detection_pipeline.lesion.module_forward import ModuleForward
 
@@ -210,8 +216,9 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
     """
     partition.check_fits(network)
     x, y = np.asarray(task.x_test), np.asarray(task.y_test)
-    x = x.reshape(len(x), -1) if network.has_conv else x  # images as flat rows; the CNN checks their size
-    inputs = int(np.prod(network.layout.get("input_shape") or [0])) if network.has_conv else network.arch[0]
+    traced = network.layout.get("module") is not None
+    x = x.reshape(len(x), -1) if network.has_conv or traced else x  # images as flat rows
+    inputs = input_size(network) if network.has_conv or traced else network.arch[0]
     if x.ndim != 2 or x.shape[1] != inputs or y.shape != (x.shape[0], network.arch[-1]):
         raise InputError(
             f"the test set ({x.shape[1] if x.ndim == 2 else '?'} inputs, {y.shape[-1]} outputs) does not fit "
@@ -231,6 +238,7 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
     output_labels = partition.by_layer()[-1]
     n_out = network.arch[-1]
     entries, true_counts = [], {}
+    names = unit_names(network)
     for sub in subs:
         drops = None
         if sub.size:
@@ -244,6 +252,7 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
             true_counts[sub.index] = counts[0]
             drops = drops_from_counts(evaluator.base, counts, evaluator.totals)
         entries.append(single_entry(sub, drops, output_labels, n_out))
+        entries[-1]["unit_names"] = [names[sub.layer][u] for u in sub.units]
         done(1)
     tested = [e for e in entries if e["testable"]]
     result = {
@@ -255,6 +264,7 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
         "output_samples": [int(t) for t in evaluator.totals],
         "output_modules": [int(v) for v in output_labels],
         "base_accuracy": _jsonable(100.0 * evaluator.base / np.maximum(evaluator.totals, 1)),
+        "intact_accuracy": float(100.0 * evaluator.base.sum() / max(int(evaluator.totals.sum()), 1)),
         "lesion_value": evaluator.net.lesion_value,
         "num_shuffles": options.num_shuffles,
         "seed": options.seed,
