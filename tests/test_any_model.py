@@ -225,3 +225,70 @@ def test_every_method_on_every_network_works_or_refuses_in_one_line(kind, method
         assert "intact accuracy" in out
         result = json.loads(next((tmp_path / "r").rglob("lesion.json")).read_text())
         assert all(len(e["unit_names"]) == len(e["units"]) for e in result["submodules"])
+
+
+# -- lesion drops against zeroing the same units by hand in the real module ---------------------------------
+
+HAND = {
+    # model, input shape, {module producing units: module whose output a lesion zeroes (after its BN)}
+    "mlp": (_seq_mlp, (6,), {"0": "0", "2": "2"}),
+    "bn_cnn": (lambda: _randomise_bn(BnCnn(), 4), (1, 8, 8), {"conv1": "bn1", "conv2": "bn2"}),
+    "residual_cnn": (lambda: _randomise_bn(ResCnn(), 5), (1, 8, 8), {"stem": "bn0", "conv1": "bn1", "conv2": "bn2"}),
+}
+
+
+def _per_class_accuracy(logits: torch.Tensor, targets: np.ndarray, n_out: int) -> np.ndarray:
+    pred = logits.argmax(1).numpy()
+    return np.array([100.0 * np.mean(pred[targets == c] == c) for c in range(n_out)])
+
+
+@pytest.mark.parametrize("name", HAND)
+def test_lesion_drops_equal_zeroing_the_units_by_hand_in_the_real_module(name, tmp_path, capsys):
+    from models.trace import trace_module
+
+    build, shape, zeroed_at = HAND[name]
+    torch.manual_seed(7)
+    model = build().eval()
+    path = _export(model, shape, tmp_path / f"{name}.pt2")
+    batch = _batch(tmp_path / "batch.npz", model, shape, n=90)
+    arch = trace_module(model, torch.randn(2, *shape)).network.arch
+    labels = [np.full(width, -1) for width in arch]
+    for layer in range(1, len(arch) - 1):
+        labels[layer] = 2 * layer + (np.arange(arch[layer]) % 2)  # two modules per hidden layer
+    partition = tmp_path / "modules.json"
+    partition.write_text(json.dumps({"partition": np.concatenate(labels).tolist(), "arch": arch}))
+    rc, out, err = call_main(
+        ["--experiment", "lesion", "--checkpoint", path, "--input_batch", batch, "--partition", partition,
+         "--num_shuffles", "3", "--result_path", tmp_path / "r", "--visualization_path", tmp_path / "v"],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0, err
+    result = json.loads(next((tmp_path / "r").rglob("lesion.json")).read_text())
+    data = np.load(batch)
+    x, targets = torch.from_numpy(data["inputs"]), data["targets"]
+    with torch.no_grad(), np.errstate(invalid="ignore"):
+        base = _per_class_accuracy(model(x), targets, arch[-1])
+    assert f"intact accuracy {100.0 * np.mean(model(x).argmax(1).numpy() == targets):.2f}%" in out
+    assert len(result["submodules"]) == 2 * (len(arch) - 2)
+    modules = dict(model.named_modules())
+    for entry in result["submodules"]:
+        channels: dict[str, list[int]] = {}
+        for unit in entry["unit_names"]:
+            module, index = unit.rsplit(":", 1)
+            channels.setdefault(zeroed_at[module], []).append(int(index))
+        hooks = []
+        for module, idx in channels.items():
+
+            def zero(_module, _inputs, output, idx=idx):
+                output = output.clone()
+                output[:, idx] = 0.0
+                return output
+
+            hooks.append(modules[module].register_forward_hook(zero))
+        with torch.no_grad(), np.errstate(invalid="ignore"):
+            lesioned = _per_class_accuracy(model(x), targets, arch[-1])
+        for hook in hooks:
+            hook.remove()
+        drops = np.array([np.nan if v is None else v for v in entry["output_drop"]])
+        np.testing.assert_allclose(drops, base - lesioned, atol=1e-6)  # nan: a class absent from the batch
+        assert np.isfinite(drops).sum() >= 2
