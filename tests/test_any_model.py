@@ -292,3 +292,79 @@ def test_lesion_drops_equal_zeroing_the_units_by_hand_in_the_real_module(name, t
         drops = np.array([np.nan if v is None else v for v in entry["output_drop"]])
         np.testing.assert_allclose(drops, base - lesioned, atol=1e-6)  # nan: a class absent from the batch
         assert np.isfinite(drops).sum() >= 2
+
+
+def test_the_documented_python_example_runs():
+    import re
+
+    text = (REPO / "docs" / "own_models.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(code, "docs/own_models.md", "exec"), {"__name__": "docs_example"})
+
+
+def test_api_lesion_equals_the_cli_and_returns_typed_results(tmp_path):
+    from run.api import ClusterabilityResult, LesionResult, Partition, clusterability, find_modules, lesion_test
+
+    torch.manual_seed(0)
+    model = _randomise_bn(ResCnn(), 2)
+    x = torch.randn(40, 1, 8, 8)
+    y = model(x).argmax(1)
+    partition = find_modules(model, "spectral", example=x[:2])
+    assert isinstance(partition, Partition) and partition.labels.shape == (sum(partition.arch),)
+    result = lesion_test(model, partition, x, y, example=x[:2], num_shuffles=5)
+    assert isinstance(result, LesionResult) and result.intact_accuracy == 100.0
+    test = clusterability(model, example=x[:2], n_clusters=2, num_shuffles=3)
+    assert isinstance(test, ClusterabilityResult) and len(test.shuffled_ncuts) == 3
+
+
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q, self.k = nn.Linear(4, 4), nn.Linear(4, 4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        weights = torch.softmax(self.q(x) @ self.k(x).T, dim=-1)
+        return self.out(weights @ x)
+
+
+class Shared(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.out(self.fc(torch.relu(self.fc(x))))
+
+
+@pytest.mark.parametrize(
+    ("model", "words"), [(Attention, ["cannot be mapped", "in module"]), (Shared, ["used twice", "fc"])]
+)
+def test_unmappable_ops_are_refused_in_one_line_naming_op_and_module(model, words, tmp_path, capsys):
+    path = _export(model(), (4,), tmp_path / "m.pt2")
+    rc, _, err = call_main(
+        ["--experiment", "module_detection", "--method", "spectral", "--checkpoint", path,
+         "--result_path", tmp_path / "r"],
+        capsys,
+    )  # fmt: skip
+    assert rc == 2
+    line = one_error_line(err)
+    assert all(word in line for word in words), line
+
+
+def test_traced_graph_equals_the_weights_by_hand():
+    """Folded conv edges = L1 norms of gamma/sqrt(var+eps)-scaled kernel slices; the residual is a skip."""
+    from models.trace import trace_module
+
+    model = _randomise_bn(ResCnn(), 9)
+    network = trace_module(model, torch.randn(2, 1, 8, 8)).network
+    assert network.arch == [1, 4, 4, 4, 3]
+    bn = model.bn1
+    scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().numpy()
+    kernel = model.conv1.weight.detach().numpy()
+    expected = np.abs(kernel).sum(axis=(2, 3)) * np.abs(scale)[:, None]
+    np.testing.assert_allclose(network.weights[1], expected, rtol=1e-5)
+    assert [(b.source, b.target) for b in network.skips] == [(1, 4)]  # the identity branch into fc
+    np.testing.assert_allclose(network.skips[0].weight, model.fc.weight.detach().numpy(), rtol=1e-6)
+    assert network.layout["unit_names"][3] == [f"conv2:{c}" for c in range(4)]
