@@ -35,7 +35,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.downsample = None
         if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -71,7 +73,9 @@ def timed(function):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n_clusters", type=int, default=8)
     parser.add_argument("--num_shuffles", type=int, default=20)
     parser.add_argument("--workers", type=int, default=1)
@@ -99,13 +103,19 @@ def main() -> int:
     options = SpectralOptions(n_clusters=args.n_clusters, seed=0)
     partition, cluster_cpu, cluster_wall = timed(lambda: spectral_method(network, None, options))
     ncut = partition.diagnostics["ncut"]
-    print(f"  spectral K={args.n_clusters}: n-cut {ncut:.4f}, {cluster_cpu:.2f} s CPU, {cluster_wall:.2f} s wall")
+    print(
+        f"  spectral K={args.n_clusters}: n-cut {ncut:.4f}, {cluster_cpu:.2f} s CPU, "
+        f"{cluster_wall:.2f} s wall"
+    )
     job = smaller_job(ShuffleJob(folded_blocks(network), network.arch, args.n_clusters, 0))
     tasks = [("layer", i) for i in range(args.num_shuffles)]
-    ncuts, shuffle_cpu, shuffle_wall = timed(lambda: [v for _, _, v in run_shuffles(job, tasks, args.workers)])
+    ncuts, shuffle_cpu, shuffle_wall = timed(
+        lambda: [v for _, _, v in run_shuffles(job, tasks, args.workers)]
+    )
     stats = statistics(ncut, ncuts)
     print(
-        f"  {args.num_shuffles} layer shuffles: mean {stats['mean']:.4f} ± {stats['std']:.4f}, z {stats['z']:.2f}, "
+        f"  {args.num_shuffles} layer shuffles: mean {stats['mean']:.4f} ± {stats['std']:.4f}, "
+        f"z {stats['z']:.2f}, "
         f"p {stats['p']:.3f}; {shuffle_cpu:.2f} s CPU, {shuffle_wall:.2f} s wall (workers {args.workers}; "
         "CPU time of this process only)"
     )

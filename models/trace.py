@@ -44,7 +44,7 @@ _PASS = {
     "leaky_relu_", "elu", "elu_", "softplus", "hardswish", "hardsigmoid", "mish", "clone", "contiguous",
     "alias", "detach", "_assert_tensor_metadata", "max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d",
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_avg_pool1d", "lift_fresh_copy", "relu6",
-    "hardtanh", "celu", "selu", "prelu", "_to_copy", "to",
+    "celu", "selu", "prelu", "_to_copy", "to",
 }  # fmt: skip
 _SCALE = {"mul", "div", "mul_", "div_"}  # by a constant (a number or a per-unit tensor) only
 _LINEAR = {"linear", "addmm"}
@@ -292,8 +292,6 @@ class TracedModel:
             target.update(new or {})
 
 
-
-
 # -- tracing ---------------------------------------------------------------------------------------------
 
 
@@ -319,7 +317,9 @@ def trace_program(program, source: str = "exported program") -> TracedModel:
         try:
             recorder.run(example)
         except Exception as error:  # the graph's own forward failed on an input of its own shape
-            raise TraceError(f"{source}: the exported module fails on its own input shape ({error})") from None
+            raise TraceError(
+                f"{source}: the exported module fails on its own input shape ({error})"
+            ) from None
     groups, output = _walk(gm, recorder.values, source)
     network = _layered(groups, output, source, tuple(example.shape[1:]))
     traced = TracedModel(gm, groups, network, fixed)
@@ -354,7 +354,11 @@ def _walk(gm, values: dict, source: str):
             continue
         if node.op != "call_function":
             continue
-        ins = [value(a) for a in torch.utils._pytree.tree_leaves((node.args, node.kwargs)) if isinstance(a, torch.fx.Node)]
+        ins = [
+            value(a)
+            for a in torch.utils._pytree.tree_leaves((node.args, node.kwargs))
+            if isinstance(a, torch.fx.Node)
+        ]
         ins = [v for v in ins if v is not None]
         if not ins:
             continue  # constants only (weights, masks): their values are recorded
@@ -364,13 +368,18 @@ def _walk(gm, values: dict, source: str):
         first = value(node.args[0]) if node.args else None
         if op in _LINEAR or op in _CONV:
             if op == "addmm":
-                raise TraceError(f"{source}: op {op} in module {where} (a matmul with bias) is not a module call")
+                raise TraceError(
+                    f"{source}: op {op} in module {where} (a matmul with bias) is not a module call"
+                )
             if op in _CONV and (len(node.args) > 6 and node.args[6] not in (1, None) or _groups(node) != 1):
-                raise TraceError(f"{source}: grouped convolution in module {where} cannot be traced to channels")
+                raise TraceError(
+                    f"{source}: grouped convolution in module {where} cannot be traced to channels"
+                )
             param = _param_of(node.args[1])
             if param in used_modules:
                 raise TraceError(
-                    f"{source}: the weight {param} of module {where} is used twice (weight sharing other than "
+                    f"{source}: the weight {param} of module {where} is used twice (weight sharing other "
+                    "than "
                     "convolution, or recurrence)"
                 )
             used_modules[param] = node.name
@@ -397,7 +406,9 @@ def _walk(gm, values: dict, source: str):
                 g.blocks[src] = g.blocks.get(src, 0) + block
             groups.append(g)
             gid = len(groups) - 1
-            carried[node.name] = _Value([(gid, np.arange(g.width))], shape, gid if len(node.users) == 1 else None)
+            carried[node.name] = _Value(
+                [(gid, np.arange(g.width))], shape, gid if len(node.users) == 1 else None
+            )
             continue
         if op in _BN:
             training = node.args[5] if op == "batch_norm" else (op == "native_batch_norm" and node.args[5])
@@ -409,7 +420,8 @@ def _walk(gm, values: dict, source: str):
             group = groups[gid] if gid is not None else None
             if group is None or group.point != node.args[0].name or group.kind == "merged":
                 raise TraceError(
-                    f"{source}: batch norm {where} does not follow a linear or conv directly; it cannot be folded"
+                    f"{source}: batch norm {where} does not follow a linear or conv directly; it cannot be "
+                    "folded"
                 )
             gamma, beta, mean, var = (
                 values[a.name].detach().double().numpy() if isinstance(a, torch.fx.Node) else None
@@ -432,7 +444,9 @@ def _walk(gm, values: dict, source: str):
             continue
         if op == "dropout" or op == "native_dropout":
             if node.args[2] if len(node.args) > 2 else False:
-                raise TraceError(f"{source}: dropout {where} runs in training mode; export after model.eval()")
+                raise TraceError(
+                    f"{source}: dropout {where} runs in training mode; export after model.eval()"
+                )
             op = "clone"
         if op in _PASS or (op in _SCALE and len(ins) == 1 and value(node.args[0]) is not None):
             chain = first.chain if first is not None and len(node.users) == 1 else None
@@ -461,7 +475,9 @@ def _walk(gm, values: dict, source: str):
                 and groups[a.chain].width == groups[b.chain].width
             ):
                 gid = _merge(groups, min(a.chain, b.chain), max(a.chain, b.chain), node.name, merged_into)
-                carried[node.name] = _Value([(gid, np.arange(groups[gid].width))], shape, gid if len(node.users) == 1 else None)
+                carried[node.name] = _Value(
+                    [(gid, np.arange(groups[gid].width))], shape, gid if len(node.users) == 1 else None
+                )
                 continue
             carried[node.name] = _Value(a.sources + b.sources, shape, None)
             continue
@@ -483,7 +499,8 @@ def _walk(gm, values: dict, source: str):
             carried[node.name] = _Value(sources, shape, None)
             continue
         raise TraceError(
-            f"{source}: op {op} in module {where} cannot be mapped onto units (supported: linear, conv, batch "
+            f"{source}: op {op} in module {where} cannot be mapped onto units (supported: linear, conv, "
+            "batch "
             "norm, activations, dropout, pooling, flatten, residual additions, concatenation; not attention, "
             "products of activations or recurrence)"
         )
@@ -571,7 +588,9 @@ def _layered(groups: list[Group], output: int, source: str, input_shape: tuple) 
                 key = (sl, t)
                 if key not in full:
                     full[key] = np.zeros((arch[t], arch[sl]))
-                full[key][start[g] : start[g] + groups[g].width, start[s] : start[s] + groups[s].width] += block
+                full[key][start[g] : start[g] + groups[g].width, start[s] : start[s] + groups[s].width] += (
+                    block
+                )
     weights, masks, biases, skips, kinds = [], [], [], [], []
     for i in range(top):
         w = full.get((i, i + 1), np.zeros((arch[i + 1], arch[i])))
@@ -584,4 +603,6 @@ def _layered(groups: list[Group], output: int, source: str, input_shape: tuple) 
             skips.append(Block(s, t, w, w != 0))
     names = [[f"{groups[g].name}:{u}" for g in members for u in range(groups[g].width)] for members in layers]
     layout = {"input_shape": list(input_shape), "unit_names": names, "traced": True}
-    return LayeredNetwork(arch, weights, biases, masks, kinds=kinds, skips=skips, source=source, layout=layout)
+    return LayeredNetwork(
+        arch, weights, biases, masks, kinds=kinds, skips=skips, source=source, layout=layout
+    )

@@ -59,7 +59,9 @@ def network_of(model, example=None) -> LayeredNetwork:
             raise InputError("a torch module is traced on an example input: pass example=a batch of inputs")
         from models.trace import trace_module
 
-        return trace_module(model, torch.as_tensor(example, dtype=torch.float32), type(model).__name__).network
+        return trace_module(
+            model, torch.as_tensor(example, dtype=torch.float32), type(model).__name__
+        ).network
     raise InputError(f"expected a torch module, a path or a LayeredNetwork, got {type(model).__name__}")
 
 
@@ -196,7 +198,9 @@ def clusterability(
     labels = spectral_labels(graph.adjacency, n_clusters, seed)
     true = ncut(graph.adjacency, labels)
     job = smaller_job(ShuffleJob(blocks, network.arch, n_clusters, seed, normalize_weights, graph_prune))
-    done = {i: v for _, i, v in run_shuffles(job, [(shuffle_method, i) for i in range(num_shuffles)], workers)}
+    done = {
+        i: v for _, i, v in run_shuffles(job, [(shuffle_method, i) for i in range(num_shuffles)], workers)
+    }
     stats = statistics(true, [done[i] for i in range(num_shuffles)])
     partition = Partition(graph.expand(labels), network.arch, "spectral", {"ncut": true})
     return ClusterabilityResult(

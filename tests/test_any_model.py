@@ -81,7 +81,9 @@ class DeepstructDag(nn.Module):
 
 
 def _seq_mlp():
-    return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 3))
+    return nn.Sequential(
+        nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 3)
+    )
 
 
 def _randomise_bn(model: nn.Module, seed: int) -> nn.Module:
@@ -149,7 +151,10 @@ def zoo(tmp_path_factory):
     bn = _randomise_bn(BnCnn(), 1)
     out["bn_cnn_pt2"] = (_export(bn, (1, 8, 8), root / "bn_cnn.pt2"), _batch(root / "bn.npz", bn, (1, 8, 8)))
     res = _randomise_bn(ResCnn(), 2)
-    out["residual_cnn_pt2"] = (_export(res, (1, 8, 8), root / "res.pt2"), _batch(root / "res.npz", res, (1, 8, 8)))
+    out["residual_cnn_pt2"] = (
+        _export(res, (1, 8, 8), root / "res.pt2"),
+        _batch(root / "res.npz", res, (1, 8, 8)),
+    )
     ds = DeepstructDag().eval()
     out["deepstruct_dag_pt2"] = (_export(ds, (6,), root / "dag.pt2"), _batch(root / "ds.npz", ds, (6,)))
     published = LayeredNetwork.from_npz(PUBLISHED)
@@ -164,7 +169,16 @@ def zoo(tmp_path_factory):
     return out
 
 
-METHODS = ("sculpt", "spectral", "newman", "associations", "clusterability", "lesion", "export_graph", "compare")
+METHODS = (
+    "sculpt",
+    "spectral",
+    "newman",
+    "associations",
+    "clusterability",
+    "lesion",
+    "export_graph",
+    "compare",
+)
 KINDS = (
     "our_mlp", "our_cnn", "our_dag", "sequential_mlp", "bn_cnn_pt2", "residual_cnn_pt2", "deepstruct_dag_pt2",
     "published_npz", "graph_graphml", "graph_edgelist", "graph_npz",
@@ -178,8 +192,8 @@ REFUSED = {
 
 def _spectral(network, batch, out: Path, capsys, k: int = 2) -> Path:
     rc, _, err = call_main(
-        ["--experiment", "module_detection", "--method", "spectral", "--n_clusters", k, "--checkpoint", network,
-         "--result_path", out, "--visualization_path", out / "v", "--quiet"],
+        ["--experiment", "module_detection", "--method", "spectral", "--n_clusters", k,
+         "--checkpoint", network, "--result_path", out, "--visualization_path", out / "v", "--quiet"],
         capsys,
     )  # fmt: skip
     assert rc == 0, err
@@ -194,20 +208,47 @@ def _cell(kind: str, method: str, zoo, tmp_path: Path, capsys):
         extra = {"spectral": ["--n_clusters", "2"], "newman": ["--input_batch", batch, "--mc_steps", "30"]}
         argv = ["--experiment", "module_detection", "--method", method, *extra.get(method, []), *common]
     elif method == "associations":
-        argv = ["--experiment", "associations", "--input_batch", batch, "--mc_steps", "20", "--n_shuffle", "10"]
+        argv = [
+            "--experiment",
+            "associations",
+            "--input_batch",
+            batch,
+            "--mc_steps",
+            "20",
+            "--n_shuffle",
+            "10",
+        ]
         argv += common
     elif method == "clusterability":
         argv = ["--experiment", "clusterability", "--num_shuffles", "3", "--n_clusters", "2", *common]
     elif method == "lesion":
         partition = _spectral(network, batch, tmp_path / "p", capsys)
-        argv = ["--experiment", "lesion", "--input_batch", batch, "--num_shuffles", "5", "--partition", partition]
+        argv = [
+            "--experiment",
+            "lesion",
+            "--input_batch",
+            batch,
+            "--num_shuffles",
+            "5",
+            "--partition",
+            partition,
+        ]
         argv += common
     elif method == "export_graph":
         argv = ["--experiment", "export_graph", "--output", tmp_path / "g.graphml", *common]
     else:
         a = _spectral(network, batch, tmp_path / "a", capsys, 2)
         b = _spectral(network, batch, tmp_path / "b", capsys, 3)
-        argv = ["--experiment", "compare_partitions", "--partitions", a, b, "--out", tmp_path / "c", "--quiet"]
+        argv = [
+            "--experiment",
+            "compare_partitions",
+            "--partitions",
+            a,
+            b,
+            "--out",
+            tmp_path / "c",
+            "--quiet",
+        ]
         argv += ["--n_shuffle", "10"]
     return call_main(argv, capsys)
 
@@ -233,7 +274,11 @@ HAND = {
     # model, input shape, {module producing units: module whose output a lesion zeroes (after its BN)}
     "mlp": (_seq_mlp, (6,), {"0": "0", "2": "2"}),
     "bn_cnn": (lambda: _randomise_bn(BnCnn(), 4), (1, 8, 8), {"conv1": "bn1", "conv2": "bn2"}),
-    "residual_cnn": (lambda: _randomise_bn(ResCnn(), 5), (1, 8, 8), {"stem": "bn0", "conv1": "bn1", "conv2": "bn2"}),
+    "residual_cnn": (
+        lambda: _randomise_bn(ResCnn(), 5),
+        (1, 8, 8),
+        {"stem": "bn0", "conv1": "bn1", "conv2": "bn2"},
+    ),
 }
 
 
@@ -303,7 +348,14 @@ def test_the_documented_python_example_runs():
 
 
 def test_api_lesion_equals_the_cli_and_returns_typed_results(tmp_path):
-    from run.api import ClusterabilityResult, LesionResult, Partition, clusterability, find_modules, lesion_test
+    from run.api import (
+        ClusterabilityResult,
+        LesionResult,
+        Partition,
+        clusterability,
+        find_modules,
+        lesion_test,
+    )
 
     torch.manual_seed(0)
     model = _randomise_bn(ResCnn(), 2)
@@ -315,6 +367,10 @@ def test_api_lesion_equals_the_cli_and_returns_typed_results(tmp_path):
     assert isinstance(result, LesionResult) and result.intact_accuracy == 100.0
     test = clusterability(model, example=x[:2], n_clusters=2, num_shuffles=3)
     assert isinstance(test, ClusterabilityResult) and len(test.shuffled_ncuts) == 3
+    from detection_pipeline.associations.method import NewmanOptions
+
+    newman = find_modules(model, "newman", example=x[:2], inputs=x, options=NewmanOptions(mc_steps=20))
+    assert newman.method == "newman" and newman.arch == partition.arch
 
 
 class Attention(nn.Module):

@@ -46,7 +46,9 @@ def eval_batch(inputs, targets, n_inputs: int, n_outputs: int, source: str = "in
     t = np.asarray(targets)
     if t.ndim == 1:
         if not np.issubdtype(t.dtype, np.integer) or t.shape[0] != len(x):
-            raise InputError(f"{source}: targets must be {len(x)} integer class indices or (n, {n_outputs}) 0/1")
+            raise InputError(
+                f"{source}: targets must be {len(x)} integer class indices or (n, {n_outputs}) 0/1"
+            )
         if t.min() < 0 or t.max() >= n_outputs:
             raise InputError(f"{source}: class indices must lie in 0..{n_outputs - 1}")
         y = np.eye(n_outputs, dtype=np.float32)[t]

@@ -315,7 +315,12 @@ def network_to_networkx(network, partition=None):
     index = np.concatenate([np.arange(w) for w in network.arch])
     unit = flat_unit_names(network)
     for u, name in enumerate(names):
-        attrs = {"layer": int(layers[u]), "index": int(index[u]), "bias": float(bias[u]), "unit_name": unit[u]}
+        attrs = {
+            "layer": int(layers[u]),
+            "index": int(index[u]),
+            "bias": float(bias[u]),
+            "unit_name": unit[u],
+        }
         if partition is not None:
             attrs["module"] = int(partition[u])
         graph.add_node(name, **attrs)

@@ -42,8 +42,8 @@ def sequential_state(state: dict, source: str) -> dict | None:
                 out[f"norms.{layer}.{name}"] = entry[name]
         else:
             raise InputError(
-                f"{source}: module {index} of this nn.Sequential has a {weight.dim()}-d weight; its structure "
-                "(pooling, flatten) does not follow from the keys: save the model with torch.export.save "
-                "and pass the .pt2"
+                f"{source}: module {index} of this nn.Sequential has a {weight.dim()}-d weight; its "
+                "structure (pooling, flatten) does not follow from the keys: save the model with "
+                "torch.export.save and pass the .pt2"
             )
     return out if layer >= 0 else None
