@@ -53,9 +53,9 @@ def run(config) -> dict:
     target = load_target(config)
     data = None
     if options.needs_data:
-        from utils.tasks import load_task
+        from run.lesion import load_test_task
 
-        data = load_task(config)
+        data = load_test_task(config, target.network)  # checked against the network's own layers
     found = compute(target.network, data, options)
     matrices, partitions = found["matrices"], found["partitions"]
     hidden = range(1, target.network.depth)

@@ -63,7 +63,7 @@ def load_test_task(config, network):
     except InputError as error:
         raise ConfigError(
             f"no task to evaluate the network on ({error}); name the task it was trained on with "
-            "--task, --modularity and --dataset_path"
+            "--task, --modularity and --dataset_path, or give your own data with --input_batch FILE.npz"
         ) from None
 
 

@@ -61,8 +61,8 @@ def eval_batch(inputs, targets, n_inputs: int, n_outputs: int, source: str = "in
     return EvalBatch(x, t.astype(np.float32), "bits", [], source)
 
 
-def read_eval_batch(path, n_inputs: int, n_outputs: int) -> EvalBatch:
-    """An EvalBatch from FILE.npz (arrays `inputs` and `targets` or `labels`)."""
+def input_batch_arrays(path) -> dict[str, np.ndarray]:
+    """The arrays of an input batch FILE.npz (it must hold `inputs`); InputError naming the problem."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input batch {path} does not exist; give an .npz with 'inputs' and 'targets'")
@@ -73,6 +73,12 @@ def read_eval_batch(path, n_inputs: int, n_outputs: int) -> EvalBatch:
         raise InputError(f"input batch {path} is unreadable ({type(error).__name__}); re-write it") from None
     if "inputs" not in arrays:
         raise InputError(f"input batch {path} has no 'inputs' array")
+    return arrays
+
+
+def read_eval_batch(path, n_inputs: int, n_outputs: int) -> EvalBatch:
+    """An EvalBatch from FILE.npz (arrays `inputs` and `targets` or `labels`)."""
+    arrays = input_batch_arrays(path)
     targets = arrays.get("targets", arrays.get("labels"))
     if targets is None:
         raise InputError(f"input batch {path} has no 'targets' (class indices or 0/1 per output)")

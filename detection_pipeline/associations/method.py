@@ -43,16 +43,10 @@ class InputBatch:
 
 def load_input_batch(path, arch: list[int]) -> InputBatch:
     """Read FILE.npz: `inputs` (n, arch[0]), optionally `labels` (n,) class ids or `targets` (n, arch[-1])."""
+    from utils.eval_batch import input_batch_arrays
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input batch {path} does not exist; give an .npz with 'inputs' (and 'labels')")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise InputError(f"input batch {path} is unreadable ({error})") from None
-    if "inputs" not in arrays:
-        raise InputError(f"input batch {path} has no 'inputs' array")
+    arrays = input_batch_arrays(path)
     inputs = np.asarray(arrays["inputs"], dtype=np.float32)
     if inputs.ndim > 2:  # images (n, C, H, W) as flat rows
         inputs = inputs.reshape(len(inputs), -1)
