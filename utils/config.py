@@ -579,6 +579,15 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--unit_pruning_gradient steps must be positive, got {config.unit_pruning_gradient}"
         )
+    # any model: --input_batch feeds the functional analyses only
+    if config.input_batch is not None and not (
+        config.experiment in ("lesion", "associations")
+        or (config.experiment == "module_detection" and getattr(config, "method", None) == "newman")
+    ):
+        raise ConfigError(
+            "--input_batch feeds --experiment lesion, associations and module_detection --method newman; "
+            f"--experiment {config.experiment} does not use it (leave it out)"
+        )
     for name in ("num_shuffles", "num_shuffles_double"):
         if getattr(config, name) < 1:
             raise ConfigError(f"--{name} must be at least 1, got {getattr(config, name)}")
