@@ -424,3 +424,40 @@ def test_traced_graph_equals_the_weights_by_hand():
     assert [(b.source, b.target) for b in network.skips] == [(1, 4)]  # the identity branch into fc
     np.testing.assert_allclose(network.skips[0].weight, model.fc.weight.detach().numpy(), rtol=1e-6)
     assert network.layout["unit_names"][3] == [f"conv2:{c}" for c in range(4)]
+
+
+def test_deepstruct_dag_lesions_zero_the_summed_units_in_its_own_function():
+    """Blocks with their own activation, summed: the traced graph has one unit set per layer with skip edges,
+    and a lesion equals zeroing h1 / h2 in a forward written out by hand."""
+    from run.api import lesion_test, network_of
+
+    model = DeepstructDag().eval()
+    x = torch.randn(120, 6, generator=torch.Generator().manual_seed(1))
+    y = model(x).argmax(1).numpy()
+    y[::4] = (y[::4] + 1) % 3
+    network = network_of(model, example=x[:2])
+    assert network.arch == [6, 8, 8, 3]
+    assert [(b.source, b.target) for b in network.skips] == [(0, 2), (1, 3)]
+    np.testing.assert_allclose(
+        network.skips[0].weight, (model.l20.weight * model.l20.mask).detach(), rtol=1e-6
+    )
+    labels = np.concatenate([np.full(6, -1), np.arange(8) % 2, 2 + np.arange(8) % 2, np.full(3, -1)])
+    from detection_pipeline.partition import Partition
+
+    result = lesion_test(network, Partition(labels, network.arch), x, y, num_shuffles=3)
+
+    def by_hand(layer, units):
+        keep = [torch.ones(8), torch.ones(8)]
+        keep[layer - 1][units] = 0.0
+        with torch.no_grad():
+            h1 = torch.relu(model.l10(x)) * keep[0]
+            h2 = (torch.relu(model.l21(h1)) + torch.relu(model.l20(x))) * keep[1]
+            return (model.l32(h2) + model.l31(h1)).argmax(1).numpy()
+
+    intact = by_hand(1, [])
+    for entry in result.submodules:
+        lesioned = by_hand(entry["layer"], entry["units"])
+        for c in range(3):
+            own = y == c
+            drop = 100.0 * (np.mean(intact[own] == c) - np.mean(lesioned[own] == c))
+            assert entry["output_drop"][c] == pytest.approx(drop, abs=1e-6)
