@@ -64,7 +64,9 @@ def _module_of(node) -> str:
     if not stack:
         return "<top>"
     path = list(stack.values())[-1][0]
-    return path or "<top>"
+    if not path or path.startswith("_empty_nn_module_stack"):  # an op of the top module's own forward
+        return "<top>"
+    return path
 
 
 @dataclass
@@ -209,6 +211,8 @@ def _walk(gm, values: dict, source: str):
             continue  # constants only (weights, masks): their values are recorded
         op, where = _op(node), _module_of(node)
         out = values.get(node.name)
+        if out is None or isinstance(out, (int, float, bool, torch.SymInt, torch.SymFloat)):
+            continue  # sizes (x.size(0) for a reshape) and checks: no units flow through them
         shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None
         first = value(node.args[0]) if node.args else None
         if op in _LINEAR or op in _CONV:

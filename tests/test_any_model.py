@@ -461,3 +461,24 @@ def test_deepstruct_dag_lesions_zero_the_summed_units_in_its_own_function():
             own = y == c
             drop = 100.0 * (np.mean(intact[own] == c) - np.mean(lesioned[own] == c))
             assert entry["output_drop"][c] == pytest.approx(drop, abs=1e-6)
+
+
+class ViewCnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.pool, self.fc = nn.Conv2d(1, 3, 3), nn.MaxPool2d(2), nn.Linear(27, 2)
+
+    def forward(self, x):
+        return self.fc(self.pool(torch.relu(self.conv(x))).view(x.size(0), -1))
+
+
+def test_reshape_by_the_batch_size_maps_positions_to_channels_and_any_batch_runs():
+    from models.trace import trace_module
+
+    model = ViewCnn().eval()
+    traced = trace_module(model, torch.randn(4, 1, 8, 8))
+    assert traced.network.arch == [1, 3, 2]
+    weight = model.fc.weight.detach().numpy().reshape(2, 3, 9)  # channel-major flatten
+    np.testing.assert_allclose(traced.network.weights[1], np.abs(weight).sum(axis=2), rtol=1e-6)
+    x = torch.randn(7, 1, 8, 8)
+    torch.testing.assert_close(traced.logits(x), model(x))
