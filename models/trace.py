@@ -267,7 +267,7 @@ def _walk(gm, values: dict, source: str):
                 )
             gid = first.chain
             group = groups[gid] if gid is not None else None
-            if group is None or group.point != node.args[0].name or group.kind == "merged":
+            if group is None or group.point != node.args[0].name:
                 raise TraceError(
                     f"{source}: batch norm {where} does not follow a linear or conv directly; it cannot be "
                     "folded"
