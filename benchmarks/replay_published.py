@@ -247,7 +247,7 @@ def success_from_seed(reference: Path, seeds: list[int], result_path: Path) -> N
     from main import main as sculpt
     from run.parser import parse_config
     from run.runs import edges_after_units_dir
-    from utils.network import LayeredNetwork
+    from utils.network_files import network_from_state_dict
     from utils.tasks.ground_truth import ground_truth_for
 
     counts = {"default": 0, "published": 0, "published code": 0}
@@ -275,7 +275,7 @@ def success_from_seed(reference: Path, seeds: list[int], result_path: Path) -> N
                 continue
             config = parse_config([*argv, "--prune_units", "0"])
             folder = edges_after_units_dir(config, 2.5)
-            network = LayeredNetwork.from_state_dict(
+            network = network_from_state_dict(
                 __import__("torch").load(folder / "model.pt", map_location="cpu", weights_only=True),
                 str(folder),
             )

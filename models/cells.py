@@ -321,10 +321,10 @@ def cell_level_network(model: CellNetwork, source: str = ""):
     network.layout["cell_nodes"] = [[graph.nodes[i] for i in cells] for cells in per_layer]
     network.layout["cell_index"] = [[], *per_layer, []]
     network.layout["cell_model"] = model
-    network.layout["unit_names"] = [
-        *(f"input:{k}" for k in range(arch[0])),
-        *(graph.nodes[i] for cells in per_layer for i in cells),
-        *(f"output:{o}" for o in range(model.n_outputs)),
+    network.layout["unit_names"] = [  # per layer, as utils/unit_names.py reads them
+        [f"input:{k}" for k in range(arch[0])],
+        *([graph.nodes[i] for i in cells] for cells in per_layer),
+        [f"output:{o}" for o in range(model.n_outputs)],
     ]
     return network
 

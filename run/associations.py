@@ -47,23 +47,15 @@ def run(config) -> dict:
     from run.network_source import load_target
     from run.options import newman_line, newman_options
     from utils.atomic_io import atomic_path, write_json_atomic
+    from utils.unit_names import flat_unit_names
 
     options = newman_options(config)  # checks --association and --input_batch
     target = load_target(config)
-    if target.network.has_conv:
-        from run.parser import ConfigError
-
-        raise ConfigError(
-            "association matrices are defined here for the units of fully connected networks; this network "
-            "has conv layers (use --method spectral, --experiment clusterability or lesion on CNNs)"
-        )
     data = None
     if options.needs_data:
-        from run.network_source import task_config
-        from run.options import task_options
-        from utils.tasks import load_task
+        from run.lesion import load_test_task
 
-        data = load_task(task_options(task_config(config)))
+        data = load_test_task(config, target.network)  # checked against the network's own layers
     found = compute(target.network, data, options)
     matrices, partitions = found["matrices"], found["partitions"]
     hidden = range(1, target.network.depth)
@@ -94,6 +86,7 @@ def run(config) -> dict:
     for name, partition in partitions.items():
         summary = {**partition.to_json(), "source": target.network.source, "options": newman_line(options)}
         summary["association"] = name
+        summary["unit_names"] = flat_unit_names(target.network)
         write_json_atomic(out / f"modules_{name}.json", summary)
     labels = {name: [p.by_layer()[layer] for layer in hidden] for name, p in partitions.items()}
     draw_sorted_associations(

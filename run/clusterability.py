@@ -184,6 +184,9 @@ def run(config) -> dict:
     title = f"{Path(network.source).name or 'network'} · arch {' '.join(map(str, network.arch))}"
     title += f" · K={result['n_clusters']} · {result['scored']}"
     draw_shuffle_histogram(result["ncut"], result["shuffles"], paths["picture"], title)
+    from utils.unit_names import flat_unit_names
+
+    result["unit_names"] = flat_unit_names(network)  # beside "labels", one per unit
     write_json_atomic(paths["result"], result)
     paths["partial"].unlink(missing_ok=True)
     print(f"clusterability: n-cut {result['ncut']:.4f} vs {_summary(result)} -> {paths['result']}")

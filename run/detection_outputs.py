@@ -10,6 +10,7 @@ import numpy as np
 from detection_pipeline.partition import Partition
 from run.network_source import Target
 from utils.atomic_io import write_json_atomic
+from utils.unit_names import flat_unit_names
 
 MODULES_FILE = "modules.json"
 GRAPHML_FILE = "network.graphml"
@@ -88,6 +89,7 @@ def write_detection(
         if not config.checkpoint
         else None,
         "options": options,
+        "unit_names": flat_unit_names(network),
     }
     paths = {
         "modules": target.out_dir / MODULES_FILE,
@@ -103,8 +105,6 @@ def write_detection(
         title=picture_title(config, target, partition, options_line, steps, verdict),
         weights=weights,
     )
-    if "unit_names" in network.layout:
-        summary["unit_names"] = list(network.layout["unit_names"])
     if "cell_nodes" in network.layout:
         paths["cells_picture"] = target.picture_dir / "cells.png"
         summary.update(cell_summary(network, partition.labels, paths["cells_picture"]))

@@ -68,7 +68,7 @@ def load_test_task(config, network):
     except InputError as error:
         raise ConfigError(
             f"no task to evaluate the network on ({error}); name the task it was trained on with "
-            "--task, --modularity and --dataset_path"
+            "--task, --modularity and --dataset_path, or give your own data with --input_batch FILE.npz"
         ) from None
 
 
@@ -104,15 +104,23 @@ def run(config) -> dict:
     network = target.network
     partition = load_partition(config, target)
     partition.check_fits(network)
-    task = load_test_task(config, network)
+    if config.input_batch:  # the user's own data instead of a task's test split
+        from utils.eval_batch import input_size, read_eval_batch
+
+        task = read_eval_batch(config.input_batch, input_size(network), network.arch[-1])
+    else:
+        task = load_test_task(config, network)
     subs = find_submodules(network, partition)
     total = len(subs) + (len(lesion_pairs(subs, options.double_pairs)) if options.double else 0)
     with progress_bar(config, total, "lesions") as bar:
         result = lesion_tests(network, partition, task, options, progress=bar.update)
     # the task the lesions were evaluated on (a checkpoint's own, from its config.json, or the named one)
-    from run.network_source import task_config
+    if config.input_batch:
+        result["task"] = {"input_batch": str(config.input_batch)}
+    else:
+        from run.network_source import task_config
 
-    result["task"] = {"task": task_config(config).task, "modularity": [int(m) for m in task.modularity]}
+        result["task"] = {"task": task_config(config).task, "modularity": [int(m) for m in task.modularity]}
     result["partition_file"] = str(config.partition or target.out_dir / MODULES_FILE)
     if "cell_nodes" in network.layout:  # name the lesioned cells by their graph node ids
         result["level"] = "cells"
@@ -137,7 +145,8 @@ def run(config) -> dict:
     count = {key: sum(1 for e in tested if e[key] <= 0.05) for key in ("p_mean", "p_spread", "p_range")}
     fmt = lambda p: "n/a" if p is None else f"{p:.3g}"  # noqa: E731
     print(
-        f"lesion: {len(tested)}/{len(result['submodules'])} sub-modules testable; p <= 0.05 for "
+        f"lesion: intact accuracy {result['intact_accuracy']:.2f}%; {len(tested)}/"
+        f"{len(result['submodules'])} sub-modules testable; p <= 0.05 for "
         f"{count['p_mean']} (mean), {count['p_spread']} (spread), {count['p_range']} (range); Fisher p "
         f"mean {fmt(combined['mean'])}, spread {fmt(combined['spread'])} -> {paths['lesion']}"
     )

@@ -13,11 +13,9 @@ def run(config) -> dict:
     target = load_target(config)
     data = None
     if getattr(options, "needs_data", False):
-        from run.network_source import task_config
-        from run.options import task_options
-        from utils.tasks import load_task
+        from run.lesion import load_test_task
 
-        data = load_task(task_options(task_config(config)))
+        data = load_test_task(config, target.network)  # checked against the network's own layers
     partition = find_modules(method, target.network, data, options)
     paths = write_detection(config, target, partition, options_dict, line)
     kept = partition.diagnostics.get("condensed_arch")

@@ -2,7 +2,8 @@
 network type").
 
 Default: the edge-pruned run named by the same options as the published shell lines (first value of
---pruning_gradient). Or --checkpoint FILE: our model.pt, a published-format .npz, or a graph file
+--pruning_gradient). Or --checkpoint FILE: our model.pt (or a plain nn.Sequential state_dict), a module
+saved with torch.export.save (.pt2, traced by models/trace.py), a published-format .npz, or a graph file
 (.graphml, .edgelist, graph .npz). Outputs go beside the run, or into
 <result_path>/<checkpoint parent>_<checkpoint stem>/ for a file; pictures mirror that path under
 --visualization_path.
@@ -159,7 +160,13 @@ def target_from_run(config, run: RunDir, out_dir: Path) -> Target:
 def target_from_file(config, path: Path) -> Target:
     from utils.network_files import GRAPH_SUFFIXES, load_network_file, load_torch_file
 
-    if path.suffix.lower() in (".npz", *GRAPH_SUFFIXES):
+    if path.suffix.lower() == ".pt2":  # torch.export.save'd module: traced into its unit graph
+        from models.trace import load_exported, trace_program
+
+        if config.level == "cells":
+            raise ConfigError(f"--level cells needs a cell network's checkpoint (model.pt); {path} is a .pt2")
+        network = trace_program(load_exported(path), str(path)).network
+    elif path.suffix.lower() in (".npz", *GRAPH_SUFFIXES):
         if config.level == "cells":
             raise ConfigError(
                 f"--level cells needs a cell network's checkpoint (model.pt); {path} is a graph file"

@@ -306,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--input_batch",
         default=None,
-        help="FILE.npz with inputs (n, d) and labels (n,) or targets (n, m) instead of the task's test split",
+        help="FILE.npz with inputs (n, d) or (n, C, H, W) and targets: class indices (n,) or 0/1 (n, m) "
+        "(or labels (n,)) instead of the task's test split; for --method newman, associations and lesion",
     )
     g.add_argument(
         "--partitions", nargs="+", default=None, help="compare_partitions: two or more modules.json files"
@@ -608,6 +609,15 @@ def validate(config: argparse.Namespace) -> None:
     ):
         raise ConfigError(
             f"--unit_pruning_gradient steps must be positive, got {config.unit_pruning_gradient}"
+        )
+    # any model: --input_batch feeds the functional analyses only
+    if config.input_batch is not None and not (
+        config.experiment in ("lesion", "associations")
+        or (config.experiment == "module_detection" and getattr(config, "method", None) == "newman")
+    ):
+        raise ConfigError(
+            "--input_batch feeds --experiment lesion, associations and module_detection --method newman; "
+            f"--experiment {config.experiment} does not use it (leave it out)"
         )
     for name in ("num_shuffles", "num_shuffles_double"):
         if getattr(config, name) < 1:

@@ -139,7 +139,7 @@ def test_cell_graph_edge_weights_are_l1_norms_of_connecting_weights():
         model.cells["b"].layers[0].bias_mask[3] = 0  # channel 3 of b is dead: d's weights from it drop out
         model.cells["b"].layers[0].weight_mask[3] = 0
     net = cell_level_network(model)
-    names = net.layout["unit_names"]
+    names = [name for layer in net.layout["unit_names"] for name in layer]
     offsets = net.offsets
     w_d = model.cells["d"].layers[0].weight.detach().abs()
     expected_bd = float(w_d.sum()) - float(w_d[:, 3].sum())

@@ -537,6 +537,7 @@ def test_users_cnn_through_clusterability_and_lesion(tmp_path):
         [*base, "--experiment", "lesion", "--task", "digits_10way"], cwd=ROOT, capture_output=True, text=True
     )
     assert bad.returncode == 2 and "--cnn" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    # association matrices are per unit of fc networks: a one-line refusal, not a wrong-arch message
+    # association matrices of channels need inputs that fit: the default task's do not, and one line says
+    # what to give (the task, or --input_batch), not a wrong-arch message
     bad = subprocess.run([*base, "--experiment", "associations"], cwd=ROOT, capture_output=True, text=True)
-    assert bad.returncode == 2 and "conv layers" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.returncode == 2 and "--input_batch" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

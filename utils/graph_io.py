@@ -26,6 +26,7 @@ import numpy as np
 
 from utils.atomic_io import atomic_path
 from utils.errors import InputError
+from utils.unit_names import flat_unit_names
 
 GRAPH_FORMATS = ("graphml", "edgelist", "npz")
 _NODE = re.compile(r"^L(\d+)_(\d+)$")
@@ -134,8 +135,7 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
         arrays.update(_unit_norms(network) or {})
         if partition is not None:
             arrays["module"] = partition
-        if "unit_names" in network.layout:
-            arrays["unit_names"] = np.asarray(network.layout["unit_names"])
+        arrays["unit_name"] = np.asarray(flat_unit_names(network))
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
         return path
@@ -150,8 +150,7 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
         header += [f"# {name} " + " ".join(f"{v:.9g}" for v in values) for name, values in norms.items()]
         if partition is not None:
             header.append("# modules " + " ".join(map(str, partition)))
-        if "unit_names" in network.layout:
-            header.append("# names " + " ".join(network.layout["unit_names"]))
+        header.append("# unit_names " + " ".join(flat_unit_names(network)))
         lines = [f"{a} {b} {w:.9g}" for a, b, w in zip(names[src], names[dst], weight.tolist())]
         text = "\n".join(header + lines) + "\n"
     else:
@@ -172,7 +171,7 @@ def _graphml_text(network, names, src, dst, weight, bias, partition, norms) -> s
         '<key id="d4" for="edge" attr.name="weight" attr.type="double"/>',
         '<key id="d5" for="graph" attr.name="arch" attr.type="string"/>',
         '<key id="d6" for="graph" attr.name="activation" attr.type="string"/>',
-        '<key id="d7" for="node" attr.name="name" attr.type="string"/>',
+        '<key id="d7" for="node" attr.name="unit_name" attr.type="string"/>',
     ]
     keys += [f'<key id="{name}" for="node" attr.name="{name}" attr.type="double"/>' for name in norms]
     from xml.sax.saxutils import escape  # writers only: reading network.npz stays light
@@ -186,16 +185,14 @@ def _graphml_text(network, names, src, dst, weight, bias, partition, norms) -> s
         f'<data key="d6">{escape(network.activation)}</data>',
     ]
     module = partition if partition is not None else None
-    unit_names = network.layout.get("unit_names")
+    unit = flat_unit_names(network)
     for u, name in enumerate(names.tolist()):
         extra = f'<data key="d3">{int(module[u])}</data>' if module is not None else ""
         if norms and not np.isnan(norms["bn_gamma"][u]):
             extra += "".join(f'<data key="{name}">{values[u]:.9g}</data>' for name, values in norms.items())
-        if unit_names is not None:
-            extra += f'<data key="d7">{escape(str(unit_names[u]))}</data>'
         out.append(
             f'<node id="{name}"><data key="d0">{layers[u]}</data><data key="d1">{index[u]}</data>'
-            f'<data key="d2">{bias[u]:.9g}</data>{extra}</node>'
+            f'<data key="d2">{bias[u]:.9g}</data>{extra}<data key="d7">{escape(unit[u])}</data></node>'
         )
     out.extend(
         f'<edge source="{a}" target="{b}"><data key="d4">{w:.9g}</data></edge>'
@@ -462,8 +459,14 @@ def network_to_networkx(network, partition=None):
     layers = network.layer_of_units()
     index = np.concatenate([np.arange(w) for w in network.arch])
     norms = _unit_norms(network) or {}
+    unit = flat_unit_names(network)
     for u, name in enumerate(names):
-        attrs = {"layer": int(layers[u]), "index": int(index[u]), "bias": float(bias[u])}
+        attrs = {
+            "layer": int(layers[u]),
+            "index": int(index[u]),
+            "bias": float(bias[u]),
+            "unit_name": unit[u],
+        }
         if partition is not None:
             attrs["module"] = int(partition[u])
         if norms and not np.isnan(norms["bn_gamma"][u]):

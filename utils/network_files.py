@@ -194,6 +194,10 @@ def network_from_state_dict(state, source: str = "state_dict", activation: str =
     does not say)."""
     if not isinstance(state, dict):
         raise InputError(f"{source} is not a state_dict; pass a checkpoint written by sculpt or a .npz")
+    if "layers.0.weight" not in state:
+        from utils.sequential_state import sequential_state
+
+        state = sequential_state(state, source) or state  # a plain nn.Sequential MLP
     if is_conv_state(state) or ("layers.0.weight" not in state and is_anchor_state(state)):
         return network_from_cnn_state(state, source=source)
     _check_arrays(state, source)

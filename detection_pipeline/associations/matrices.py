@@ -82,6 +82,16 @@ def association_matrices(
     names = list(names)
     for name in names:
         check_association(name)
+    if network.layout.get("module") is None and (network.has_conv or network.skips):
+        from models.functional import with_module
+
+        network = with_module(network)  # channels and skip connections: through the traced module
+    if network.layout.get("module") is not None:  # a traced module: through its own forward
+        from detection_pipeline.associations.module_matrices import module_association_matrices
+
+        if targets is None and "backward_hess" in {base_of(name) for name in names}:
+            raise InputError("backward_hess needs targets: give the input batch 'labels' or 'targets'")
+        return module_association_matrices(network, inputs, targets, names, loss, output_groups, absolute)
     inputs = np.asarray(inputs, dtype=np.float32)
     if inputs.ndim != 2 or inputs.shape[1] != network.arch[0] or inputs.shape[0] < 2:
         raise InputError(

@@ -8,6 +8,7 @@ association matrix (with its diagonal) that later comparisons use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -42,25 +43,15 @@ class InputBatch:
 
 def load_input_batch(path, arch: list[int]) -> InputBatch:
     """Read FILE.npz: `inputs` (n, arch[0]), optionally `labels` (n,) class ids or `targets` (n, arch[-1])."""
-    from utils.files import check_npz
+    from utils.eval_batch import input_batch_arrays
 
-    path = check_npz(path, "input batch")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise InputError(f"input batch {path} is unreadable ({error})") from None
-    if "inputs" not in arrays:
-        raise InputError(f"input batch {path} has no 'inputs' array")
-    if arrays["inputs"].dtype.kind not in "fiub":
-        raise InputError(f"input batch {path}: 'inputs' must be numbers, got {arrays['inputs'].dtype}")
+    path = Path(path)
+    arrays = input_batch_arrays(path)
     inputs = np.asarray(arrays["inputs"], dtype=np.float32)
-    if inputs.ndim == 2 and not np.isfinite(inputs).all():
-        row, col = (int(v) for v in np.argwhere(~np.isfinite(inputs))[0])
-        raise InputError(
-            f"input batch {path}: 'inputs' holds NaN or infinite values (first at row {row}, column {col}); "
-            "give finite inputs"
-        )
+    if inputs.ndim > 2:  # images (n, C, H, W) as flat rows
+        inputs = inputs.reshape(len(inputs), -1)
+    if "targets" in arrays and np.asarray(arrays["targets"]).ndim == 1:  # class indices
+        arrays["labels"] = arrays.pop("targets")
     if inputs.ndim != 2 or inputs.shape[1] != arch[0]:
         raise InputError(
             f"input batch {path} has inputs of shape {inputs.shape}, but the network takes {arch[0]} inputs"
@@ -88,7 +79,9 @@ def load_input_batch(path, arch: list[int]) -> InputBatch:
 def batch_from(network, data, options) -> InputBatch:
     """The input batch the options name, or the task's test split."""
     if options.input_batch is not None:
-        return load_input_batch(options.input_batch, network.arch)
+        from utils.eval_batch import input_size
+
+        return load_input_batch(options.input_batch, [input_size(network), network.arch[-1]])
     if data is None:
         raise InputError("the newman method needs inputs: a task or --input_batch FILE.npz")
     groups = data.output_groups or [list(range(data.n_outputs))]

@@ -39,6 +39,8 @@ from detection_pipeline.lesion.stats import (
 )
 from detection_pipeline.lesion.submodules import SubModule, draw_sets, find_submodules
 from utils.errors import InputError
+from utils.eval_batch import input_size
+from utils.unit_names import unit_names
 
 PAIR_SCOPES = ("adjacent", "all")
 
@@ -75,6 +77,31 @@ class LesionOptions:
             raise InputError(f"workers must be ≥ 1, got {self.workers}")
 
 
+def lesion_forward(network, x: np.ndarray):
+    """The batched lesioned forward that fits `network`: a cell graph gates cells of its real module; a
+    traced module (or one of our skip networks, traced) zeroes units in its own forward; a channel network
+    runs its CNN; a dense one its weights (forward.DenseForward)."""
+    if "cell_model" in network.layout:
+        from detection_pipeline.lesion.cell_forward import CellForward
+
+        return CellForward(network, x)
+    if network.skips and network.layout.get("module") is None:
+        from models.functional import with_module
+
+        network = with_module(network)  # skip connections: our DAG model, traced
+    if network.layout.get("module") is not None:
+        from detection_pipeline.lesion.module_forward import ModuleForward
+
+        return ModuleForward(network, x)
+    if network.has_conv:
+        from detection_pipeline.lesion.channel_forward import ChannelForward
+
+        return ChannelForward(network, x)
+    from detection_pipeline.lesion.forward import DenseForward
+
+    return DenseForward(network, x)
+
+
 class Evaluator:
     """Per-output correct counts of lesioned copies of one network on one test set.
 
@@ -87,19 +114,10 @@ class Evaluator:
     def __init__(self, network, x: np.ndarray, y: np.ndarray, kind: str, groups, workers: int = 1):
         import torch
 
-        from detection_pipeline.lesion.forward import DenseForward, make_scorer
+        from detection_pipeline.lesion.forward import make_scorer
 
         self.torch = torch
-        if "cell_model" in network.layout:  # a cell-level graph: lesions gate cells of the real module
-            from detection_pipeline.lesion.cell_forward import CellForward
-
-            self.forward = CellForward(network, x)
-        elif network.has_conv:
-            from detection_pipeline.lesion.channel_forward import ChannelForward
-
-            self.forward = ChannelForward(network, x)
-        else:
-            self.forward = DenseForward(network, x)
+        self.forward = lesion_forward(network, x)
         self.net = self.forward.net
         self.scorer = make_scorer(y, kind, groups)
         self.workers = workers
@@ -211,12 +229,13 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
     partition.check_fits(network)
     x, y = np.asarray(task.x_test), np.asarray(task.y_test)
     cells = "cell_model" in network.layout  # a cell graph: units are cells of the real module
-    flat = network.has_conv or cells
+    traced = network.layout.get("module") is not None
+    flat = network.has_conv or traced or cells
     x = x.reshape(len(x), -1) if flat else x  # images as flat rows; the model checks their size
     if cells:
         inputs = int(np.prod(network.layout["cell_model"].input_shape))
     else:
-        inputs = int(np.prod(network.layout.get("input_shape") or [0])) if flat else network.arch[0]
+        inputs = input_size(network) if network.has_conv or traced else network.arch[0]
     if x.ndim != 2 or x.shape[1] != inputs or y.shape != (x.shape[0], network.arch[-1]):
         raise InputError(
             f"the test set ({x.shape[1] if x.ndim == 2 else '?'} inputs, {y.shape[-1]} outputs) does not fit "
@@ -237,6 +256,7 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
     output_labels = partition.by_layer()[-1]
     n_out = network.arch[-1]
     entries, true_counts = [], {}
+    names = unit_names(network)
     for sub in subs:
         drops = None
         if sub.size:
@@ -250,6 +270,7 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
             true_counts[sub.index] = counts[0]
             drops = drops_from_counts(evaluator.base, counts, evaluator.totals)
         entries.append(single_entry(sub, drops, output_labels, n_out))
+        entries[-1]["unit_names"] = [names[sub.layer][u] for u in sub.units]
         done(1)
     tested = [e for e in entries if e["testable"]]
     result = {
@@ -261,6 +282,7 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
         "output_samples": [int(t) for t in evaluator.totals],
         "output_modules": [int(v) for v in output_labels],
         "base_accuracy": _jsonable(100.0 * evaluator.base / np.maximum(evaluator.totals, 1)),
+        "intact_accuracy": float(100.0 * evaluator.base.sum() / max(int(evaluator.totals.sum()), 1)),
         "lesion_value": evaluator.net.lesion_value,
         "num_shuffles": options.num_shuffles,
         "seed": options.seed,
