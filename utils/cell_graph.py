@@ -68,7 +68,9 @@ class CellGraph:
 def read_cell_graph(path) -> CellGraph | None:
     """The cell graph in `path` (.graphml, .edgelist/.txt), or None when its nodes carry no `cell`
     attribute. Raises InputError naming the file and the problem (cycle, missing or bad cell spec)."""
-    path = Path(path)
+    from utils.files import read_text, regular_file
+
+    path = regular_file(Path(path), "--structure file")
     suffix = path.suffix.lower()
     if suffix == ".graphml":
         import networkx as nx
@@ -84,7 +86,7 @@ def read_cell_graph(path) -> CellGraph | None:
         edges = [(str(s), str(t)) for s, t in graph.edges]
         return build_cell_graph(nodes, cells, edges, str(path))
     if suffix in (".edgelist", ".txt"):
-        text = path.read_text(errors="replace")
+        text = read_text(path, "--structure file")
         if not any(line.split()[:2] == ["#", "cell"] for line in text.splitlines()):
             return None
         return parse_cell_edgelist(text, str(path))

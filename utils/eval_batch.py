@@ -78,9 +78,10 @@ def input_batch_arrays(path) -> dict[str, np.ndarray]:
         raise InputError(f"input batch {path}: 'inputs' must be numbers, got {arrays['inputs'].dtype}")
     inputs = np.asarray(arrays["inputs"], dtype=np.float32)
     if not np.isfinite(inputs).all():
-        where = ", ".join(str(int(v)) for v in np.argwhere(~np.isfinite(inputs))[0])
+        first = [int(v) for v in np.argwhere(~np.isfinite(inputs))[0]]
+        where = f"row {first[0]}" + (f", column {', '.join(map(str, first[1:]))}" if len(first) > 1 else "")
         raise InputError(
-            f"input batch {path}: 'inputs' holds NaN or infinite values (first at index {where}); "
+            f"input batch {path}: 'inputs' holds NaN or infinite values (first at {where}); "
             "give finite inputs"
         )
     return arrays
