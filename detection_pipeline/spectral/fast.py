@@ -243,7 +243,8 @@ def kmeans_best(
     distance = x2[None, None, :] + (centers**2).sum(axis=2)[:, :, None] - 2.0 * (centers @ x.T)
     inertia = distance.min(axis=1).sum(axis=1)
     best = int(inertia.argmin())
-    return distance[best].argmin(axis=0).astype(np.int64), float(inertia[best])
+    scale = spread if spread > 0 else 1.0
+    return distance[best].argmin(axis=0).astype(np.int64), float(inertia[best]) * scale
 
 
 # -- n-cut from blocks ------------------------------------------------------------------------------
