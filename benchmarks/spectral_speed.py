@@ -127,7 +127,7 @@ def fidelity(args) -> None:
     for solver in ("exact", "fast"):
         job = ShuffleJob(blocks, arch, args.n_clusters, seed=0, solver=solver)
         results, seconds[solver] = cpu(
-            lambda: [shuffled_ncut_and_route(job, "layer", i) for i in range(args.num_shuffles)]
+            lambda job=job: [shuffled_ncut_and_route(job, "layer", i) for i in range(args.num_shuffles)]
         )
         values[solver] = np.array([v for v, _ in results])
     exact, fast = values["exact"], values["fast"]
@@ -144,8 +144,9 @@ def fidelity(args) -> None:
               f"{'clusterable' if st['p'] < 0.05 else 'not'} | {seconds[s]:.1f} |")  # fmt: skip
     ks = ks_2samp(exact, fast).pvalue
     same = (stats["exact"]["p"] < 0.05) == (stats["fast"]["p"] < 0.05)
-    print(f"KS p {ks:.3f} (> 0.05: {ks > 0.05}); |mean difference| {abs(exact.mean() - fast.mean()):.4f} vs "
-          f"standard error {se:.4f} (within: {abs(exact.mean() - fast.mean()) <= se}); same verdict: {same}")  # fmt: skip
+    gap = abs(exact.mean() - fast.mean())
+    print(f"KS p {ks:.3f} (> 0.05: {ks > 0.05}); |mean difference| {gap:.4f} vs standard error {se:.4f} "
+          f"(within: {gap <= se}); same verdict: {same}")  # fmt: skip
 
 
 # -- ResNet-18 ----------------------------------------------------------------------------------------
@@ -164,7 +165,9 @@ def resnet18():
             self.bn2 = nn.BatchNorm2d(outputs)
             self.down = None
             if stride != 1 or inputs != outputs:
-                self.down = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs))
+                self.down = nn.Sequential(
+                    nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs)
+                )
 
         def forward(self, x):
             out = torch.relu(self.bn1(self.conv1(x)))
@@ -224,11 +227,11 @@ def resnet_channel_graph(model):
 
 
 def resnet(args) -> None:
+    import torch
+
     from detection_pipeline.spectral.cluster import ncut, spectral_labels
     from detection_pipeline.spectral.graph import graph_from_blocks
     from detection_pipeline.spectral.significance import ShuffleJob, fast_shuffled_ncut
-
-    import torch
 
     torch.manual_seed(0)
     blocks, arch = resnet_channel_graph(resnet18())
@@ -238,17 +241,20 @@ def resnet(args) -> None:
     job = ShuffleJob(blocks, arch, args.n_clusters, seed=0, solver="fast")
     results, t_fast = cpu(lambda: [fast_shuffled_ncut(job, "layer", i) for i in range(args.resnet_shuffles)])
     values = np.array([v for v, _ in results])
-    print(f"\n## ResNet-18 channel graph (random init): {graph.n_nodes} nodes, {graph.adjacency.nnz // 2} edges, "
-          f"K = {args.n_clusters}")  # fmt: skip
+    print(f"\n## ResNet-18 channel graph (random init): {graph.n_nodes} nodes, "
+          f"{graph.adjacency.nnz // 2} edges, K = {args.n_clusters}")  # fmt: skip
     print(f"graph {t_graph:.2f} CPU s; true network, the anchors' call (n_init 100): {t_true:.1f} CPU s, "
           f"n-cut {true:.4f}")  # fmt: skip
-    print(f"{args.resnet_shuffles} `layer` shuffles, fast path ({', '.join(sorted({r for _, r in results}))}): "
-          f"{t_fast:.1f} CPU s ({t_fast / args.resnet_shuffles:.2f} s each); n-cut {values.mean():.4f} ± "
-          f"{values.std():.4f}")  # fmt: skip
+    routes = ", ".join(sorted({r for _, r in results}))
+    each = t_fast / args.resnet_shuffles
+    print(f"{args.resnet_shuffles} `layer` shuffles, fast path ({routes}): {t_fast:.1f} CPU s ({each:.2f} s "
+          f"each); n-cut {values.mean():.4f} ± {values.std():.4f}")  # fmt: skip
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num_shuffles", type=int, default=100)
     parser.add_argument("--n_clusters", type=int, default=12)
     parser.add_argument("--resnet_shuffles", type=int, default=20)
@@ -264,7 +270,9 @@ def main() -> int:
     torch.set_num_threads(1)
     import os
 
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine); one thread; CPU s")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine); one thread; CPU s"
+    )
     with threadpool_limits(1):
         if not args.skip_speed:
             speed(args)

@@ -50,12 +50,12 @@ def _degrees(absolute: list[WeightBlock], arch: list[int]) -> list[np.ndarray]:
     return degree
 
 
-def _gram_embedding(scaled: list[WeightBlock], arch: list[int], n_clusters: int):
+def _gram_embedding(scaled: list[WeightBlock], arch: list[int], n_clusters: int, rng: np.random.Generator):
     """(N, K) eigenvectors x of D^-1/2 A D^-1/2 for the K largest eigenvalues (unit norm, global node
     order), or None when fewer than K singular values are positive (then the graph needs ARPACK).
 
-    scaled: float32 blocks of S entries d_t^-1/2 |w| d_s^-1/2. SᵀS and its eigh in float32: the rounding
-    (~1e-7 of the largest eigenvalue, 1) is far below the gaps between the K eigenvalues kept."""
+    scaled: float32 blocks of S entries d_t^-1/2 |w| d_s^-1/2. SᵀS in float32: the rounding (~1e-7 of the
+    largest eigenvalue, 1) is far below the gaps between the K eigenvalues kept. rng: Lanczos start."""
     offsets = np.concatenate([[0], np.cumsum(arch)])
     even = [layer for layer in range(len(arch)) if layer % 2 == 0]
     odd = [layer for layer in range(len(arch)) if layer % 2 == 1]
@@ -89,9 +89,19 @@ def _gram_embedding(scaled: list[WeightBlock], arch: list[int], n_clusters: int)
                 gram[si : si + arch[ci], sj : sj + arch[cj]] += product
                 if ci != cj or wi is not wj:
                     gram[sj : sj + arch[cj], si : si + arch[ci]] += product.T
-    from scipy.linalg import eigh
+    if n_clusters < n_small - 1:
+        # Lanczos on the dense SᵀS (products are cheap, no factorisation): faster here than a full
+        # tridiagonal reduction for the top K
+        from scipy.sparse.linalg import eigsh
 
-    values, vectors = eigh(gram, subset_by_index=[n_small - n_clusters, n_small - 1], driver="evr")
+        values, vectors = eigsh(
+            gram.astype(np.float64), k=n_clusters, which="LA", tol=1e-10, v0=rng.uniform(-1, 1, n_small)
+        )
+        vectors = vectors.astype(np.float32)
+    else:
+        from scipy.linalg import eigh
+
+        values, vectors = eigh(gram, subset_by_index=[n_small - n_clusters, n_small - 1], driver="evr")
     sigma = np.sqrt(np.clip(values, 0.0, None))
     if sigma.min() <= 1e-10 * max(sigma.max(), 1.0):
         return None
@@ -126,7 +136,7 @@ def spectral_embedding_blocks(
             )
             for b in blocks
         ]
-        embedding = _gram_embedding(scaled, arch, n_clusters)
+        embedding = _gram_embedding(scaled, arch, n_clusters, rng)
     if embedding is not None:
         return embedding / np.concatenate(root)[:, None], EIGEN_GRAM
     from detection_pipeline.spectral.graph import adjacency_from_blocks
@@ -178,18 +188,18 @@ def _kmeans_plusplus(
     """(runs, k, d) float64 k-means++ seeds (greedy: 2 + ln k candidates per step, the one that lowers the
     potential most), as scikit-learn's. x (n, d); x2 (n,) squared norms. Distances in float32 (x has unit
     mean variance, kmeans_best)."""
-    n = x.shape[0]
+    n, d = x.shape
     trials = 2 + int(np.log(k))
-    x32, x2_32 = x.astype(np.float32), x2.astype(np.float32)
-    centers = np.empty((runs, k, x.shape[1]))
+    # squared distances straight from one product: [x, ‖x‖², 1] · [-2c, 1, ‖c‖²]
+    left = np.hstack([x, x2[:, None], np.ones((n, 1))]).astype(np.float32)
+    right = np.hstack([-2.0 * x, np.ones((n, 1)), x2[:, None]]).astype(np.float32)
+    centers = np.empty((runs, k, d))
     first = rng.integers(0, n, runs)
     centers[:, 0] = x[first]
-    closest = x32[first] @ x32.T  # (runs, n) squared distance to the nearest seed so far
-    closest *= -2.0
-    closest += x2_32
-    closest += x2_32[first][:, None]
+    closest = right[first] @ left.T  # (runs, n) squared distance to the nearest seed so far
     np.maximum(closest, 0.0, out=closest)
     rows = np.arange(runs)
+    chunk = _chunk(runs * trials)
     for c in range(1, k):
         cumulative = np.cumsum(closest, axis=1, dtype=np.float64)
         # one searchsorted over all runs: shift run r's cumulative sums above those of runs < r
@@ -199,42 +209,76 @@ def _kmeans_plusplus(
         candidates = np.searchsorted(cumulative.ravel(), draws.ravel()).reshape(runs, trials)
         candidates -= (rows * n)[:, None]
         np.clip(candidates, 0, n - 1, out=candidates)
-        distance = (x32[candidates.ravel()] @ x32.T).reshape(runs, trials, n)
-        distance *= -2.0
-        distance += x2_32
-        distance += x2_32[candidates][:, :, None]
-        np.minimum(distance, closest[:, None, :], out=distance)
-        np.maximum(distance, 0.0, out=distance)
-        best = distance.sum(axis=2, dtype=np.float64).argmin(axis=1)
-        closest = distance[rows, best]
-        centers[:, c] = x[candidates[rows, best]]
+        points = right[candidates.ravel()]
+        potential = np.zeros((runs, trials))
+        for start in range(0, n, chunk):  # blocks of points: the (runs, trials, chunk) arrays stay in cache
+            distance = (points @ left[start : start + chunk].T).reshape(runs, trials, -1)
+            np.minimum(distance, closest[:, None, start : start + chunk], out=distance)
+            potential += distance.sum(axis=2, dtype=np.float64)
+        chosen = candidates[rows, potential.argmin(axis=1)]
+        np.minimum(closest, np.maximum(right[chosen] @ left.T, 0.0), out=closest)
+        centers[:, c] = x[chosen]
     return centers
 
 
-def _assign(x_aug: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """labels int16 (runs, n): the nearest centre of every point in every run. x_aug float32 (n, d + 1) is
-    [x, 1]; centers (runs, k, d). One product gives ‖c‖² - 2 x·c, the squared distance less ‖x‖²; the first
-    centre at the minimum wins, as argmin (the first k where the score equals the minimum, via a max over
-    k-weighted matches: a reduction over the middle axis is far cheaper in numpy than argmin there)."""
+def _augmented(centers: np.ndarray) -> np.ndarray:
+    """float32 (runs, k, d + 1): [-2c, ‖c‖²], so that [x, 1] · it = ‖c‖² - 2 x·c."""
     runs, k, d = centers.shape
     augmented = np.empty((runs, k, d + 1), np.float32)
-    augmented[:, :, :d] = -2.0 * centers
+    augmented[:, :, :d] = centers
+    augmented[:, :, :d] *= -2.0
     augmented[:, :, d] = (centers**2).sum(axis=2)
-    score = (augmented.reshape(runs * k, d + 1) @ x_aug.T).reshape(runs, k, -1)
-    at_min = score == score.min(axis=1, keepdims=True)
+    return augmented
+
+
+def _scores(x_aug: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """float32 (runs, k, n): ‖c‖² - 2 x·c (the squared distance less ‖x‖²) from one product. x_aug float32
+    (n, d + 1) is [x, 1]; centers (runs, k, d)."""
+    runs, k, d = centers.shape
+    return (_augmented(centers).reshape(runs * k, d + 1) @ x_aug.T).reshape(runs, k, -1)
+
+
+def _first_minimum(score: np.ndarray) -> np.ndarray:
+    """int16 (runs, n): argmin over the middle axis of (runs, k, n), the first centre on ties (a max over
+    k-weighted matches: far cheaper in numpy than argmin over a middle axis)."""
+    k = score.shape[1]
     rank = np.arange(k, 0, -1, dtype=np.int16)[None, :, None]  # k for centre 0 ... 1 for centre k-1
-    return k - (at_min * rank).max(axis=1)
+    return k - ((score == score.min(axis=1, keepdims=True)) * rank).max(axis=1)
 
 
-def _update(x_aug: np.ndarray, labels: np.ndarray, k: int, old: np.ndarray) -> np.ndarray:
-    """(runs, k, d) means of each run's clusters (float64); an empty cluster keeps its old centre. One
-    product of the one-hot labels (runs·k, n) with x_aug float32 (n, d + 1) = [x, 1] gives the sums and,
-    in its last column, the counts."""
-    runs, n = labels.shape
-    onehot = (labels[:, None, :] == np.arange(k, dtype=labels.dtype)[None, :, None]).astype(np.float32)
-    sums = (onehot.reshape(runs * k, n) @ x_aug).reshape(runs, k, -1).astype(np.float64)
-    counts = sums[:, :, -1:]
-    return np.where(counts > 0, sums[:, :, :-1] / np.maximum(counts, 1), old)
+CHUNK_ELEMENTS = 80_000  # entries of one block of scores (runs × k × points): it stays in cache
+
+
+def _chunk(rows: int) -> int:
+    """Points per block when each point has `rows` scores."""
+    return max(64, CHUNK_ELEMENTS // max(rows, 1))
+
+
+def _lloyd_step(x_aug: np.ndarray, centers: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """One Lloyd iteration of every run: fills member bool (runs, k, n) with the nearest centres and
+    returns the new centres float64 (runs, k, d) (an empty cluster keeps its centre). Per block of
+    points: the scores, the one-hot membership, and its product with x_aug = [x, 1], which adds the sums
+    and, in the last column, the counts. A point tied between two centres goes to the first."""
+    runs, k, d = centers.shape
+    n = x_aug.shape[0]
+    augmented = _augmented(centers).reshape(runs * k, d + 1)
+    sums = np.zeros((runs * k, d + 1), np.float32)
+    chunk = _chunk(runs * k)
+    for start in range(0, n, chunk):
+        part = x_aug[start : start + chunk]
+        score = (augmented @ part.T).reshape(runs, k, -1)
+        block = member[:, :, start : start + chunk]
+        np.equal(score, score.min(axis=1, keepdims=True), out=block)
+        sums += block.astype(np.float32).reshape(runs * k, -1) @ part
+    sums = sums.reshape(runs, k, d + 1)
+    tied = sums[:, :, d].sum(axis=1) > n + 0.5
+    if tied.any():
+        labels = _first_minimum(_scores(x_aug, centers[tied]))
+        member[tied] = labels[:, None, :] == np.arange(k, dtype=labels.dtype)[None, :, None]
+        sums[tied] = (member[tied].astype(np.float32).reshape(-1, n) @ x_aug).reshape(-1, k, d + 1)
+    sums = sums.astype(np.float64)
+    counts = sums[:, :, d:]
+    return np.where(counts > 0, sums[:, :, :d] / np.maximum(counts, 1), centers)
 
 
 def kmeans_best(
@@ -242,8 +286,10 @@ def kmeans_best(
 ) -> tuple[np.ndarray, float]:
     """(labels int (n,), inertia) of the best of n_init k-means runs on x (n, d), run side by side.
 
-    Centres and the stopping rule in float64; the assignment products in float32 after scaling x to unit
-    mean variance (a global scale changes no k-means result), which can only flip near-exact ties."""
+    Each run stops as scikit-learn's Lloyd: when no label changes, or when the squared centre shift summed
+    over centres is at most 1e-4 × the mean feature variance. Centres in float64; the distance products in
+    float32 after scaling x to unit mean variance (a global scale changes no k-means result), which can
+    only flip near-exact ties."""
     x = np.asarray(x, np.float64)
     x = x - x.mean(axis=0)
     spread = float(np.mean(np.var(x, axis=0)))
@@ -252,27 +298,33 @@ def kmeans_best(
     tol = 1e-4 * float(np.mean(np.var(x, axis=0)))
     x2 = (x * x).sum(axis=1)
     x_aug = np.hstack([x, np.ones((x.shape[0], 1))]).astype(np.float32)
-    centers = _kmeans_plusplus(x, x2, k, n_init, rng)
     if k >= 2**15:
         raise ValueError(f"k-means with {k} clusters: at most {2**15 - 1}")
-    labels = np.full((n_init, x.shape[0]), -1, np.int16)
+    centers = _kmeans_plusplus(x, x2, k, n_init, rng)
     active = np.arange(n_init)
+    member = np.zeros((n_init, k, x.shape[0]), bool)
+    previous = None
     for _ in range(max_iter):
-        if active.size == 0:
-            break
-        new_labels = _assign(x_aug, centers[active])
-        moved = _update(x_aug, new_labels, k, centers[active])
+        moved = _lloyd_step(x_aug, centers[active], member)
         shift = ((moved - centers[active]) ** 2).sum(axis=(1, 2))
-        stable = (new_labels == labels[active]).all(axis=1)
-        labels[active] = new_labels
+        done = shift <= tol
+        if previous is not None:
+            done |= (member == previous).all(axis=(1, 2))
         centers[active] = moved
-        active = active[~(stable | (shift <= tol))]
-    # inertia of each run's final centres (scikit-learn's last E-step), in float64
-    distance = x2[None, None, :] + (centers**2).sum(axis=2)[:, :, None] - 2.0 * (centers @ x.T)
-    inertia = distance.min(axis=1).sum(axis=1)
+        if done.any():
+            active, member = active[~done], member[~done]
+            if active.size == 0:
+                break
+            previous = np.empty_like(member) if previous is None else previous[~done]
+        elif previous is None:
+            previous = np.empty_like(member)
+        member, previous = previous, member  # the next step fills the older buffer
+    # scikit-learn's last E-step: labels and inertia of each run's final centres
+    score = _scores(x_aug, centers)
+    inertia = score.min(axis=1).sum(axis=1, dtype=np.float64) + x2.sum()
     best = int(inertia.argmin())
     scale = spread if spread > 0 else 1.0
-    return distance[best].argmin(axis=0).astype(np.int64), float(inertia[best]) * scale
+    return _first_minimum(score[best : best + 1])[0].astype(np.int64), float(inertia[best]) * scale
 
 
 # -- n-cut from blocks ------------------------------------------------------------------------------
