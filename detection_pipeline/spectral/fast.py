@@ -10,13 +10,16 @@ n_init runs). This module computes the same objective faster:
 - embedding. When every block joins layers of opposite parity (an MLP, or skips over an odd number of
   layers) the graph is bipartite between even and odd layers: D^-1/2 A D^-1/2 = [[0, S], [Sᵀ, 0]] and its
   largest eigenvalues are the largest singular values σ of S, with eigenvectors [S v / σ; v] / √2 where
-  SᵀS v = σ² v. SᵀS on the smaller side is a few small dense products of the blocks; a dense eigh of it
-  (LAPACK evr, top K only) is exact, with no sparse factorisation. Other graphs (skips over an even number
-  of layers, as in residual networks) use scikit-learn's own `spectral_embedding` on the sparse graph.
-- k-means: all n_init runs at once in numpy (float64, k-means++ with 2 + ln K local trials, Lloyd until
-  the labels stop changing or the centre shift falls under 1e-4 × mean feature variance, as scikit-learn).
-  The random draws differ from scikit-learn's, so a single clustering differs as one seed from another;
-  the distribution of n-cuts over shuffles is the same (tests/test_spectral_fast.py checks it).
+  SᵀS v = σ² v. SᵀS on the smaller side is a few dense products of the blocks (float32); its top K
+  eigenvectors come from Lanczos on that small dense matrix (float64, tol 1e-10), with no sparse
+  factorisation. Other graphs (skips over an even number of layers, as in residual networks): a dense eigh
+  of D^-1/2 A D^-1/2 up to DENSE_NODES nodes, else LOBPCG (residuals checked) or Lanczos.
+- k-means: all n_init runs side by side in numpy (k-means++ with 2 + ln K local trials, Lloyd until the
+  labels stop changing or the summed squared centre shift falls under 1e-4 × mean feature variance, as
+  scikit-learn; distance products in float32 over cache-sized blocks of points, centres in float64). The
+  random draws differ from scikit-learn's, so a single clustering differs as one seed from another; the
+  distribution of n-cuts over shuffles is the same (tests/test_spectral_fast.py and
+  benchmarks/spectral_speed.py check it).
 - n-cut from the blocks: cut(c) = vol(c) - weight inside c, no sparse matrix built.
 """
 
@@ -130,12 +133,11 @@ def spectral_embedding_blocks(
     embedding = None
     if is_bipartite_by_parity(blocks):
         inverse = [(1.0 / r).astype(np.float32) for r in root]
-        scaled = [
-            WeightBlock(
-                b.source, b.target, b.weight * inverse[b.target][:, None] * inverse[b.source][None, :]
-            )
-            for b in blocks
-        ]
+        scaled = []
+        for b in blocks:
+            weight = np.multiply(b.weight, inverse[b.target][:, None])
+            weight *= inverse[b.source][None, :]
+            scaled.append(WeightBlock(b.source, b.target, weight))
         embedding = _gram_embedding(scaled, arch, n_clusters, rng)
     if embedding is not None:
         return embedding / np.concatenate(root)[:, None], EIGEN_GRAM
@@ -292,10 +294,13 @@ def kmeans_best(
     only flip near-exact ties."""
     x = np.asarray(x, np.float64)
     x = x - x.mean(axis=0)
-    spread = float(np.mean(np.var(x, axis=0)))
+    variance = np.var(x, axis=0)
+    spread = float(np.mean(variance))
     if spread > 0:
-        x = x / np.sqrt(spread)
-    tol = 1e-4 * float(np.mean(np.var(x, axis=0)))
+        # constant columns (the trivial eigenvector is constant once divided by sqrt(degree)) add nothing
+        # to any distance; the tolerance still averages over all columns, as scikit-learn's
+        x = x[:, variance > 1e-12 * variance.max()] / np.sqrt(spread)
+    tol = 1e-4 * (1.0 if spread > 0 else 0.0)
     x2 = (x * x).sum(axis=1)
     x_aug = np.hstack([x, np.ones((x.shape[0], 1))]).astype(np.float32)
     if k >= 2**15:

@@ -70,8 +70,8 @@ def shuffled_ncut(job: ShuffleJob, method: str, index: int) -> float:
 
 
 def shuffled_ncut_and_route(job: ShuffleJob, method: str, index: int) -> tuple[float, str]:
-    """(n-cut of shuffle `index` of `method`, how it was clustered: "exact", "fast-gram" or
-    "fast-arpack")."""
+    """(n-cut of shuffle `index` of `method`, how it was clustered: "exact" or "fast-<route>", the
+    route of fast.spectral_embedding_blocks)."""
     from detection_pipeline.spectral.cluster import ncut, spectral_labels
 
     if job.solver == "fast":
@@ -82,7 +82,7 @@ def shuffled_ncut_and_route(job: ShuffleJob, method: str, index: int) -> tuple[f
 
 def fast_shuffled_ncut(job: ShuffleJob, method: str, index: int) -> tuple[float, str]:
     """Shuffle `index` of `method` (the same weights as the exact path) clustered by fast.py from its edge
-    blocks: (n-cut, "fast-gram" or "fast-arpack")."""
+    blocks: (n-cut, "fast-" + the eigensolver's route: gram, dense, lobpcg or lanczos)."""
     from detection_pipeline.spectral.cluster import check_clusters, n_init_for
     from detection_pipeline.spectral.fast import kmeans_best, ncut_blocks, spectral_embedding_blocks
     from detection_pipeline.spectral.graph import (
@@ -96,13 +96,14 @@ def fast_shuffled_ncut(job: ShuffleJob, method: str, index: int) -> tuple[float,
     shuffled = shuffle_weights([b.weight for b in job.blocks], method, rng)
     blocks = [WeightBlock(b.source, b.target, w) for b, w in zip(job.blocks, shuffled)]
     if job.normalize_weights:
-        blocks = normalize_blocks(blocks, len(job.arch))
-    blocks = [WeightBlock(b.source, b.target, np.abs(b.weight)) for b in blocks]
+        blocks = normalize_blocks(blocks, len(job.arch), copy=False)  # the shuffled arrays are ours
+    for b in blocks:
+        np.abs(b.weight, out=b.weight)
     arch = list(job.arch)
     # Every consecutive block full: one connected graph through all layers, nothing to remove. Otherwise
     # the graph pruning of the exact path, on the sparse graph (as large as the kept edges).
     chain = {(b.source, b.target): b for b in blocks if b.target == b.source + 1}
-    full = len(chain) == len(arch) - 1 and all(np.all(b.weight > 0) for b in chain.values())
+    full = len(chain) == len(arch) - 1 and all(b.weight.min() > 0 for b in chain.values())
     if not full:
         kept = kept_nodes(adjacency_from_blocks(blocks, arch), arch, job.graph_prune)
         if not kept.all():
