@@ -256,28 +256,29 @@ def _chunk(rows: int) -> int:
     return max(64, CHUNK_ELEMENTS // max(rows, 1))
 
 
-def _lloyd_step(x_aug: np.ndarray, centers: np.ndarray, member: np.ndarray) -> np.ndarray:
-    """One Lloyd iteration of every run: fills member bool (runs, k, n) with the nearest centres and
-    returns the new centres float64 (runs, k, d) (an empty cluster keeps its centre). Per block of
-    points: the scores, the one-hot membership, and its product with x_aug = [x, 1], which adds the sums
-    and, in the last column, the counts. A point tied between two centres goes to the first."""
+def _lloyd_step(x_aug: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """One Lloyd iteration of every run: the new centres float64 (runs, k, d) of the points nearest to
+    `centers` (an empty cluster keeps its centre). Per block of points: the scores, the one-hot membership,
+    and its product with x_aug = [x, 1], which adds the sums and, in the last column, the counts. A point
+    tied between two centres goes to the first."""
     runs, k, d = centers.shape
     n = x_aug.shape[0]
     augmented = _augmented(centers).reshape(runs * k, d + 1)
     sums = np.zeros((runs * k, d + 1), np.float32)
     chunk = _chunk(runs * k)
+    member = np.empty((runs, k, min(chunk, n)), bool)
     for start in range(0, n, chunk):
         part = x_aug[start : start + chunk]
         score = (augmented @ part.T).reshape(runs, k, -1)
-        block = member[:, :, start : start + chunk]
+        block = member[:, :, : part.shape[0]]
         np.equal(score, score.min(axis=1, keepdims=True), out=block)
         sums += block.astype(np.float32).reshape(runs * k, -1) @ part
     sums = sums.reshape(runs, k, d + 1)
     tied = sums[:, :, d].sum(axis=1) > n + 0.5
     if tied.any():
         labels = _first_minimum(_scores(x_aug, centers[tied]))
-        member[tied] = labels[:, None, :] == np.arange(k, dtype=labels.dtype)[None, :, None]
-        sums[tied] = (member[tied].astype(np.float32).reshape(-1, n) @ x_aug).reshape(-1, k, d + 1)
+        onehot = labels[:, None, :] == np.arange(k, dtype=labels.dtype)[None, :, None]
+        sums[tied] = (onehot.astype(np.float32).reshape(-1, n) @ x_aug).reshape(-1, k, d + 1)
     sums = sums.astype(np.float64)
     counts = sums[:, :, d:]
     return np.where(counts > 0, sums[:, :, :d] / np.maximum(counts, 1), centers)
@@ -307,23 +308,15 @@ def kmeans_best(
         raise ValueError(f"k-means with {k} clusters: at most {2**15 - 1}")
     centers = _kmeans_plusplus(x, x2, k, n_init, rng)
     active = np.arange(n_init)
-    member = np.zeros((n_init, k, x.shape[0]), bool)
-    previous = None
     for _ in range(max_iter):
-        moved = _lloyd_step(x_aug, centers[active], member)
-        shift = ((moved - centers[active]) ** 2).sum(axis=(1, 2))
-        done = shift <= tol
-        if previous is not None:
-            done |= (member == previous).all(axis=(1, 2))
+        moved = _lloyd_step(x_aug, centers[active])
+        # When no label changes, the new centres are the old ones to the bit (the same sums in the same
+        # order), so scikit-learn's "labels unchanged" stop is the shift-0 case of its tolerance stop.
+        done = ((moved - centers[active]) ** 2).sum(axis=(1, 2)) <= tol
         centers[active] = moved
-        if done.any():
-            active, member = active[~done], member[~done]
-            if active.size == 0:
-                break
-            previous = np.empty_like(member) if previous is None else previous[~done]
-        elif previous is None:
-            previous = np.empty_like(member)
-        member, previous = previous, member  # the next step fills the older buffer
+        active = active[~done]
+        if active.size == 0:
+            break
     # scikit-learn's last E-step: labels and inertia of each run's final centres
     score = _scores(x_aug, centers)
     inertia = score.min(axis=1).sum(axis=1, dtype=np.float64) + x2.sum()
