@@ -245,7 +245,8 @@ def resnet(args) -> None:
           f"{graph.adjacency.nnz // 2} edges, K = {args.n_clusters}")  # fmt: skip
     print(f"graph {t_graph:.2f} CPU s; true network, the anchors' call (n_init 100): {t_true:.1f} CPU s, "
           f"n-cut {true:.4f}")  # fmt: skip
-    routes = ", ".join(sorted({r for _, r in results}))
+    found = [r for _, r in results]
+    routes = ", ".join(f"{r} ×{found.count(r)}" for r in sorted(set(found)))
     each = t_fast / args.resnet_shuffles
     print(f"{args.resnet_shuffles} `layer` shuffles, fast path ({routes}): {t_fast:.1f} CPU s ({each:.2f} s "
           f"each); n-cut {values.mean():.4f} ± {values.std():.4f}")  # fmt: skip
