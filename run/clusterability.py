@@ -1,10 +1,12 @@
 """--experiment clusterability: is the network more clusterable than its shuffles? (DESIGN §10.2)
 
 The true n-cut (of the network's spectral clustering at --n_clusters, or of --partition's modules) against
-the n-cuts of --num_shuffles shuffled networks per --shuffle_method, clustered the same way. Writes
-clusterability.json beside the network and a histogram PNG under --visualization_path. Shuffles run in
---workers processes; every finished shuffle is kept in clusterability.partial.json (atomically), so a
-killed run resumes where it stopped, and a finished one is extended when --num_shuffles grows.
+the n-cuts of --num_shuffles shuffled networks per --shuffle_method, clustered the same way: the true
+network by scikit-learn's call, the shuffles by --shuffle_solver (the fast path by default; see
+docs/clusterability.md). Writes clusterability.json beside the network and a histogram PNG under
+--visualization_path. Shuffles run in --workers processes; every finished shuffle is kept in
+clusterability.partial.json (atomically), so a killed run resumes where it stopped, and a finished one is
+extended when --num_shuffles grows.
 """
 
 from __future__ import annotations
