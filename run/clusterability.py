@@ -1,10 +1,12 @@
 """--experiment clusterability: is the network more clusterable than its shuffles? (DESIGN §10.2)
 
 The true n-cut (of the network's spectral clustering at --n_clusters, or of --partition's modules) against
-the n-cuts of --num_shuffles shuffled networks per --shuffle_method, clustered the same way. Writes
-clusterability.json beside the network and a histogram PNG under --visualization_path. Shuffles run in
---workers processes; every finished shuffle is kept in clusterability.partial.json (atomically), so a
-killed run resumes where it stopped, and a finished one is extended when --num_shuffles grows.
+the n-cuts of --num_shuffles shuffled networks per --shuffle_method, clustered the same way: the true
+network by scikit-learn's call, the shuffles by --shuffle_solver (the fast path by default; see
+docs/clusterability.md). Writes clusterability.json beside the network and a histogram PNG under
+--visualization_path. Shuffles run in --workers processes; every finished shuffle is kept in
+clusterability.partial.json (atomically), so a killed run resumes where it stopped, and a finished one is
+extended when --num_shuffles grows.
 """
 
 from __future__ import annotations
@@ -46,15 +48,21 @@ def _fingerprint(job, labels: np.ndarray | None) -> str:
         digest.update(f"{block.source}>{block.target}".encode())
         digest.update(np.ascontiguousarray(block.weight).tobytes())
     settings = [job.arch, job.n_clusters, job.seed, job.normalize_weights, job.graph_prune]
+    if job.solver != "exact":  # exact-path keys stay as they were, so older results are reused
+        settings.append(job.solver)
     digest.update(json.dumps(settings).encode())
     if labels is not None:
         digest.update(np.asarray(labels, np.int64).tobytes())
     return digest.hexdigest()
 
 
-def _load_done(paths: dict, key: str, methods: list[str]) -> dict[str, dict[int, float]]:
-    """Shuffle n-cuts already computed for this key: the partial file first, else a finished result."""
+def _load_done(paths: dict, key: str, methods: list[str], solver: str) -> tuple[dict, dict]:
+    """(n-cuts, routes) of the shuffles already computed for this key, {method: {index: value}}: the
+    partial file first, else a finished result. A stored n-cut without its route (older files) came from
+    the exact path when the key is the exact path's; with the fast path's key it is "fast"."""
     done: dict[str, dict[int, float]] = {m: {} for m in methods}
+    routes: dict[str, dict[int, str]] = {m: {} for m in methods}
+    unknown = "exact" if solver == "exact" else "fast"
     for kind in ("partial", "result"):
         if not paths[kind].exists():
             continue
@@ -70,17 +78,32 @@ def _load_done(paths: dict, key: str, methods: list[str]) -> dict[str, dict[int,
             if kind == "partial":
                 stored = data.get("done", {}).get(method, {})
                 done[method].update({int(i): float(v) for i, v in stored.items()})
+                stored_routes = data.get("routes", {}).get(method, {})
+                routes[method].update({int(i): str(stored_routes.get(i, unknown)) for i in stored})
             else:
-                ncuts = data.get("shuffles", {}).get(method, {}).get("ncuts", [])
+                entry = data.get("shuffles", {}).get(method, {})
+                ncuts = entry.get("ncuts", [])
+                stored_routes = entry.get("routes", [unknown] * len(ncuts))
                 done[method].update({i: float(v) for i, v in enumerate(ncuts)})
-        return done
-    return done
+                routes[method].update({i: str(r) for i, r in enumerate(stored_routes)})
+        return done, routes
+    return done, routes
 
 
-def _save_partial(path: Path, key: str, done: dict) -> None:
+def _save_partial(path: Path, key: str, done: dict, routes: dict) -> None:
     write_json_atomic(
-        path, {"key": key, "done": {m: {str(i): v for i, v in sorted(d.items())} for m, d in done.items()}}
+        path,
+        {
+            "key": key,
+            "done": {m: {str(i): v for i, v in sorted(d.items())} for m, d in done.items()},
+            "routes": {m: {str(i): v for i, v in sorted(r.items())} for m, r in routes.items()},
+        },
     )
+
+
+def _route_counts(routes: list[str]) -> dict[str, int]:
+    """How many shuffles each route computed, e.g. {"fast-gram": 100}."""
+    return {r: routes.count(r) for r in sorted(set(routes))}
 
 
 def _true_clustering(config, network, graph):
@@ -115,25 +138,37 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
     if graph.adjacency.nnz == 0:
         raise InputError(f"{network.source or 'the network'} has no edges left in its weight graph")
     labels, true_ncut, k, scored = _true_clustering(config, network, graph)
-    job = ShuffleJob(blocks, network.arch, k, int(config.seed), config.normalize_weights, config.graph_prune)
+    solver = config.shuffle_solver
+    job = ShuffleJob(
+        blocks, network.arch, k, int(config.seed), config.normalize_weights, config.graph_prune, solver
+    )
     job = smaller_job(job)
     key = _fingerprint(job, labels if config.partition else None)
     n = int(config.num_shuffles)
-    done = {m: {} for m in methods} if config.force else _load_done(paths, key, methods)
+    if config.force:
+        done, routes = {m: {} for m in methods}, {m: {} for m in methods}
+    else:
+        done, routes = _load_done(paths, key, methods, solver)
     tasks = [(m, i) for m in methods for i in range(n) if i not in done[m]]
     workers = max(1, min(int(config.workers), os.cpu_count() or 1))
     start, last_save = time.perf_counter(), time.perf_counter()
     try:
-        with progress_bar(config, len(tasks), f"shuffles ({workers} workers)") as bar:
-            for method, index, value in run_shuffles(job, tasks, workers):
+        with progress_bar(config, len(tasks), f"shuffles, {solver} path ({workers} workers)") as bar:
+            for method, index, value, route in run_shuffles(job, tasks, workers):
                 done[method][index] = value
+                routes[method][index] = route
                 bar.update(1)
                 if time.perf_counter() - last_save > SAVE_EVERY_S:
-                    _save_partial(paths["partial"], key, done)
+                    _save_partial(paths["partial"], key, done, routes)
                     last_save = time.perf_counter()
     finally:
         if tasks and any(done.values()):
-            _save_partial(paths["partial"], key, done)
+            _save_partial(paths["partial"], key, done, routes)
+    shuffles = {}
+    for m in methods:
+        shuffles[m] = statistics(true_ncut, [done[m][i] for i in range(n)])
+        shuffles[m]["routes"] = [routes[m][i] for i in range(n)]
+        shuffles[m]["route_counts"] = _route_counts(shuffles[m]["routes"])
     return {
         "key": key,
         "source": network.source,
@@ -145,9 +180,11 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
         "graph_nodes": graph.n_nodes,
         "scored": scored,
         "ncut": true_ncut,
+        "ncut_route": "partition" if config.partition else "exact",
+        "shuffle_solver": solver,
         "labels": labels.tolist(),
         "num_shuffles": n,
-        "shuffles": {m: statistics(true_ncut, [done[m][i] for i in range(n)]) for m in methods},
+        "shuffles": shuffles,
         "shuffle_seconds": time.perf_counter() - start,
         "new_shuffles": len(tasks),
         "workers": workers,

@@ -143,7 +143,11 @@ def used_options(config) -> set[str]:
     elif experiment == "export_graph":
         used = (_network(config) - {"visualization_path"}) | {"graph_format", "output", "partition"}
     elif experiment == "clusterability":
-        used = _network(config) | SPECTRAL | {"partition", "num_shuffles", "shuffle_method", "force"}
+        used = (
+            _network(config)
+            | SPECTRAL
+            | {"partition", "num_shuffles", "shuffle_method", "shuffle_solver", "force"}
+        )
     elif experiment == "spectral_sweep":
         used = _network(config) | SPECTRAL | {"stability_seeds"}
     elif experiment == "associations":

@@ -381,6 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--stability_seeds", type=int, default=5, help="spectral_sweep: clustering seeds per K (--seed, ...)"
     )
+    # clusterability shuffle solver (fast path for the shuffles' spectral clusterings)
+    g.add_argument(
+        "--shuffle_solver",
+        choices=("fast", "exact"),
+        default="fast",
+        help="clusterability: cluster each shuffle by the fast path (same objective: normalised-Laplacian "
+        "embedding and k-means, from the weight blocks) or by scikit-learn's SpectralClustering as the "
+        "anchors; the true network always uses scikit-learn's call",
+    )
 
     g = p.add_argument_group("networks as graphs")
     g.add_argument(

@@ -50,6 +50,18 @@ def test_method_spectral_writes_modules_with_anchor_labels_and_ncut(tmp_path, ca
     assert {"modules.json", "network.graphml", "modules.png"} <= names
 
 
+def test_clusterability_records_which_path_each_number_came_from(tmp_path, capsys):
+    """The true n-cut is the anchors' call on both solvers; each shuffle's route is recorded, and the two
+    solvers keep separate keys (a resumed run never mixes them)."""
+    fast = clusterability(tmp_path / "f", capsys, "--num_shuffles", "3")
+    exact = clusterability(tmp_path / "e", capsys, "--num_shuffles", "3", "--shuffle_solver", "exact")
+    assert fast["shuffle_solver"] == "fast" and exact["shuffle_solver"] == "exact"
+    assert fast["ncut_route"] == exact["ncut_route"] == "exact" and fast["ncut"] == exact["ncut"]
+    assert fast["shuffles"]["layer"]["routes"] == ["fast-gram"] * 3
+    assert fast["shuffles"]["layer"]["route_counts"] == {"fast-gram": 3}
+    assert exact["shuffles"]["layer"]["routes"] == ["exact"] * 3 and fast["key"] != exact["key"]
+
+
 def test_clusterability_outputs_and_workers_do_not_change_results(tmp_path, capsys):
     methods = ["--shuffle_method", "layer", "layer_nonzero_distribution", "--num_shuffles", "4"]
     one = clusterability(tmp_path / "a", capsys, *methods, "--workers", "1")

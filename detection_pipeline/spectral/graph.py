@@ -67,11 +67,13 @@ def folded_blocks(network) -> list[WeightBlock]:
     return blocks
 
 
-def normalize_blocks(blocks: list[WeightBlock], n_layers: int) -> list[WeightBlock]:
+def normalize_blocks(blocks: list[WeightBlock], n_layers: int, copy: bool = True) -> list[WeightBlock]:
     """The clustering normalisation, hidden layer by hidden layer (1 .. n_layers-2) in order: s = L2 norm of
     the unit's incoming weights (all blocks into the layer, as already rescaled) + 1e-5; incoming divided by
-    s, outgoing multiplied by s. float32 arithmetic, as the anchor. Returns new blocks."""
-    blocks = [WeightBlock(b.source, b.target, b.weight.copy()) for b in blocks]
+    s, outgoing multiplied by s. float32 arithmetic, as the anchor. Returns new blocks (copy=False: the
+    given float32 weight arrays are rescaled in place)."""
+    if copy:
+        blocks = [WeightBlock(b.source, b.target, b.weight.copy()) for b in blocks]
     for layer in range(1, n_layers - 1):
         into = [b for b in blocks if b.target == layer]
         if not into:

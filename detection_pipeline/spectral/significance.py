@@ -30,6 +30,7 @@ class ShuffleJob:
     seed: int = 0
     normalize_weights: bool = True
     graph_prune: str = "components"
+    solver: str = "exact"  # "exact": scikit-learn's call per shuffle; "fast": fast.py (same objective)
 
 
 def smaller_job(job: ShuffleJob) -> ShuffleJob:
@@ -43,7 +44,9 @@ def smaller_job(job: ShuffleJob) -> ShuffleJob:
     if kept.all():
         return job
     blocks, arch = restrict_blocks(job.blocks, job.arch, kept)
-    return ShuffleJob(blocks, arch, job.n_clusters, job.seed, job.normalize_weights, job.graph_prune)
+    return ShuffleJob(
+        blocks, arch, job.n_clusters, job.seed, job.normalize_weights, job.graph_prune, job.solver
+    )
 
 
 def shuffle_seeds(seed: int, method: str, index: int) -> tuple[np.random.Generator, int]:
@@ -62,11 +65,55 @@ def shuffled_graph(job: ShuffleJob, method: str, index: int):
 
 
 def shuffled_ncut(job: ShuffleJob, method: str, index: int) -> float:
-    """The n-cut of the spectral clustering of shuffle `index` of `method`."""
+    """The n-cut of the spectral clustering of shuffle `index` of `method` (by job.solver)."""
+    return shuffled_ncut_and_route(job, method, index)[0]
+
+
+def shuffled_ncut_and_route(job: ShuffleJob, method: str, index: int) -> tuple[float, str]:
+    """(n-cut of shuffle `index` of `method`, how it was clustered: "exact" or "fast-<route>", the
+    route of fast.spectral_embedding_blocks)."""
     from detection_pipeline.spectral.cluster import ncut, spectral_labels
 
+    if job.solver == "fast":
+        return fast_shuffled_ncut(job, method, index)
     graph, cluster_seed = shuffled_graph(job, method, index)
-    return ncut(graph.adjacency, spectral_labels(graph.adjacency, job.n_clusters, cluster_seed))
+    return ncut(graph.adjacency, spectral_labels(graph.adjacency, job.n_clusters, cluster_seed)), "exact"
+
+
+def fast_shuffled_ncut(job: ShuffleJob, method: str, index: int) -> tuple[float, str]:
+    """Shuffle `index` of `method` (the same weights as the exact path) clustered by fast.py from its edge
+    blocks: (n-cut, "fast-" + the eigensolver's route: gram, dense, lobpcg or lanczos)."""
+    from detection_pipeline.spectral.cluster import check_clusters, n_init_for
+    from detection_pipeline.spectral.fast import kmeans_best, ncut_blocks, spectral_embedding_blocks
+    from detection_pipeline.spectral.graph import (
+        adjacency_from_blocks,
+        kept_nodes,
+        normalize_blocks,
+        restrict_blocks,
+    )
+
+    rng, cluster_seed = shuffle_seeds(job.seed, method, index)
+    shuffled = shuffle_weights([b.weight for b in job.blocks], method, rng)
+    blocks = [WeightBlock(b.source, b.target, w) for b, w in zip(job.blocks, shuffled)]
+    if job.normalize_weights:
+        blocks = normalize_blocks(blocks, len(job.arch), copy=False)  # the shuffled arrays are ours
+    for b in blocks:
+        np.abs(b.weight, out=b.weight)
+    arch = list(job.arch)
+    # Every consecutive block full: one connected graph through all layers, nothing to remove. Otherwise
+    # the graph pruning of the exact path, on the sparse graph (as large as the kept edges).
+    chain = {(b.source, b.target): b for b in blocks if b.target == b.source + 1}
+    full = len(chain) == len(arch) - 1 and all(b.weight.min() > 0 for b in chain.values())
+    if not full:
+        kept = kept_nodes(adjacency_from_blocks(blocks, arch), arch, job.graph_prune)
+        if not kept.all():
+            blocks, arch = restrict_blocks(blocks, arch, kept)
+    n = sum(arch)
+    check_clusters(job.n_clusters, n)
+    cluster_rng = np.random.default_rng(cluster_seed)
+    embedding, route = spectral_embedding_blocks(blocks, arch, job.n_clusters, cluster_rng)
+    labels, _ = kmeans_best(embedding, job.n_clusters, n_init_for(n), cluster_rng)
+    return ncut_blocks(blocks, arch, labels), f"fast-{route}"
 
 
 def statistics(true_ncut: float, ncuts) -> dict:
@@ -106,20 +153,20 @@ def _init_worker(job: ShuffleJob) -> None:
     _one_thread()
 
 
-def _run_task(task: tuple[str, int]) -> tuple[str, int, float]:
+def _run_task(task: tuple[str, int]) -> tuple[str, int, float, str]:
     method, index = task
-    return method, index, shuffled_ncut(_JOB, method, index)
+    return method, index, *shuffled_ncut_and_route(_JOB, method, index)
 
 
 def run_shuffles(job: ShuffleJob, tasks: list[tuple[str, int]], workers: int = 1):
-    """Yield (method, index, n-cut) for every task, in completion order. workers > 1: that many reused
+    """Yield (method, index, n-cut, route) for every task, in completion order. workers > 1: that many reused
     worker processes (forkserver where the platform has it), each given the job once."""
     if not tasks:
         return
     if workers <= 1:
         with _one_thread():  # same numbers, less waiting
             for method, index in tasks:
-                yield method, index, shuffled_ncut(job, method, index)
+                yield method, index, *shuffled_ncut_and_route(job, method, index)
         return
     import multiprocessing as mp
 
