@@ -139,7 +139,7 @@ def used_options(config) -> set[str]:
         if config.method == "newman" and not config.input_batch:
             used |= TASK  # the task's test split is the input batch
     elif experiment == "lesion":
-        used = _network(config) | LESION | TASK
+        used = _network(config) | LESION | TASK | {"input_batch"}
     elif experiment == "export_graph":
         used = (_network(config) - {"visualization_path"}) | {"graph_format", "output", "partition"}
     elif experiment == "clusterability":

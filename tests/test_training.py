@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-import run.common
+import run.dense
 from models.mlp import MLP
 from run.common import generator_for, prepare
 from run.parser import parse_config
@@ -106,7 +106,7 @@ def test_finished_run_is_reused_and_force_redoes_it(result_path, capsys, monkeyp
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was retrained")
 
-    monkeypatch.setattr(run.common, "train", no_training)
+    monkeypatch.setattr(run.dense, "train", no_training)
     assert call_main(argv, capsys)[0] == 0
     assert model_file.stat().st_mtime_ns == first
     monkeypatch.undo()
