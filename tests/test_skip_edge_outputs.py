@@ -175,3 +175,61 @@ def test_hidden_separability_follows_skip_edges():
         ]
         is True
     )
+
+
+def test_sculpt_features_follow_skip_edges_like_networkx_paths():
+    """Reachability features of a DAG with skips against networkx path enumeration: a unit's outgoing
+    (incoming) row marks the units of later (earlier) layers joined to it by a path of 1..steps edges;
+    weighted, the sum over those paths of the product of |w|."""
+    from detection_pipeline.features import reachability
+    from detection_pipeline.graph import LayeredGraph
+
+    rng = np.random.default_rng(4)
+    arch = [3, 4, 4, 3, 2]
+    masks = [(rng.random((arch[i + 1], arch[i])) < 0.5).astype(np.uint8) for i in range(len(arch) - 1)]
+    weights = [rng.normal(size=m.shape) for m in masks]
+    skips = []
+    for s, t in ((0, 2), (1, 3), (0, 4)):
+        mask = (rng.random((arch[t], arch[s])) < 0.4).astype(np.uint8)
+        skips.append(Block(s, t, rng.normal(size=mask.shape), mask))
+    blocks = [Block(i, i + 1, w, m) for i, (w, m) in enumerate(zip(weights, masks, strict=True))] + skips
+    offsets = np.concatenate([[0], np.cumsum(arch)])
+    dag = nx.DiGraph()
+    dag.add_nodes_from(range(offsets[-1]))
+    for b in blocks:
+        for t, s in zip(*np.nonzero(b.mask), strict=True):
+            dag.add_edge(offsets[b.source] + s, offsets[b.target] + t, w=abs(float(b.weight[t, s])))
+    graph = LayeredGraph.from_masks(masks, weights, skips)
+    for layer in range(len(arch)):
+        for direction, towards in (("outgoing", "out"), ("incoming", "in")):
+            if (direction == "incoming" and layer == 0) or (
+                direction == "outgoing" and layer == len(arch) - 1
+            ):
+                continue
+            layers = range(layer + 1, len(arch)) if towards == "out" else range(layer)
+            columns = [u for j in layers for u in range(offsets[j], offsets[j + 1])]
+            for steps in (1, 2, 3):
+                expected = np.zeros((arch[layer], len(columns)))
+                for r, unit in enumerate(range(offsets[layer], offsets[layer + 1])):
+                    for c, other in enumerate(columns):
+                        a, b = (unit, other) if towards == "out" else (other, unit)
+                        for path in nx.all_simple_paths(dag, a, b, cutoff=steps):
+                            expected[r, c] += np.prod([dag.edges[p, q]["w"] for p, q in zip(path, path[1:])])
+                got = reachability(graph, layer, steps, direction, weighted=True).matrix.toarray()
+                assert np.allclose(got, expected)
+                binary = reachability(graph, layer, steps, direction, weighted=False).matrix.toarray()
+                assert np.array_equal(binary != 0, expected != 0)
+
+
+def test_condense_counts_skip_edges_by_hand():
+    """arch 2 2 2 2: hidden-1 unit 0 leaves only through a skip to output 0 (alive); hidden-2 unit 1 is
+    entered only through a skip from input 1 and leaves nowhere (dead); input 1 then still feeds
+    hidden-1 unit 1 (alive)."""
+    from detection_pipeline.graph import LayeredGraph
+
+    masks = [np.array([[1, 0], [0, 1]]), np.array([[0, 1], [0, 0]]), np.array([[1, 0], [0, 0]])]
+    to_out = np.array([[1, 0], [0, 0]])  # (arch[3], arch[1]): hidden-1 unit 0 -> output 0
+    from_in = np.array([[0, 0], [0, 1]])  # (arch[2], arch[0]): input 1 -> hidden-2 unit 1
+    graph = LayeredGraph.from_masks(masks, skips=[Block(1, 3, to_out, to_out), Block(0, 2, from_in, from_in)])
+    _, alive = graph.condense()
+    assert [a.tolist() for a in alive] == [[True, True], [True, True], [True, False], [True, True]]
