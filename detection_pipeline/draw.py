@@ -4,10 +4,10 @@ One row per layer (inputs at the bottom, outputs at the top). Every module gets 
 rows, as in the published pictures: its kept units sit in that band in every row, and one shaded rounded
 box in its colour spans the layers it covers. Surviving edges are drawn between kept units: straight between
 consecutive layers, as arcs when they skip layers (a DAG network's skip blocks), in the module colour when
-both ends share a module and grey otherwise. Dropped units
-(partition -1) are not drawn; each row's label says how many survive. Input and output units are labelled
-with their original indices (and the picture says so when grouping modules reordered them); rows too wide
-for one label per unit get one label per module run instead ("0–7, 16–23 …").
+both ends share a module and grey otherwise. Dropped units (partition -1) are not drawn; each row's label
+says how many survive. Input and output units are labelled with their original indices (and the picture
+says so when grouping modules reordered them); rows too wide for one label per unit get one label per
+module run instead ("0–7, 16–23 …").
 
 Array conventions (shared with `export.py`):
 - `arch`: layer widths, inputs first; `masks[l]`/`weights[l]`: shape (arch[l+1], arch[l]), torch Linear
@@ -458,26 +458,13 @@ def _draw_edges(
     ids = np.array(sorted(colours), dtype=int)
     table = np.array([colours[m] for m in ids.tolist()], dtype=float).reshape(-1, 3)
     grey = np.array(to_rgb(_CROSS_MODULE_GREY))
-    for group, curved in ((edges, False), (skip_edges, True)):
+    for group in (edges, skip_edges):  # straight lines first, then the arcs (each grey underneath)
         segs, rgba, widths, same = [], [], [], []
         for e in group:
             if e.src.size == 0:
                 continue
-            lo, hi = e.layer, e.upper
-            x0, x1 = layout.x[lo][e.src], layout.x[hi][e.dst]
-            if curved:
-                segs.append(_arcs(x0, lo, x1, hi, frame.aspect))
-            else:
-                segs.append(
-                    np.stack(
-                        [
-                            np.column_stack([x0, np.full_like(x0, lo)]),
-                            np.column_stack([x1, np.full_like(x1, hi)]),
-                        ],
-                        1,
-                    )
-                )
-            m0, m1 = modules[lo][e.src], modules[hi][e.dst]
+            segs.append(_segments(e, layout, frame.aspect))
+            m0, m1 = modules[e.layer][e.src], modules[e.upper][e.dst]
             inside = m0 == m1
             base_lw, alpha = _edge_style(e.src.size)
             colour = np.where(inside[:, None], table[np.searchsorted(ids, m0)], grey)
@@ -490,13 +477,19 @@ def _draw_edges(
                 widths.append(np.full(e.src.size, base_lw))
             same.append(inside)
         if segs:
-            _add_lines(
-                frame,
-                np.concatenate(segs),
-                np.concatenate(rgba),
-                np.concatenate(widths),
-                np.concatenate(same),
-            )
+            arrays = (np.concatenate(a) for a in (segs, rgba, widths, same))
+            _add_lines(frame, *arrays)
+
+
+def _segments(e: LayerEdges, layout: _Layout, aspect: float) -> np.ndarray:
+    """(E, 2, 2) straight segments between consecutive layers, (E, _ARC_POINTS, 2) arcs for skip edges."""
+    lo, hi = e.layer, e.upper
+    x0, x1 = layout.x[lo][e.src], layout.x[hi][e.dst]
+    if e.target is not None:
+        return _arcs(x0, lo, x1, hi, aspect)
+    return np.stack(
+        [np.column_stack([x0, np.full_like(x0, lo)]), np.column_stack([x1, np.full_like(x1, hi)])], 1
+    )
 
 
 def _add_lines(
