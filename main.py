@@ -14,7 +14,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.config import parse_config
+    from run.parser import parse_config
     from utils.errors import SculptError
 
     try:

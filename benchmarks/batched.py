@@ -1,4 +1,4 @@
-"""Batched searches against the sequential path (issue 16), side by side in one run.
+"""Batched searches against the sequential path, side by side in one run.
 
     python3 benchmarks/batched.py [--quick]
 

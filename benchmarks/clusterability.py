@@ -1,4 +1,4 @@
-"""Time the clusterability shuffle test (issue 15).
+"""Time the clusterability shuffle test.
 
     python3 benchmarks/clusterability.py [--num_shuffles 100] [--workers 1 2] [--n_clusters 12]
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def _config(args, extra=()):
-    from utils.config import parse_config
+    from run.parser import parse_config
 
     argv = ["--task", "digits_10way", "--loss", "CE", "--model", "CNN", "--cnn", args.cnn, "--lr", "0.003"]
     argv += ["--batch_size", str(args.batch_size), "--epochs", str(args.epochs), "--quiet", *extra]
@@ -46,11 +46,12 @@ def _time(config, data, shape, pruner=None) -> float:
     import torch
 
     from models.cnn import CNN
-    from utils.training import TrainingOptions, train
+    from run.options import training_options
+    from utils.training import train
 
     torch.manual_seed(0)
     model = CNN(config.cnn, shape, 10)
-    options = TrainingOptions.from_config(config)
+    options = training_options(config)
     train(model, data, dataclasses.replace(options, epochs=1), torch.Generator().manual_seed(0))
     model = CNN(config.cnn, shape, 10)
     start = time.perf_counter()
@@ -69,14 +70,15 @@ def main(argv=None) -> int:
 
     import torch
 
-    from utils.gradual_pruning import GradualPruningOptions, gradual_pruner
+    from run.options import gradual_pruning_options, task_options
+    from utils.gradual_pruning import gradual_pruner
     from utils.tasks import load_task
     from utils.training import TaskTensors
 
     torch.set_num_threads(args.threads)
     config = _config(args)
     pruned = _config(args, ["--gradual_pruning", "cubic", "--target_sparsity", "90", "--prune_every", "20"])
-    digits = load_task(config)
+    digits = load_task(task_options(config))
     cases = [
         ("digits 1x8x8", TaskTensors.from_task(digits, torch.device("cpu")), digits.image_shape),
         ("synthetic 1x28x28", _synthetic(args.n_synthetic, 256, 28), (1, 28, 28)),
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
         for label, cfg in (("none", config), ("cubic 90%", pruned)):
             factory = None
             if cfg is pruned:
-                options = GradualPruningOptions.from_config(cfg)
+                options = gradual_pruning_options(cfg)
                 factory = lambda m, s, e, o=options: gradual_pruner(m, o, s, e)  # noqa: E731
             seconds = _time(cfg, data, shape, factory)
             print(f"| {name} | {label} | {n} | {seconds:.2f} | {n * args.epochs / seconds:,.0f} |")

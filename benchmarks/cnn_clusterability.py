@@ -1,6 +1,6 @@
 """Study (not a timing): a CNN on the 8x8 digits next to an MLP — accuracy dense and at 90% weight
 sparsity (cubic pruning while training), and spectral clusterability of the pruned networks against their
-`layer` and `layer_nonzero` shuffles (issue 14; DESIGN §10.2, §10.6).
+`layer` and `layer_nonzero` shuffles.
 
     python3 benchmarks/cnn_clusterability.py [--seeds 0 1 2] [--num_shuffles 50] [--workers 1]
         [--out /tmp/cnn_clusterability]

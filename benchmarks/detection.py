@@ -53,8 +53,8 @@ tracemalloc.stop()
 print(json.dumps({{
     "median_s": statistics.median(times), "min_s": min(times), "tracemalloc_peak_mb": peak / 2**20,
     "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "condensed_arch": modules.condensed_arch, "n_modules": modules.n_modules,
-    "k_per_layer": [layer.k for layer in modules.layers],
+    "condensed_arch": modules.diagnostics["condensed_arch"], "n_modules": modules.n_modules,
+    "k_per_layer": [layer["k"] for layer in modules.diagnostics["layers"]],
 }}))
 """
 

@@ -67,13 +67,14 @@ def throughput(batch: int, threads: int, epochs: int) -> dict:
     import torch
 
     from run.common import build_model, generator_for
-    from utils.config import parse_config
+    from run.options import task_options
+    from run.parser import parse_config
     from utils.tasks import load_task
     from utils.training import TaskTensors, train
 
     torch.set_num_threads(threads)
     config = parse_config([*TASK, *ARCH, *TRAINING, "--batch_size", str(batch), "--quiet"])
-    task = load_task(config)
+    task = load_task(task_options(config))
     data = TaskTensors.from_task(task, torch.device("cpu"))
     torch.manual_seed(config.seed)
     model = build_model(config, torch.device("cpu"))

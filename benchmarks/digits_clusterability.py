@@ -1,5 +1,5 @@
 """Study (not a timing): are pruned, dropout-trained MLPs on the bundled digits more clusterable than their
-shuffles? The digits counterpart of Filan et al.'s MNIST table (DESIGN §10.2, issue 15).
+shuffles? The digits counterpart of Filan et al.'s MNIST table.
 
     python3 benchmarks/digits_clusterability.py [--seeds 0 1 2 3 4] [--num_shuffles 50] [--workers 2]
         [--out results/digits_clusterability] [--dropout 0.5]
@@ -33,16 +33,17 @@ def train_and_prune(seed: int, dropout: float, pruning_epochs: int = 20, frequen
     """(LayeredNetwork of the pruned MLP, test accuracy %, density %)."""
     import torch
 
+    from models.from_network import network_of
     from models.mlp import MLP
-    from utils.config import parse_config
-    from utils.network import LayeredNetwork
+    from run.options import task_options
+    from run.parser import parse_config
     from utils.tasks import load_task
     from utils.training import TaskTensors, evaluate, loss_value, train
 
     argv = ["--task", "digits_10way", "--arch", *ARCH, "--loss", "CE", "--optimizer", "adam", "--lr", "0.001"]
     argv += ["--batch_size", "128", "--epochs", "20", "--weight_decay", "0", "--dropout", str(dropout)]
     config = parse_config([*argv, "--seed", str(seed)])
-    data = TaskTensors.from_task(load_task(config), torch.device("cpu"))
+    data = TaskTensors.from_task(load_task(task_options(config)), torch.device("cpu"))
     torch.manual_seed(seed)
     model = MLP(config.arch, dropout=config.dropout)
     generator = torch.Generator().manual_seed(seed)
@@ -76,7 +77,7 @@ def train_and_prune(seed: int, dropout: float, pruning_epochs: int = 20, frequen
             optimizer.step()
             step += 1
     accuracy, _ = evaluate(model, data.x_test, data.y_test, data, "CE")
-    network = LayeredNetwork.from_model(model)
+    network = network_of(model)
     return network, accuracy, network.density
 
 

@@ -1,4 +1,4 @@
-"""Time and size of graph export (issue 10: a 1568-784-784-784-3 network at 1% density in under 2 s).
+"""Time and size of graph export (target: a 1568-784-784-784-3 network at 1% density in under 2 s).
 
     python3 benchmarks/export_graph.py [--repeats 3]
 

@@ -1,4 +1,4 @@
-"""End-to-end fidelity (issue 17): our full-grid `sculpt` next to the published networks, run by run.
+"""End-to-end fidelity: our full-grid `sculpt` next to the published networks, run by run.
 
 For every configuration x seed: train, prune units for every unit step and edges for every edge step
 (the family scripts' published options, full grids), keep a network of the grid (sparsest, as `sculpt`
@@ -143,9 +143,9 @@ def published_runs(pub_family: str, modularity: str, arch: list[int], seed: int,
 
 def one_run(args, name: str, seed: int) -> dict:
     from run.common import prepare
+    from run.parser import ConfigError, parse_config
     from run.study.sculpt import choose_sparsest, prune_all
-    from utils.config import ConfigError, parse_config
-    from utils.network import LayeredNetwork
+    from utils.network_files import network_from_state_dict
     from utils.tasks.ground_truth import ground_truth_for
 
     family, pub_family, modularity, arch_text = CONFIGS[name]
@@ -173,9 +173,7 @@ def one_run(args, name: str, seed: int) -> dict:
     chosen = choose_sparsest(candidates)
     depth = len(arch) - 2
     for candidate in candidates:
-        network = LayeredNetwork.from_state_dict(
-            torch_load(Path(candidate["run"]) / "model.pt"), candidate["run"]
-        )
+        network = network_from_state_dict(torch_load(Path(candidate["run"]) / "model.pt"), candidate["run"])
         candidate.update(detect_and_score(network, truth, depth))
     return dict(record, ours=dict(chosen), candidates=candidates)
 

@@ -27,15 +27,16 @@ sys.path.insert(0, str(ROOT))
 def digits_network(epochs: int):
     import torch
 
+    from models.from_network import network_of
     from models.mlp import MLP
-    from utils.config import parse_config
-    from utils.network import LayeredNetwork
+    from run.options import task_options
+    from run.parser import parse_config
     from utils.tasks import load_task
 
     arch = [128, 256, 256, 20]
     argv = ["--task", "digits", "--modularity", "128", "2", "20", "--arch", *map(str, arch), "--loss", "CE"]
     config = parse_config([*argv, "--epochs", str(max(1, epochs)), "--lr", "0.001", "--batch_size", "64"])
-    task = load_task(config)
+    task = load_task(task_options(config))
     torch.manual_seed(0)
     model = MLP(arch)
     if epochs > 0:
@@ -44,7 +45,7 @@ def digits_network(epochs: int):
         train(
             model, TaskTensors.from_task(task, torch.device("cpu")), config, torch.Generator().manual_seed(0)
         )
-    return LayeredNetwork.from_model(model), task
+    return network_of(model), task
 
 
 def block_partition(arch: list[int], modules: int):

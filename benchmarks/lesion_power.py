@@ -1,4 +1,4 @@
-"""Power and false-positive rate of the lesion tests (issue 12): the distribution of p_spread and p_mean
+"""Power and false-positive rate of the lesion tests: the distribution of p_spread and p_mean
 over seeds, on networks with clear modules and on dense untrained networks with an arbitrary partition.
 
     python3 benchmarks/lesion_power.py [--seeds 5] [--num_shuffles 100] [--sculpt_root DIR]
@@ -48,9 +48,10 @@ def block_network(seed: int):
     import torch
 
     from detection_pipeline.partition import Partition
+    from models.from_network import network_of
     from models.mlp import MLP
-    from utils.config import parse_config
-    from utils.network import LayeredNetwork
+    from run.options import task_options
+    from run.parser import parse_config
     from utils.tasks import load_task
     from utils.training import TaskTensors, train
 
@@ -60,7 +61,7 @@ def block_network(seed: int):
         ["--modularity", "4", "2", "4", "--arch", *map(str, arch), "--lr", "0.01", "--epochs", "40"]
         + ["--batch_size", "8", "--seed", str(seed)]
     )
-    task = load_task(config)
+    task = load_task(task_options(config))
     torch.manual_seed(seed)
     model = MLP(arch)
     masks = [
@@ -70,13 +71,13 @@ def block_network(seed: int):
     train(
         model, TaskTensors.from_task(task, torch.device("cpu")), config, torch.Generator().manual_seed(seed)
     )
-    network = LayeredNetwork.from_model(model)
+    network = network_of(model)
     partition = Partition(np.concatenate(blocks), arch, "blocks")
     return network, partition, truth_task([4, 2, 4])[0]
 
 
 def digits_config(arch: list[int], seed: int):
-    from utils.config import parse_config
+    from run.parser import parse_config
 
     return parse_config(
         ["--task", "digits", "--modularity", "128", "2", "20", "--arch", *map(str, arch), "--loss", "CE"]
@@ -97,14 +98,15 @@ def block_digits(seed: int, arch=(128, 64, 64, 20)):
     import torch
 
     from detection_pipeline.partition import Partition
+    from models.from_network import network_of
     from models.mlp import MLP
-    from utils.network import LayeredNetwork
+    from run.options import task_options
     from utils.tasks import load_task
     from utils.training import TaskTensors, train
 
     arch = list(arch)
     config = digits_config(arch, seed)
-    task = load_task(config)
+    task = load_task(task_options(config))
     blocks = digits_blocks(arch, task)
     torch.manual_seed(seed)
     model = MLP(arch)
@@ -115,7 +117,7 @@ def block_digits(seed: int, arch=(128, 64, 64, 20)):
     train(
         model, TaskTensors.from_task(task, torch.device("cpu")), config, torch.Generator().manual_seed(seed)
     )
-    return LayeredNetwork.from_model(model), Partition(np.concatenate(blocks), arch, "blocks"), task
+    return network_of(model), Partition(np.concatenate(blocks), arch, "blocks"), task
 
 
 def class_blocks(seed: int, trained: bool = True, arch=(64, 80, 80, 10)):
@@ -126,9 +128,10 @@ def class_blocks(seed: int, trained: bool = True, arch=(64, 80, 80, 10)):
     import torch
 
     from detection_pipeline.partition import Partition
+    from models.from_network import network_of
     from models.mlp import MLP
-    from utils.config import parse_config
-    from utils.network import LayeredNetwork
+    from run.options import task_options
+    from run.parser import parse_config
     from utils.tasks import load_task
     from utils.training import TaskTensors, train
 
@@ -137,7 +140,7 @@ def class_blocks(seed: int, trained: bool = True, arch=(64, 80, 80, 10)):
         ["--task", "digits_10way", "--arch", *map(str, arch), "--loss", "CE", "--lr", "0.003"]
         + ["--epochs", "60", "--batch_size", "32", "--seed", str(seed)]
     )
-    task = load_task(config)
+    task = load_task(task_options(config))
     hidden = [np.repeat(np.arange(10), w // 10) for w in arch[1:-1]]
     torch.manual_seed(seed)
     model = MLP(arch)
@@ -156,7 +159,7 @@ def class_blocks(seed: int, trained: bool = True, arch=(64, 80, 80, 10)):
         rng = np.random.default_rng(seed)
         hidden = [rng.permutation(h) for h in hidden]
     labels = np.concatenate([np.full(arch[0], -1), *hidden, np.arange(10)])
-    return LayeredNetwork.from_model(model), Partition(labels, arch, "blocks" if trained else "random"), task
+    return network_of(model), Partition(labels, arch, "blocks" if trained else "random"), task
 
 
 def dense_digits(seed: int, arch=(128, 64, 64, 20)):
@@ -164,14 +167,15 @@ def dense_digits(seed: int, arch=(128, 64, 64, 20)):
     import torch
 
     from detection_pipeline.partition import Partition
+    from models.from_network import network_of
     from models.mlp import MLP
-    from utils.network import LayeredNetwork
+    from run.options import task_options
     from utils.tasks import load_task
 
     arch = list(arch)
-    task = load_task(digits_config(arch, seed))
+    task = load_task(task_options(digits_config(arch, seed)))
     torch.manual_seed(seed)
-    network = LayeredNetwork.from_model(MLP(arch))
+    network = network_of(MLP(arch))
     rng = np.random.default_rng(seed)
     blocks = digits_blocks(arch, task)
     for layer in (1, 2):
@@ -183,11 +187,11 @@ def dense_untrained(arch: list[int], modularity: list[int], modules: int, seed: 
     import torch
 
     from detection_pipeline.partition import Partition
+    from models.from_network import network_of
     from models.mlp import MLP
-    from utils.network import LayeredNetwork
 
     torch.manual_seed(seed)
-    network = LayeredNetwork.from_model(MLP(arch))
+    network = network_of(MLP(arch))
     rng = np.random.default_rng(seed)
     labels = [np.zeros(arch[0], int)]
     for width in arch[1:-1]:
@@ -198,15 +202,14 @@ def dense_untrained(arch: list[int], modularity: list[int], modules: int, seed: 
 
 def sculpted(root: Path):
     from detection_pipeline.partition import Partition
-    from utils.network import LayeredNetwork
-    from utils.network_files import load_torch_file
+    from utils.network_files import load_torch_file, network_from_state_dict
 
     for path in sorted(root.rglob("sculpt.json")):
         record = json.loads(path.read_text())
         if record.get("status") != "ok":
             continue
         run = Path(record["chosen"]["run"])
-        network = LayeredNetwork.from_state_dict(load_torch_file(run / "model.pt"), str(run))
+        network = network_from_state_dict(load_torch_file(run / "model.pt"), str(run))
         partition = Partition.from_file(path.parent / "modules.json")
         yield f"seed {record['seed']}", network, partition, truth_task(record["modularity"])[0]
 

@@ -87,8 +87,8 @@ def install(timers: SelfTimers) -> None:
 
     import run.common
     import run.pruning_runs
+    import run.runs
     import utils.pruning
-    import utils.runs
     import utils.tasks
     import utils.training
 
@@ -102,9 +102,9 @@ def install(timers: SelfTimers) -> None:
         setattr(run.pruning_runs, name, timers.wrap("unit scoring", getattr(utils.pruning, name)))
     run.pruning_runs.edge_masks = timers.wrap("edge masks", utils.pruning.edge_masks)
     for name in ("save_json", "save_torch"):
-        setattr(utils.runs.RunDir, name, timers.wrap("file writes", getattr(utils.runs.RunDir, name)))
+        setattr(run.runs.RunDir, name, timers.wrap("file writes", getattr(run.runs.RunDir, name)))
     for name in ("load_json", "load_torch"):
-        setattr(utils.runs.RunDir, name, timers.wrap("file reads", getattr(utils.runs.RunDir, name)))
+        setattr(run.runs.RunDir, name, timers.wrap("file reads", getattr(run.runs.RunDir, name)))
     run.common.load_task = timers.wrap("task loading", utils.tasks.load_task)
 
 

@@ -41,8 +41,8 @@ def published_range(modularity: str, arch: str):
 
 def main() -> None:
     from run.common import prepare
+    from run.parser import parse_config
     from run.study.sculpt import choose_sparsest, prune_all
-    from utils.config import parse_config
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--result_path", default="/tmp/sculpt-densities")

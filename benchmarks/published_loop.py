@@ -1,4 +1,4 @@
-"""Dense training: ours against an independent re-implementation of the published train loop (issue 17).
+"""Dense training: ours against an independent re-implementation of the published train loop.
 
     python3 benchmarks/published_loop.py [--seeds 0 40] [--repeats 1] [--modularity 4 1 2 8]
                                          [--arch 4 24 24 8] [--lr 0.1] [--batch_size 16] [--epochs 30]
@@ -7,7 +7,7 @@ For every seed in [start, stop): our `train` (`--table_repeats R --best_epoch pu
 loop of tests/test_published_loop.py (torch.optim.Adam, BCE on sigmoid probabilities, the last-best-accuracy
 rule), from the same initial network and the same generator. Prints per seed both test accuracies and the
 largest weight difference, then how many seeds reach 100 % on each side and on how many they agree. With
-`--repeats 1` (the published one pass per epoch) the two sides agree seed for seed (README, fidelity).
+`--repeats 1` (the published one pass per epoch) the two sides agree seed for seed (docs/results.md).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from run.common import fresh_model, generator_for, prepare  # noqa: E402
+from run.parser import parse_config  # noqa: E402
 from tests.test_published_loop import _accuracy, published_train  # noqa: E402
-from utils.config import parse_config  # noqa: E402
 from utils.training import train  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Start-up cost of the published three-command workflow, per command (issue 16), and of `--help`.
+"""Start-up cost of the published three-command workflow, per command, and of `--help`.
 
     python3 benchmarks/startup.py [--repeats 3]
 

@@ -2,9 +2,9 @@
 
     taskset -c 0,1 python3 benchmarks/train.py [--repeats 20] [--threads 2] [--cores 0,1]
 
-After the imports, each repetition builds the config with utils.config.parse_config, calls
+After the imports, each repetition builds the config with run.parser.parse_config, calls
 run.common.prepare (task -> tensors), seeds and builds a fresh MLP and runs utils.training.train for
-15 epochs. Nothing is written: the run-directory step (run.common.train_dense) is left out on purpose,
+15 epochs. Nothing is written: the run-directory step (run.dense.train_dense) is left out on purpose,
 so this measures the science, not the disk. The first repetition is a warm-up reported on its own: it pays
 one-time costs (first calls into torch kernels, lazy imports).
 Reports the median, min and max of `--repeats` further repetitions. Target: median < 0.5 s on 2 cores.
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     import torch
 
     from run.common import build_model, generator_for, prepare
-    from utils.config import parse_config
+    from run.parser import parse_config
     from utils.training import train
 
     imports = time.perf_counter() - import_start

@@ -1,15 +1,18 @@
-"""End-to-end module detection (DESIGN §7): condense, features, per-layer clustering and tests, merge.
+"""End-to-end module detection (Neural Sculpting): condense, features, per-layer clustering and tests,
+merge.
 
-    modules = detect_modules(masks, options, weights=None)
+    partition = detect_modules(masks, options, weights=None)
 
-masks[i] is the (arch[i+1], arch[i]) 0/1 mask of layer i (torch Linear layout); `options` is the config
-namespace (or any object with the detection option attributes; missing ones take the CLI defaults).
+masks[i] is the (arch[i+1], arch[i]) 0/1 mask of layer i (torch Linear layout); `options` is a
+DetectionOptions (None: the published defaults). The result is the one partition type,
+detection_pipeline.partition.Partition.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,15 +20,16 @@ from detection_pipeline import clustering
 from detection_pipeline.features import reachability
 from detection_pipeline.graph import LayeredGraph, NoPathError
 from detection_pipeline.merge import merge_layers, merge_layers_dag
+from detection_pipeline.partition import Partition, relabel_first_appearance
 from detection_pipeline.separability import TestOutcome, compare_expected
 from utils.errors import InputError
 
-__all__ = ["DetectionOptions", "LayerResult", "Modules", "NoPathError", "detect_modules"]
+__all__ = ["DetectionOptions", "LayerResult", "NoPathError", "detect_modules"]
 
 
 @dataclass
 class DetectionOptions:
-    """The detection options with the published CLI defaults (see utils/config.py)."""
+    """The detection options with the published CLI defaults (see run/parser.py)."""
 
     feature_direction: str = "outgoing"
     feature_weighted: bool = False
@@ -39,10 +43,10 @@ class DetectionOptions:
     clusterability_criterion: str = "compare_expected"
 
     @classmethod
-    def from_any(cls, options) -> DetectionOptions:
-        """Read the fields from any object (argparse namespace, dataclass), defaulting missing ones."""
-        values = {name: getattr(options, name, default) for name, default in cls().__dict__.items()}
-        out = cls(**values)
+    def from_any(cls, options: DetectionOptions | None) -> DetectionOptions:
+        """A checked copy of `options` (None: the published defaults), the published spelling
+        "incomming" read as "incoming". InputError for values detection cannot use."""
+        out = cls() if options is None else dataclasses.replace(options)
         out.feature_direction = str(out.feature_direction).lower()
         if out.feature_direction == "incomming":  # the published spelling
             out.feature_direction = "incoming"
@@ -100,49 +104,6 @@ class LayerResult:
         }
 
 
-@dataclass
-class Modules:
-    """Detected modules.
-
-    arch: layer widths; condensed_arch: alive units per layer; alive: bool (arch[l],) per layer;
-    partition: int (sum(arch),) module id per unit, layers inputs→outputs, -1 for dropped units, ids
-    0..M-1 in order of first appearance; layers: LayerResult per non-output layer; n_modules: M.
-    """
-
-    arch: list[int]
-    condensed_arch: list[int]
-    alive: list[np.ndarray]
-    partition: np.ndarray
-    layers: list[LayerResult] = field(default_factory=list)
-    n_modules: int = 0
-
-    def by_layer(self) -> list[np.ndarray]:
-        """The partition split per layer: (arch[l],) arrays."""
-        return np.split(self.partition, np.cumsum(self.arch)[:-1])
-
-    def module_units(self) -> list[dict[int, list[int]]]:
-        """For each module id: {layer: [unit indices within that layer]} (layers where it has units)."""
-        out: list[dict[int, list[int]]] = [{} for _ in range(self.n_modules)]
-        for layer, ids in enumerate(self.by_layer()):
-            for unit in np.flatnonzero(ids >= 0):
-                out[int(ids[unit])].setdefault(layer, []).append(int(unit))
-        return out
-
-    def to_json(self) -> dict:
-        return {
-            "arch": [int(a) for a in self.arch],
-            "condensed_arch": [int(a) for a in self.condensed_arch],
-            "n_modules": int(self.n_modules),
-            "partition": [int(x) for x in self.partition],
-            "dropped": [np.flatnonzero(~a).tolist() for a in self.alive],
-            "modules": [
-                {"id": m, "units": {str(layer): units for layer, units in per_layer.items()}}
-                for m, per_layer in enumerate(self.module_units())
-            ],
-            "layers": [layer.to_json() for layer in self.layers],
-        }
-
-
 def _cluster_layer(graph: LayeredGraph, layer: int, opts: DetectionOptions) -> LayerResult:
     """Features, k by the stopping criterion, the separability tests when they apply, final labels."""
     metric, linkage = opts.clustering_distance_measure, opts.clustering_linkage
@@ -189,21 +150,10 @@ def _cluster_layer(graph: LayeredGraph, layer: int, opts: DetectionOptions) -> L
     return LayerResult(layer, n, int(k), choice.k, choice.score, scores, tests, labels)
 
 
-def _relabel_first_appearance(partition: np.ndarray) -> tuple[np.ndarray, int]:
-    """Module ids 0..M-1 in order of first appearance, -1 kept."""
-    out = np.full_like(partition, -1)
-    kept = partition >= 0
-    if kept.any():
-        uniq, first, inverse = np.unique(partition[kept], return_index=True, return_inverse=True)
-        rank = np.empty(len(uniq), dtype=np.int64)
-        rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
-        out[kept] = rank[inverse]
-        return out, len(uniq)
-    return out, 0
-
-
-def detect_modules(masks, options, weights=None, skips=None) -> Modules:
-    """Detect modules in a masked layered network.
+def detect_modules(masks, options, weights=None, skips=None) -> Partition:
+    """Detect modules in a masked layered network: a Partition (method "sculpt", ids 0..M-1 in order of
+    first appearance, -1 for dropped units) whose diagnostics hold condensed_arch (alive units per layer)
+    and layers (the per-layer clustering records, LayerResult.to_json).
 
     masks: list of 0/1 arrays, masks[i] of shape (arch[i+1], arch[i]); weights: same shapes, used only when
     options.feature_weighted; skips: utils.network.Block list of edges that skip layers (a DAG network), or
@@ -226,15 +176,12 @@ def detect_modules(masks, options, weights=None, skips=None) -> Modules:
     offsets = np.concatenate([[0], np.cumsum(graph.arch)[:-1]])
     for layer, ids in enumerate(per_layer):
         partition[offsets[layer] + np.flatnonzero(alive[layer])] = ids
-    partition, n_modules = _relabel_first_appearance(partition)
-    return Modules(
-        arch=list(graph.arch),
-        condensed_arch=[int(a.sum()) for a in alive],
-        alive=alive,
-        partition=partition,
-        layers=layers,
-        n_modules=n_modules,
-    )
+    partition, _ = relabel_first_appearance(partition)
+    diagnostics = {
+        "condensed_arch": [int(a.sum()) for a in alive],
+        "layers": [layer.to_json() for layer in layers],
+    }
+    return Partition(partition, list(graph.arch), "sculpt", diagnostics)
 
 
 def sculpt_method(network, data=None, options=None):
@@ -242,10 +189,4 @@ def sculpt_method(network, data=None, options=None):
 
     Diagnostics: condensed_arch, n_modules and the per-layer clustering records (as in modules.json).
     """
-    from detection_pipeline.partition import Partition
-
-    opts = options if isinstance(options, DetectionOptions) else DetectionOptions.from_any(options)
-    modules = detect_modules(network.masks, opts, weights=network.weights, skips=network.skips)
-    record = modules.to_json()
-    diagnostics = {"condensed_arch": record["condensed_arch"], "layers": record["layers"]}
-    return Partition(modules.partition, network.arch, "sculpt", diagnostics)
+    return detect_modules(network.masks, options, weights=network.weights, skips=network.skips)

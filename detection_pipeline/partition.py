@@ -51,6 +51,11 @@ class Partition:
     def n_modules(self) -> int:
         return int(len(np.unique(self.labels[self.labels >= 0])))
 
+    @property
+    def alive(self) -> list[np.ndarray]:
+        """bool (arch[l],) per layer: the units the method kept (label >= 0)."""
+        return [ids >= 0 for ids in self.by_layer()]
+
     def by_layer(self) -> list[np.ndarray]:
         """The labels split per layer: (arch[l],) arrays."""
         return np.split(self.labels, np.cumsum(self.arch)[:-1])

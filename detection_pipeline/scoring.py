@@ -87,8 +87,8 @@ def score_modules(arch, partition, truth, n_hidden: int | None = None, masks=Non
 
 
 def score_detected(modules, truth, masks=None, skips=None) -> dict:
-    """score_modules for a detection_pipeline.detect.Modules."""
-    return score_modules(modules.arch, modules.partition, truth, masks=masks, skips=skips)
+    """score_modules for a detection_pipeline.partition.Partition."""
+    return score_modules(modules.arch, modules.labels, truth, masks=masks, skips=skips)
 
 
 def _check_blocks(arch: list[int], masks, skips) -> list[tuple[int, int, np.ndarray]] | None:

@@ -169,7 +169,10 @@ def _numel(shape) -> int:
     return n
 
 
-def build_cnn(config, input_shape, n_outputs: int, device: torch.device | str = "cpu") -> CNN:
-    """The CNN named by --cnn, --bn and --dropout for images of `input_shape` and `n_outputs` outputs."""
-    model = CNN(config.cnn, input_shape, n_outputs, bool(config.bn), config.dropout)
+def build_cnn(
+    spec: str, input_shape, n_outputs: int, batch_norm: bool, dropout, device: torch.device | str = "cpu"
+) -> CNN:
+    """The CNN named by spec (--cnn), batch_norm (--bn) and dropout for images of `input_shape` and
+    `n_outputs` outputs, on `device`."""
+    model = CNN(spec, input_shape, n_outputs, batch_norm, dropout)
     return model.to(device)

@@ -108,7 +108,7 @@ class DAGNetwork(MLP):
     @classmethod
     def from_network(cls, network) -> DAGNetwork:
         """A network with the LayeredNetwork's weights, biases and masks (eval use: lesions, associations)."""
-        model = cls.from_structure(network, network.activation if network.activation != "linear" else "relu")
+        model = cls.from_structure(network, network.activation)
         with torch.no_grad():
             for (_, _, module), block in zip(model.blocks(), _ordered_blocks(network), strict=True):
                 module.weight.copy_(torch.as_tensor(block.weight * block.mask, dtype=torch.float32))

@@ -1,4 +1,5 @@
-"""A live torch model from a `LayeredNetwork` (the reverse of `LayeredNetwork.from_model`).
+"""Between live torch models and the one network type: `network_of(model)` gives a model's
+`LayeredNetwork`; `torch_model(network)` is the reverse.
 
 `torch_model(network)` gives our MLP (or the DAG network when the network has skip connections) with the
 network's weights, biases, masks and batch norm statistics, in eval mode; forward returns the activations of
@@ -11,6 +12,22 @@ import numpy as np
 import torch
 
 from utils.errors import InputError
+
+
+def network_of(model, source: str = "model"):
+    """The LayeredNetwork of a live model of models/ (weights copied to numpy, on CPU): an MLP or DAG
+    network (its activation kept), or a CNN as its channel graph (its layer list and input shape kept in
+    the layout for a forward pass)."""
+    from models.cnn import CNN
+    from models.mlp import MLP
+    from utils.cnn_graph import network_from_cnn_state
+    from utils.network_files import network_from_state_dict
+
+    if isinstance(model, CNN):
+        return network_from_cnn_state(model.state_dict(), model.spec, model.input_shape, source)
+    if isinstance(model, MLP):
+        return network_from_state_dict(model.state_dict(), source, activation=model.activation_name)
+    raise InputError(f"{type(model).__name__} is not a model of models/ (MLP, DAGNetwork, CNN)")
 
 
 def torch_model(network, device: torch.device | str = "cpu", cnn: str | None = None, input_shape=None):
@@ -29,7 +46,7 @@ def torch_model(network, device: torch.device | str = "cpu", cnn: str | None = N
         from models.mlp import MLP
 
         batch_norm = any(n is not None for n in network.norms[:-1])
-        activation = network.activation if network.activation != "linear" else "relu"
+        activation = network.activation
         model = MLP(network.arch, activation, batch_norm=batch_norm)
         state = {}
         for i in range(network.depth):

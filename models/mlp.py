@@ -44,7 +44,13 @@ def hidden_activation(name: str):
         return torch.sigmoid
     if name == "ste":
         return StraightThroughStep.apply
-    raise ValueError(f"unknown hidden activation {name!r} (choose relu, sigmoid, ste)")
+    if name == "linear":  # a network read from a graph or file may have linear hidden units
+        return _identity
+    raise ValueError(f"unknown hidden activation {name!r} (choose relu, sigmoid, ste, linear)")
+
+
+def _identity(h: torch.Tensor) -> torch.Tensor:
+    return h
 
 
 class MLP(nn.Module):

@@ -51,7 +51,7 @@ def run(config) -> dict:
     options = newman_options(config)  # checks --association and --input_batch
     target = load_target(config)
     if target.network.has_conv:
-        from utils.config import ConfigError
+        from run.parser import ConfigError
 
         raise ConfigError(
             "association matrices are defined here for the units of fully connected networks; this network "
@@ -59,9 +59,10 @@ def run(config) -> dict:
         )
     data = None
     if options.needs_data:
+        from run.options import task_options
         from utils.tasks import load_task
 
-        data = load_task(config)
+        data = load_task(task_options(config))
     found = compute(target.network, data, options)
     matrices, partitions = found["matrices"], found["partitions"]
     hidden = range(1, target.network.depth)

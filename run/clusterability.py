@@ -18,21 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from run.network_source import load_target
+from run.parser import ConfigError
+from run.reporting import progress_bar
 from utils.atomic_io import write_json_atomic
-from utils.config import ConfigError
 from utils.errors import InputError
 
 RESULT_FILE = "clusterability.json"
 PARTIAL_FILE = "clusterability.partial.json"
 PICTURE_FILE = "clusterability.png"
 SAVE_EVERY_S = 1.0
-
-
-def _progress_bar(config, total: int, desc: str):
-    """A tqdm bar (silent with --quiet). Not run.common's: that module imports torch, 2 s for nothing here."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=bool(config.quiet), leave=False, dynamic_ncols=True)
 
 
 def _methods(config) -> list[str]:
@@ -125,7 +119,7 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
     workers = max(1, min(int(config.workers), os.cpu_count() or 1))
     start, last_save = time.perf_counter(), time.perf_counter()
     try:
-        with _progress_bar(config, len(tasks), f"shuffles ({workers} workers)") as bar:
+        with progress_bar(config, len(tasks), f"shuffles ({workers} workers)") as bar:
             for method, index, value in run_shuffles(job, tasks, workers):
                 done[method][index] = value
                 bar.update(1)
@@ -171,7 +165,7 @@ def run(config) -> dict:
     if config.checkpoint and Path(config.checkpoint).is_dir():
         from run.clusterability_curve import run_curve
 
-        return run_curve(config, methods)
+        return run_curve(config, methods, shuffle_test)
     target = load_target(config)
     network = target.network
     paths = {

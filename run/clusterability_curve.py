@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 
 from run.network_source import picture_dir
+from run.parser import ConfigError
 from utils.atomic_io import write_json_atomic
-from utils.config import ConfigError
 from utils.errors import InputError
+from utils.network_files import network_from_state_dict
 
 CHECKPOINT_DIR = "checkpoints"
 _EPOCH = re.compile(r"epoch-(\d+)\.pt$")
@@ -52,13 +53,13 @@ def checkpoint_files(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def run_curve(config, methods: list[str]) -> dict:
+def run_curve(config, methods: list[str], shuffle_test) -> dict:
+    """The shuffle test (`shuffle_test(config, network, methods, paths)`, run/clusterability.py's, passed
+    in so the two modules do not import each other) of every checkpoint of --checkpoint, as a curve."""
     from detection_pipeline.spectral.cluster import check_clusters
     from detection_pipeline.spectral.graph import weight_graph
     from detection_pipeline.spectral.plots import draw_learning_curve
-    from run.clusterability import shuffle_test
-    from utils.network import LayeredNetwork
-    from utils.runs import load_checkpoint
+    from run.runs import load_checkpoint
 
     folder = Path(config.checkpoint).resolve()
     files = checkpoint_files(folder)
@@ -71,9 +72,7 @@ def run_curve(config, methods: list[str]) -> dict:
         raise ConfigError("--partition scores one network; leave it out for a learning curve")
     networks = []
     for epoch, file in files:  # check every checkpoint before anything is written
-        network = LayeredNetwork.from_state_dict(
-            load_checkpoint(file), str(file), config.hidden_layer_activation
-        )
+        network = network_from_state_dict(load_checkpoint(file), str(file), config.hidden_layer_activation)
         check_clusters(
             int(config.n_clusters[0]),
             weight_graph(network, config.normalize_weights, config.graph_prune).n_nodes,

@@ -4,7 +4,6 @@ network (trained once and reused), and progress bars that --quiet silences."""
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +11,10 @@ import numpy as np
 import torch
 
 from models.mlp import MLP
-from utils.config import ConfigError
-from utils.runs import RunDir, dense_dir
+from run.parser import ConfigError
+from run.reporting import progress_bar  # noqa: F401 - run.common.progress_bar, as before
 from utils.tasks import Task, load_task
-from utils.training import TaskTensors, TrainingOptions, check_loss_fits, select_device, train
+from utils.training import TaskTensors, TrainingOptions, check_loss_fits, select_device
 
 
 @dataclass
@@ -32,10 +31,12 @@ class Context:
 def prepare(config) -> Context:
     """Load the task (ConfigError on bad input) and put it on the device."""
     apply_structure(config)
-    task = load_task(config)
+    from run.options import task_options, training_options
+
+    task = load_task(task_options(config))
     device = select_device(bool(config.gpu))
     data = TaskTensors.from_task(task, device)
-    training = TrainingOptions.from_config(config)
+    training = training_options(config)
     check_loss_fits(training, data)  # before any run folder is made
     if config.task == "boolean" and not config.graph and not Path(config.dataset_path).is_dir():
         print(
@@ -90,13 +91,6 @@ def generator_for(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def progress_bar(config, total: int, desc: str):
-    """A tqdm bar, or a silent stand-in with --quiet."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=bool(config.quiet), leave=False, dynamic_ncols=True)
-
-
 def epoch_progress(bar):
     def report(epoch, train_loss, val_accuracy):
         bar.update(1)
@@ -107,8 +101,14 @@ def epoch_progress(bar):
 
 def model_metrics(model: MLP) -> dict:
     metrics = {"density": model.density(), "units_kept": model.units_kept()}
-    if hasattr(model, "specs"):  # a CNN: what a forward pass of its checkpoint needs
+    from models.cnn import CNN
+
+    if isinstance(model, CNN):  # what a forward pass of its checkpoint needs
         metrics.update(cnn=model.spec, input_shape=list(model.input_shape))
+    from models.cells import CellNetwork
+
+    if isinstance(model, CellNetwork):
+        metrics.update(cells_kept=model.cells_kept(), input_shape=list(model.input_shape))
     return metrics
 
 
@@ -122,60 +122,22 @@ def reused(metrics: dict, run_path) -> dict:
     return dict(metrics, _reused=str(run_path))
 
 
-def train_dense(ctx: Context) -> tuple[MLP, dict]:
-    """Train the dense network named by the config, or load it when its run directory is finished.
-
-    The run folder is locked while it is checked and trained, so a second process asking for the same
-    network waits and then reuses it. Returns (model on ctx.device with the best epoch's weights, metrics
-    dict; metrics["_reused"] is the run folder when it was loaded, not trained).
-    """
-    config = ctx.config
-    run = RunDir(dense_dir(config))
-    model = fresh_model(config, ctx.device, ctx.task)
-    with run.lock(on_wait=say_waiting):
-        if run.finished and not config.force:
-            model.load_state_dict(run.load_torch("model.pt"))
-            return model, reused(run.load_json("metrics.json"), run.path)
-        run.clean_stale_temps()
-        start = time.perf_counter()
-        pruner = _gradual_pruner(config)
-        with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
-            report = epoch_progress(bar)
-            if getattr(config, "checkpoint_every", 0):
-                from run.clusterability_curve import save_checkpoints
-
-                report = save_checkpoints(report, model, run, config.checkpoint_every)
-            result = train(
-                model,
-                ctx.data,
-                ctx.training,
-                generator_for(config.seed),
-                progress=report,
-                pruner=pruner,
-            )
-        metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
-        metrics.update(model_metrics(model))
-        run.save_result(config, result.state, metrics)
-    return model, metrics
-
-
-def _gradual_pruner(config):
-    """A factory for the --gradual_pruning pruner (train() calls it with the steps per epoch), or None."""
-    if getattr(config, "gradual_pruning", "none") == "none":
-        return None
-    from utils.gradual_pruning import GradualPruningOptions, gradual_pruner
-
-    options = GradualPruningOptions.from_config(config)
-    return lambda model, steps_per_epoch, epochs: gradual_pruner(model, options, steps_per_epoch, epochs)
-
-
 def fresh_model(config, device, task: Task | None = None):
     """The MLP (--arch) or the CNN (--cnn, images of the task's shape) named by the config, seeded."""
     torch.manual_seed(config.seed)
+    from utils.cell_graph import CellGraph
+
+    if isinstance(getattr(config, "_structure", None), CellGraph):
+        from models.cells import CellNetwork
+
+        shape = task.image_shape or (task.n_inputs,)
+        return CellNetwork(config._structure, shape, task.n_outputs, config.dropout).to(device)
     if getattr(config, "model", "MLP") == "CNN":
         from models.cnn import build_cnn
 
-        return build_cnn(config, task.image_shape, task.n_outputs, device)
+        return build_cnn(
+            config.cnn, task.image_shape, task.n_outputs, bool(config.bn), config.dropout, device
+        )
     return build_model(config, device)
 
 
@@ -199,8 +161,15 @@ def apply_structure(config) -> None:
     as --arch (an explicit --arch that differs is an error) and keep it for build_model. No-op without."""
     if not getattr(config, "structure", None) or getattr(config, "_structure", None) is not None:
         return
+    from utils.cell_graph import read_cell_graph
     from utils.graph_io import read_graph
 
+    cells = read_cell_graph(config.structure)
+    if cells is not None:  # a cell network: its widths come from the cells, not --arch
+        if "arch" in getattr(config, "explicit_options", []):
+            raise ConfigError(f"--structure {config.structure} is a cell graph; leave out --arch")
+        config._structure = cells
+        return
     structure = read_graph(config.structure)
     arch = list(structure.arch)
     if "arch" in getattr(config, "explicit_options", []) and list(config.arch) != arch:

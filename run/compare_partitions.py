@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.config import ConfigError
+from run.parser import ConfigError
 from utils.errors import InputError
 
 COMPARISON_FILE = "comparison.json"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from detection_pipeline.partition import Partition
 from run.network_source import Target
 from utils.atomic_io import write_json_atomic
@@ -26,7 +28,7 @@ def picture_title(
     steps: (unit step, edge step) of the network drawn; default the ones the options name (the run
     module_detection reads). verdict: e.g. "success" or "no success: criteria failed ...".
     """
-    from utils.runs import unit_step
+    from run.runs import unit_step
     from utils.tasks import task_modularity
 
     network = target.network
@@ -34,7 +36,10 @@ def picture_title(
         first = [Path(network.source).name, f"arch {_spaced(network.arch)}"]
         training = None
     else:
-        first = [f"{config.task} {_spaced(task_modularity(config))}", f"arch {_spaced(network.arch)}"]
+        first = [
+            f"{config.task} {_spaced(task_modularity(config.task, config.modularity))}",
+            f"arch {_spaced(network.arch)}",
+        ]
         first.append(f"seed {config.seed}")
         training = f"lr {config.lr:g} · batch {config.batch_size} · epochs {config.epochs}"
         unit, edge = steps if steps is not None else (unit_step(config), config.pruning_gradient[0])
@@ -79,7 +84,7 @@ def write_detection(
         "source": network.source,
         "density": network.density,
         "test_accuracy": network.metrics.get("test_accuracy"),
-        "task": {"task": config.task, "modularity": task_modularity(config)}
+        "task": {"task": config.task, "modularity": task_modularity(config.task, config.modularity)}
         if not config.checkpoint
         else None,
         "options": options,
@@ -102,5 +107,41 @@ def write_detection(
         weights=weights,
         skips=network.skips,
     )
+    if "unit_names" in network.layout:
+        summary["unit_names"] = list(network.layout["unit_names"])
+    if "cell_nodes" in network.layout:
+        paths["cells_picture"] = target.picture_dir / "cells.png"
+        summary.update(cell_summary(network, partition.labels, paths["cells_picture"]))
     write_json_atomic(paths["modules"], summary)
     return paths
+
+
+def cell_summary(network, labels, picture) -> dict:
+    """A cell-level partition's cells by name ({"cells": {node id: module}}, and per module "cells") and
+    the picture of the cell DAG coloured by module."""
+    from detection_pipeline.cell_plot import draw_cell_dag
+
+    graph = network.layout["cell_model"].graph
+    offsets, arch = network.offsets, network.arch
+    label_of = {}
+    for layer in range(1, len(arch) - 1):
+        for unit, cell in enumerate(network.layout["cell_index"][layer]):
+            label_of[cell] = int(labels[offsets[layer] + unit])
+    per_cell = [label_of[i] for i in range(graph.n_cells)]
+    weight = {}
+    for block in network.blocks():
+        for t, s in zip(*np.nonzero(block.mask)):
+            if 0 < block.source and block.target < len(arch) - 1:
+                a = network.layout["cell_index"][block.source][s]
+                b = network.layout["cell_index"][block.target][t]
+                weight[(a, b)] = float(block.weight[t, s])
+    edges = [(s, t, weight.get((s, t), 0.0)) for s, t in graph.edges]
+    draw_cell_dag(list(graph.nodes), graph.depths(), edges, np.asarray(per_cell), picture)
+    modules: dict[int, list[str]] = {}
+    for i, m in enumerate(per_cell):
+        modules.setdefault(m, []).append(graph.nodes[i])
+    return {
+        "level": "cells",
+        "cells": {graph.nodes[i]: per_cell[i] for i in range(graph.n_cells)},
+        "cell_modules": {str(m): names for m, names in sorted(modules.items())},
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from detection_pipeline.partition import Partition
 from run.network_source import load_target
-from utils.config import ConfigError
+from run.parser import ConfigError
 from utils.graph_io import write_graph
 
 SUFFIX = {"graphml": ".graphml", "edgelist": ".edgelist", "npz": ".npz"}

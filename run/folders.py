@@ -11,7 +11,7 @@ from utils.atomic_io import check_writable
 
 def run_folders(config) -> dict[str, str]:
     """{what: folder} for the experiment in `config` (the same functions the experiments use)."""
-    from utils import runs
+    from run import runs
 
     experiment = config.experiment
     folders: dict[str, Path] = {}
@@ -24,6 +24,11 @@ def run_folders(config) -> dict[str, str]:
     elif experiment == "prune":
         for step in config.pruning_gradient:
             folders[f"edges step {step}"] = runs.edges_after_units_dir(config, step)
+    elif experiment == "prune_cells":
+        from run.prune_cells import prune_cells_dir
+
+        folders["dense"] = runs.dense_dir(config)
+        folders["cells"] = prune_cells_dir(config)
     elif experiment == "prune_edges":
         for step in config.pruning_gradient:
             folders[f"edges step {step}"] = runs.edges_from_dense_dir(config, step)
@@ -57,6 +62,7 @@ _WRITES = {
     "train": ("result_path",),
     "prune": ("result_path",),
     "prune_edges": ("result_path",),
+    "prune_cells": ("result_path",),
     "module_detection": ("result_path", "visualization_path"),
     "lesion": ("result_path", "visualization_path"),
     "sculpt": ("result_path", "visualization_path"),

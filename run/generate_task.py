@@ -11,7 +11,7 @@ the family named by the last folder of --dataset_path. The logic lives in utils/
 
 from __future__ import annotations
 
-from utils.config import ConfigError, build_parser
+from run.parser import ConfigError, build_parser
 from utils.tasks.function_graph import FunctionGraph, family_from_path, find_graph, generate_table_file
 
 

@@ -4,13 +4,12 @@ drop heatmap; layered sub-modules with double-lesion edges) under --visualizatio
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from run.detection_outputs import MODULES_FILE
 from run.network_source import load_target
+from run.parser import ConfigError
 from utils.atomic_io import write_json_atomic
-from utils.config import ConfigError
 from utils.errors import InputError
 
 LESION_FILE = "lesion.json"
@@ -51,15 +50,20 @@ def load_partition(config, target):
 
 def load_test_task(config, network):
     """The task named by the options, checked against the network's own arch (not --arch)."""
+    import dataclasses
+
+    from run.options import task_options
     from utils.tasks import load_task
 
-    task_config = argparse.Namespace(**vars(config))
-    task_config.arch = list(network.arch)
-    if network.has_conv:  # images for a channel network: check them against its image shape
-        task_config.model = "CNN"
-        task_config.input_shape = network.layout.get("input_shape") or getattr(config, "input_shape", None)
+    options = dataclasses.replace(task_options(config), arch=tuple(network.arch))
+    if "cell_model" in network.layout:  # a cell graph: the task fits the real module's input shape
+        shape = tuple(network.layout["cell_model"].input_shape)
+        options = dataclasses.replace(options, model="cells", input_shape=shape)
+    elif network.has_conv:  # images for a channel network: check them against its image shape
+        shape = network.layout.get("input_shape") or config.input_shape
+        options = dataclasses.replace(options, model="CNN", input_shape=tuple(shape) if shape else None)
     try:
-        return load_task(task_config)
+        return load_task(options)
     except InputError as error:
         raise ConfigError(
             f"no task to evaluate the network on ({error}); name the task it was trained on with "
@@ -110,6 +114,10 @@ def run(config) -> dict:
     if config.checkpoint and config.task:
         result["task"] = {"task": config.task, "modularity": list(config.modularity)}
     result["partition_file"] = str(config.partition or target.out_dir / MODULES_FILE)
+    if "cell_nodes" in network.layout:  # name the lesioned cells by their graph node ids
+        result["level"] = "cells"
+        for entry in result["submodules"]:
+            entry["cells"] = [network.layout["cell_nodes"][entry["layer"] - 1][u] for u in entry["units"]]
 
     paths = {
         "lesion": target.out_dir / LESION_FILE,

@@ -13,9 +13,10 @@ def run(config) -> dict:
     target = load_target(config)
     data = None
     if getattr(options, "needs_data", False):
+        from run.options import task_options
         from utils.tasks import load_task
 
-        data = load_task(config)
+        data = load_task(task_options(config))
     partition = find_modules(method, target.network, data, options)
     paths = write_detection(config, target, partition, options_dict, line)
     kept = partition.diagnostics.get("condensed_arch")

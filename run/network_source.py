@@ -1,4 +1,5 @@
-"""Where the network to analyse comes from, and where its outputs go (DESIGN §10.1).
+"""Where the network to analyse comes from, and where its outputs go (docs/architecture.md, "The one
+network type").
 
 Default: the edge-pruned run named by the same options as the published shell lines (first value of
 --pruning_gradient). Or --checkpoint FILE: our model.pt, a published-format .npz, or a graph file
@@ -13,9 +14,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.config import ConfigError
+from run.parser import ConfigError
+from run.runs import CHECKPOINT_FILE, METRICS_FILE, NETWORK_FILE, RunDir, edges_after_units_dir
 from utils.network import LayeredNetwork
-from utils.runs import CHECKPOINT_FILE, METRICS_FILE, NETWORK_FILE, RunDir, edges_after_units_dir
+from utils.network_files import network_from_state_dict
 
 
 @dataclass
@@ -78,6 +80,30 @@ def checkpoint_out_dir(config, path: Path) -> Path:
     return Path(config.result_path) / f"{parent}_{path.stem}"
 
 
+def _cell_level(config, state: dict, source: str) -> LayeredNetwork:
+    """A cell network's checkpoint at the asked level: --level cells gives its cell graph (whose lesions run
+    the real module); the unit level needs the traced unit graph of the module."""
+    from models.cells import CellNetwork, cell_level_network
+
+    if config.level != "cells":
+        raise ConfigError(f"{source} is a cell network; analyse its cell graph with --level cells")
+    return cell_level_network(CellNetwork.from_state_dict(state, source), source)
+
+
+def _state_network(config, state: dict, source: str) -> LayeredNetwork:
+    """The network in a torch state_dict: a cell network at --level, else our MLP/DAG/CNN conventions."""
+    from utils.cell_graph import is_cell_state
+
+    if is_cell_state(state):
+        return _cell_level(config, state, source)
+    if config.level == "cells":
+        raise ConfigError(
+            f"--level cells needs a cell network (trained with --structure FILE with cells); "
+            f"{source} is not one"
+        )
+    return network_from_state_dict(state, source, activation=config.hidden_layer_activation)
+
+
 def load_target(config) -> Target:
     """The network to analyse, per the config. Raises ConfigError / InputError with the fix.
 
@@ -113,16 +139,15 @@ def _load_target(config) -> Target:
 def target_from_run(config, run: RunDir, out_dir: Path) -> Target:
     """The finished run's network; its outputs go to `out_dir` (pictures mirrored)."""
     light = run.path / NETWORK_FILE
-    if light.is_file() and light.stat().st_mtime >= (run.path / CHECKPOINT_FILE).stat().st_mtime:
+    if config.level == "cells":
+        network = _state_network(config, run.load_torch(CHECKPOINT_FILE), str(run.path / CHECKPOINT_FILE))
+        out_dir = out_dir / "cells"
+    elif light.is_file() and light.stat().st_mtime >= (run.path / CHECKPOINT_FILE).stat().st_mtime:
         from utils.graph_io import read_graph
 
         network = read_graph(light)  # written with the checkpoint: no torch import needed
     else:
-        network = LayeredNetwork.from_state_dict(
-            run.load_torch(CHECKPOINT_FILE),
-            str(run.path / CHECKPOINT_FILE),
-            activation=config.hidden_layer_activation,
-        )
+        network = _state_network(config, run.load_torch(CHECKPOINT_FILE), str(run.path / CHECKPOINT_FILE))
     network.source = str(run.path)
     network.metrics = run.load_json(METRICS_FILE)
     _cnn_layout(config, network, str(run.path / CHECKPOINT_FILE))
@@ -131,9 +156,16 @@ def target_from_run(config, run: RunDir, out_dir: Path) -> Target:
 
 
 def target_from_file(config, path: Path) -> Target:
-    from utils.network_files import load_network_file
+    from utils.network_files import GRAPH_SUFFIXES, load_network_file, load_torch_file
 
-    network = load_network_file(path)
+    if path.suffix.lower() in (".npz", *GRAPH_SUFFIXES):
+        if config.level == "cells":
+            raise ConfigError(
+                f"--level cells needs a cell network's checkpoint (model.pt); {path} is a graph file"
+            )
+        network = load_network_file(path)
+    else:
+        network = _state_network(config, load_torch_file(path), str(path))
     _check_arch(config, network.arch, str(path))
     metrics_file = path.parent / METRICS_FILE
     if path.suffix == ".pt" and metrics_file.is_file():
@@ -143,4 +175,6 @@ def target_from_file(config, path: Path) -> Target:
             network.metrics = {}
     _cnn_layout(config, network, str(path))
     out_dir = checkpoint_out_dir(config, path)
+    if config.level == "cells":
+        out_dir = out_dir / "cells"
     return Target(network, out_dir, picture_dir(config, out_dir))

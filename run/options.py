@@ -1,7 +1,10 @@
-"""Typed options, built once from the parsed config and handed to the library (DESIGN §10.1).
+"""Typed options, built once from the parsed config and handed to the library (docs/architecture.md,
+"Options"). Every default lives in the parser (run/parser.py); these builders only copy and convert.
 
-Each module-finding method has a builder here: `method_options(config, name)` returns the method's options
-dataclass and a one-line description for picture titles. The library never sees the argparse namespace.
+`task_options`, `training_options` and `gradual_pruning_options` give the task, training and gradual
+pruning options. Each module-finding method has a builder here: `method_options(config, name)` returns the
+method's options dataclass and a one-line description for picture titles. The library never sees the
+argparse namespace.
 """
 
 from __future__ import annotations
@@ -9,15 +12,64 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 
-from utils.config import ConfigError
+from run.parser import ConfigError
+
+
+def task_options(config):
+    """The task (TaskOptions) named by the command line, and the network it must fit."""
+    from utils.cell_graph import CellGraph
+    from utils.tasks import TaskOptions
+    from utils.tasks.digits import IDX_10WAY
+
+    cells = isinstance(getattr(config, "_structure", None), CellGraph)  # set by run.common.apply_structure
+    return TaskOptions(
+        task=config.task,
+        modularity=tuple(config.modularity),
+        dataset_path=config.dataset_path,
+        graph=config.graph,
+        table_repeats=config.table_repeats,
+        dataset_noise=bool(config.dataset_noise),
+        seed=int(config.seed),
+        images_per_pair=config.images_per_pair,
+        data_paths={option: getattr(config, option.lstrip("-")) for _, option, _ in IDX_10WAY.values()},
+        model="cells" if cells else config.model,
+        arch=tuple(config.arch),
+        input_shape=tuple(config.input_shape) if config.input_shape else None,
+        image_norm=config.image_norm,
+    )
+
+
+def training_options(config):
+    """How networks train (TrainingOptions): the fields of the same names."""
+    from dataclasses import fields
+
+    from utils.training import TrainingOptions
+
+    return TrainingOptions(**{f.name: getattr(config, f.name) for f in fields(TrainingOptions)})
+
+
+def gradual_pruning_options(config):
+    """Pruning during training (GradualPruningOptions) from --gradual_pruning and its companions."""
+    from utils.gradual_pruning import GradualPruningOptions
+
+    return GradualPruningOptions(
+        config.gradual_pruning,
+        config.target_sparsity,
+        config.prune_epochs,
+        config.prune_every,
+        config.prune_scope,
+    )
 
 
 def detection_options(config):
     """Neural Sculpting detection options (DetectionOptions) from the CLI."""
+    from dataclasses import fields
+
     from detection_pipeline.detect import DetectionOptions
 
+    values = {f.name: getattr(config, f.name) for f in fields(DetectionOptions)}
     try:
-        return DetectionOptions.from_any(config)
+        return DetectionOptions.from_any(DetectionOptions(**values))
     except ValueError as error:
         raise ConfigError(str(error)) from None
 

@@ -22,9 +22,21 @@ from run.common import (
     progress_bar,
     reused,
     say_waiting,
-    train_dense,
 )
-from utils.config import ConfigError
+from run.dense import train_dense
+from run.parser import ConfigError
+from run.replay import replay_edges, replay_units, replays
+from run.runs import (
+    SEARCH_STATE_FILE,
+    RunDir,
+    dense_dir,
+    edges_after_units_dir,
+    edges_from_dense_dir,
+    finished_unit_steps,
+    start_file,
+    unit_dir,
+    unit_step,
+)
 from utils.pruning import (
     SearchPlan,
     SearchState,
@@ -37,16 +49,6 @@ from utils.pruning import (
     unit_masks,
     unit_scores,
     weights_pruned_percent,
-)
-from utils.runs import (
-    SEARCH_STATE_FILE,
-    RunDir,
-    dense_dir,
-    edges_after_units_dir,
-    edges_from_dense_dir,
-    finished_unit_steps,
-    unit_dir,
-    unit_step,
 )
 from utils.training import train
 
@@ -284,11 +286,16 @@ def unit_steps(config) -> list[float | None]:
 
 
 def prune_units(ctx: Context, step: float | None) -> tuple[object, dict]:
-    """Train dense (or reuse it), then the unit search for one --unit_pruning_gradient value."""
-    dense, dense_metrics = train_dense(ctx)
+    """Train dense (or reuse it, or read --checkpoint FILE), then the unit search for one
+    --unit_pruning_gradient value."""
+    from_file = start_file(ctx.config)
+    dense, dense_metrics = start_from_file(ctx) if from_file else train_dense(ctx)
     run = RunDir(unit_dir(ctx.config, step))
     if not (run.finished and not ctx.config.force):
-        require_reachable(dense_metrics, ctx.config.prune_acc_threshold, "dense", dense_dir(ctx.config))
+        where = from_file or dense_dir(ctx.config)
+        require_reachable(dense_metrics, ctx.config.prune_acc_threshold, "dense", where)
+    if replays(ctx):
+        return replay_units(ctx, step or 0.0, dense, dense_metrics, run, f"units step {step}")
     plan = unit_plan(ctx, step if step is not None else 0.0, dense.arch)
     return run_search(ctx, dense, dense_metrics, plan, step or 0.0, run, f"units step {step}")
 
@@ -334,17 +341,56 @@ def load_unit_pruned(ctx: Context) -> tuple[object, dict]:
 
 
 def prune_edges_after_units(ctx: Context) -> list[tuple[float, object, dict]]:
-    """Edge searches, one per --pruning_gradient value, each from the same retrained unit-pruned network."""
+    """Edge searches, one per --pruning_gradient value, each from the same retrained unit-pruned network
+    (the unit run the options name, or --checkpoint FILE)."""
     config = ctx.config
-    unit_model, unit_metrics = load_unit_pruned(ctx)
+    from_file = start_file(config)
+    unit_model, unit_metrics = start_from_file(ctx) if from_file else load_unit_pruned(ctx)
+    if replays(ctx):
+        return replay_edges(ctx, unit_model, unit_metrics, lambda s: edges_after_units_dir(config, s))
     return edge_searches(
         ctx,
         unit_model,
         unit_metrics,
         lambda s: edges_after_units_dir(config, s),
         "unit-pruned",
-        unit_dir(config),
+        from_file or unit_dir(config),
     )
+
+
+def start_from_file(ctx: Context) -> tuple[object, dict]:
+    """The network of --checkpoint FILE (our model.pt, a published .npz, ...) as the phase's start: an MLP
+    on the device, weights and biases multiplied by their masks and every unit without an incoming weight
+    dead (bias masked), as the published code loads a network. Returns (model, metrics)."""
+    from models.from_network import torch_model
+    from utils.network_files import load_network_file
+    from utils.published_replay import apply_masks
+    from utils.training import evaluate
+
+    config = ctx.config
+    path = start_file(config)
+    network = load_network_file(path)
+    if network.has_conv or network.skips:
+        raise ConfigError(
+            f"--checkpoint {path}: pruning from a file takes an MLP network (no conv layers or skips)"
+        )
+    arch = list(network.arch)
+    if "arch" in config.explicit_options and list(config.arch) != arch:
+        raise ConfigError(
+            f"--checkpoint {path} has arch {' '.join(map(str, arch))} but --arch is "
+            f"{' '.join(map(str, config.arch))}; fix --arch or leave it out to use the file's"
+        )
+    if arch[0] != ctx.data.x_val.shape[1] or arch[-1] != ctx.data.y_val.shape[1]:
+        raise ConfigError(
+            f"--checkpoint {path} maps {arch[0]} inputs to {arch[-1]} outputs but the task has "
+            f"{ctx.data.x_val.shape[1]} and {ctx.data.y_val.shape[1]}; give the network's own task"
+        )
+    config.arch = arch
+    model = torch_model(network).to(ctx.device)
+    model.train()
+    apply_masks(model, [layer.weight_mask.detach().clone() for layer in model.layers])
+    accuracy, loss = evaluate(model, ctx.data.x_test, ctx.data.y_test, ctx.data, config.loss)
+    return model, {"test_accuracy": accuracy, "test_loss": loss, "source": str(path), **model_metrics(model)}
 
 
 def prune_edges_from_dense(ctx: Context) -> list[tuple[float, object, dict]]:

@@ -2,6 +2,14 @@
 still prints its one-line result."""
 
 
+def progress_bar(config, total: int, desc: str):
+    """A tqdm bar, or a silent stand-in with --quiet (here, not in run/common.py, so that commands without
+    torch do not import it)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=bool(config.quiet), leave=False, dynamic_ncols=True)
+
+
 def reuse_note(metrics: dict) -> str:
     """' (reused the finished run <dir>; add --force to redo it)' for a run loaded instead of computed."""
     where = metrics.get("_reused")

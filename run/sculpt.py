@@ -7,9 +7,9 @@ from __future__ import annotations
 import copy
 
 from run.common import apply_structure
+from run.parser import ConfigError
 from run.reporting import reuse_note
 from run.study.sculpt import SCULPT_FILE, edges_only, prune_grids, sculpt, sculpt_dir, summary_line
-from utils.config import ConfigError
 from utils.errors import SculptError
 
 

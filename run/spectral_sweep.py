@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from run.network_source import load_target
+from run.parser import ConfigError
 from utils.atomic_io import write_json_atomic, write_text_atomic
-from utils.config import ConfigError
 
 COLUMNS = ("n_clusters", "ncut_mean", "ncut_std", "ncut_min", "ari_mean", "ari_min", "identical")
 

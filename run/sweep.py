@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from run.parser import ConfigError
 from run.study.sweep import failure_table, sweep
-from utils.config import ConfigError
 
 
 def run(config) -> list:

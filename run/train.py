@@ -1,8 +1,9 @@
 """--experiment train: train the dense network and write its run directory."""
 
-from run.common import prepare, train_dense
+from run.common import prepare
+from run.dense import train_dense
 from run.reporting import reuse_note
-from utils.runs import dense_dir
+from run.runs import dense_dir
 
 
 def run(config) -> dict:

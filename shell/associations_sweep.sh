@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Upstream/downstream associations under regularisation (Lange, Rolnick & Kording 2022; DESIGN §10.4):
+# Upstream/downstream associations under regularisation (Lange, Rolnick & Kording 2022):
 # train MLPs on the bundled digits (--task digits_10way, 64-64-64-10, Adam lr 1e-3, CE, batch 100,
 # 30 epochs, no weight decay unless swept), then --experiment associations on each (all eight
 # associations, Newman-Q, their comparison), then --experiment associations_summary: Q against dropout,

@@ -29,7 +29,7 @@ DONE_WHEN = [
     "--lr", "0.05", "--batch_size", "8", "--epochs", "15", "--seed", "0",
 ]  # fmt: skip
 
-# The published example (DESIGN §1), pruning options on top of DONE_WHEN.
+# The published example, pruning options on top of DONE_WHEN.
 UNIT_OPTIONS = ["--experiment", "prune", "--unit_pruning_gradient", "70.0", "--prune_acc_threshold", "100.0"]
 UNIT_PRUNE = [*UNIT_OPTIONS, "--prune_units", "1"]
 EDGE_PRUNE = [*UNIT_OPTIONS, "--prune_units", "0", "--pruning_gradient", "2.5"]

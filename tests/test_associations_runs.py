@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from run.parser import parse_config
 from tests.conftest import DONE_WHEN, call_main, edge_run_path
-from utils.config import parse_config
 
 
 def test_l1_shrinks_the_weights_and_names_the_run(tmp_path, capsys):
     from models.mlp import MLP
     from run.common import generator_for, prepare
-    from utils.runs import training_key
+    from run.runs import training_key
     from utils.training import l1_penalty, train
 
     norms = {}

@@ -1,4 +1,4 @@
-"""Batched searches (issue 16): members trained as one stacked model give exactly the sequential results."""
+"""Batched searches: members trained as one stacked model give exactly the sequential results."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 from models.mlp import MLP
 from run.batched_searches import run_all
 from run.common import generator_for, prepare
+from run.parser import parse_config
 from tests.conftest import call_main
 from utils.batched_training import train_batched
-from utils.config import parse_config
 from utils.training import train
 
 GRID = ["--experiment", "sculpt", "--modularity", "4", "2", "4", "--arch", "4", "24", "4",

@@ -94,19 +94,20 @@ def test_descending_the_penalty_lowers_it():
 
 
 def test_training_with_the_regulariser_changes_weights_and_run_folder(tmp_path):
+    from run.options import task_options, training_options
+    from run.parser import parse_config
+    from run.runs import dense_dir
     from tests.conftest import DONE_WHEN
-    from utils.config import parse_config
-    from utils.runs import dense_dir
     from utils.tasks import load_task
-    from utils.training import TaskTensors, TrainingOptions, train
+    from utils.training import TaskTensors, train
 
     outcomes = []
     for reg in ("0", "0.5"):
         config = parse_config([*DONE_WHEN, "--epochs", "2", "--clusterability_reg", reg, "--reg_every", "1"])
-        data = TaskTensors.from_task(load_task(config), torch.device("cpu"))
+        data = TaskTensors.from_task(load_task(task_options(config)), torch.device("cpu"))
         torch.manual_seed(0)
         model = MLP(config.arch)
-        train(model, data, TrainingOptions.from_config(config), torch.Generator().manual_seed(0))
+        train(model, data, training_options(config), torch.Generator().manual_seed(0))
         outcomes.append((model.layers[0].weight.detach().clone(), dense_dir(config)))
     assert not torch.equal(outcomes[0][0], outcomes[1][0])
     assert outcomes[0][1] != outcomes[1][1] and "creg-0.5" in str(outcomes[1][1])

@@ -1,4 +1,4 @@
-"""CNNs: layer lists, masked conv layers, channel graphs, users' state_dicts, gradual pruning (issue 14)."""
+"""CNNs: layer lists, masked conv layers, channel graphs, users' state_dicts, gradual pruning."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.cnn import CNN
-from models.from_network import torch_model
+from models.from_network import network_of, torch_model
 from utils.cnn_graph import anchor_scope
 from utils.cnn_spec import layer_shapes, parse_cnn
 from utils.errors import InputError
-from utils.network import LayeredNetwork
-from utils.network_files import load_network_file
+from utils.network_files import load_network_file, network_from_state_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +92,7 @@ def _bn_model():
 
 def test_channel_graph_by_hand():
     model = _bn_model()
-    net = LayeredNetwork.from_model(model)
+    net = network_of(model)
     assert net.arch == [2, 3, 4, 5, 4]
     assert net.kinds == ["conv", "conv", "fc", "fc"]
     k = model.layers[1].weight.detach().numpy()
@@ -118,7 +117,7 @@ def test_channel_graph_by_hand():
 
 def test_torch_model_round_trip_and_channel_lesion():
     model = _bn_model()
-    net = LayeredNetwork.from_model(model)
+    net = network_of(model)
     x = torch.randn(6, 72)
     rebuilt = torch_model(net)
     assert torch.allclose(rebuilt.logits(x), model.logits(x), atol=1e-5)
@@ -196,8 +195,8 @@ def test_users_state_dict_errors_name_the_key(tmp_path):
     state = plain_sequential_cnn().state_dict()
     state["2_linear.weight"] = state.pop("2_fc.weight")
     with pytest.raises(InputError, match="2_linear.weight"):
-        LayeredNetwork.from_state_dict(state, "user.pt")
-    net = LayeredNetwork.from_state_dict(plain_sequential_cnn().state_dict(), "user.pt")
+        network_from_state_dict(state, "user.pt")
+    net = network_from_state_dict(plain_sequential_cnn().state_dict(), "user.pt")
     with pytest.raises(InputError, match="2_fc.weight"):
         torch_model(net, cnn="conv:5:3 fc:7", input_shape=(1, 8, 8))  # forgot the pool: 320 != 80 inputs
     with pytest.raises(InputError, match="0_conv.weight"):
@@ -267,16 +266,24 @@ def test_pruner_masks_smallest_and_keeps_pruned():
 
 
 def test_training_with_cubic_pruning_reaches_target():
+    import dataclasses
+
+    from run.options import training_options
+    from run.parser import parse_config
     from utils.gradual_pruning import GradualPruningOptions, gradual_pruner
-    from utils.training import TaskTensors, TrainingOptions, train
+    from utils.training import TaskTensors, train
 
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 16)
     y = F.one_hot((x[:, 0] > 0).long(), 2).float()
     data = TaskTensors(x, y, x, y, x, y, 0.0, "argmax", [[0, 1]], x, y)
-    config = TrainingOptions(loss="CE", epochs=4, lr=0.01, weight_decay=0.0, batch_size=8)
-    options = GradualPruningOptions("cubic", target_sparsity=75.0, prune_epochs=2, prune_every=3)
+    config = dataclasses.replace(
+        training_options(parse_config([])), loss="CE", epochs=4, lr=0.01, weight_decay=0.0, batch_size=8
+    )
+    options = GradualPruningOptions(
+        "cubic", target_sparsity=75.0, prune_epochs=2, prune_every=3, scope="global"
+    )
     model = CNN("conv:4:3 fc:8", (1, 4, 4), 2)
     result = train(model, data, config, g, pruner=lambda m, s, e: gradual_pruner(m, options, s, e))
     assert result.metrics["best_epoch"] == 3  # only the last epoch is at the target sparsity
@@ -305,28 +312,30 @@ def _write_idx_folder(folder: Path, n_train=20, n_test=10):
     "task, option", [("fashion_mnist_10way", "--fashion_mnist_path"), ("kmnist_10way", "--kmnist_path")]
 )
 def test_idx_tasks_as_images(tmp_path, task, option):
-    from utils.config import parse_config
+    from run.options import task_options
+    from run.parser import parse_config
     from utils.tasks import load_task
 
     folder = tmp_path / task
     argv = ["--task", task, option, str(folder), "--model", "CNN", "--cnn", "conv:4:3 pool:2 fc:8"]
     with pytest.raises(InputError, match="t10k-labels-idx1-ubyte"):
-        load_task(parse_config(argv))
+        load_task(task_options(parse_config(argv)))
     _write_idx_folder(folder)
-    loaded = load_task(parse_config(argv))
+    loaded = load_task(task_options(parse_config(argv)))
     assert loaded.image_shape == (1, 28, 28) and loaded.x_train.shape[1] == 784
-    raw = load_task(parse_config([*argv, "--image_norm", "unit"]))
+    raw = load_task(task_options(parse_config([*argv, "--image_norm", "unit"])))
     mean, std = (0.5, 0.5) if task == "kmnist_10way" else (0.2860, 0.3530)
     np.testing.assert_allclose(loaded.x_test, (raw.x_test - mean) / std, rtol=1e-5, atol=1e-5)
 
 
 def test_digit_tasks_image_shapes():
-    from utils.config import parse_config
+    from run.options import task_options
+    from run.parser import parse_config
     from utils.tasks import load_task
 
     base = ["--model", "CNN", "--cnn", "conv:4:3 fc:8"]
-    assert load_task(parse_config(["--task", "digits_10way", *base])).image_shape == (1, 8, 8)
-    two = load_task(parse_config(["--task", "digits", "--modularity", "128", "2", "20", *base]))
+    assert load_task(task_options(parse_config(["--task", "digits_10way", *base]))).image_shape == (1, 8, 8)
+    two = load_task(task_options(parse_config(["--task", "digits", "--modularity", "128", "2", "20", *base])))
     assert two.image_shape == (1, 8, 16)
 
 
@@ -349,8 +358,9 @@ def test_bad_cnn_input_is_one_line_exit_2(tmp_path, extra, words):
 
 def test_our_cnn_run_checkpoint_keeps_its_layout(tmp_path):
     from run.network_source import load_target
-    from utils.config import parse_config
-    from utils.runs import load_checkpoint
+    from run.options import task_options
+    from run.parser import parse_config
+    from run.runs import load_checkpoint
     from utils.tasks import load_task
 
     cnn = "conv:4:3 pool:2 fc:8"
@@ -371,7 +381,7 @@ def test_our_cnn_run_checkpoint_keeps_its_layout(tmp_path):
     assert network.layout["cnn"] == cnn and network.layout["input_shape"] == [1, 8, 8]
     model = CNN(cnn, (1, 8, 8), 10)
     model.load_state_dict(state)
-    x = torch.as_tensor(load_task(parse_config(argv)).x_test[:20])
+    x = torch.as_tensor(load_task(task_options(parse_config(argv))).x_test[:20])
     assert torch.allclose(torch_model(network).logits(x), model.eval().logits(x), atol=1e-5)
 
 
@@ -469,7 +479,7 @@ def test_channel_lesions_match_a_hooked_plain_module():
 
     torch.manual_seed(5)
     plain = _trained_stats(plain_sequential_cnn())
-    net = LayeredNetwork.from_state_dict(plain.state_dict(), "user.pt")
+    net = network_from_state_dict(plain.state_dict(), "user.pt")
     net.layout.update(cnn="conv:5:3 pool:2 fc:7", input_shape=[1, 8, 8])
     x = torch.randn(11, 1, 8, 8)
     forward = ChannelForward(net, x.flatten(1).numpy())

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from run.parser import parse_config
 from tests.conftest import DONE_WHEN, all_files, call_main, one_error_line, run_cli
-from utils.config import parse_config
 from utils.errors import SculptError
 
-# DESIGN §1: every published option with its default.
+# Every published option with its default.
 PUBLISHED_DEFAULTS = {
     "experiment": "train",
     "task": "boolean",
@@ -63,7 +63,7 @@ PUBLISHED_DEFAULTS = {
     "seed": 0,
 }
 
-# DESIGN §1: the published choices of every enumerated option.
+# The published choices of every enumerated option.
 PUBLISHED_CHOICES = {
     "experiment": ["train", "prune", "prune_edges", "module_detection"],
     "task": ["boolean", "mnist", "mnist_10way"],
@@ -274,12 +274,13 @@ def test_missing_dataset_without_graph_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_missing_table_with_a_shipped_graph_builds_the_task(tmp_path):
+    from run.options import task_options
     from utils.tasks import load_task
 
     empty = tmp_path / "exemplar"
     empty.mkdir()
-    task = load_task(parse_config(["--dataset_path", str(empty)]))
-    shipped = load_task(parse_config([]))
+    task = load_task(task_options(parse_config(["--dataset_path", str(empty)])))
+    shipped = load_task(task_options(parse_config([])))
     assert (task.x_test == shipped.x_test).all() and (task.y_test == shipped.y_test).all()
     assert task.x_test.shape == (16, 4) and task.y_test.shape == (16, 4)
     assert list(empty.iterdir()) == []

@@ -1,4 +1,4 @@
-"""Module detection (DESIGN §7): published partitions, hand-built networks, every option, file errors."""
+"""Module detection: published partitions, hand-built networks, every option, file errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import random
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from scipy.spatial.distance import pdist
 from detection_pipeline import clustering
 from detection_pipeline.detect import DetectionOptions, detect_modules
 from detection_pipeline.graph import LayeredGraph, NoPathError
-from utils.config import parse_config
+from run.parser import parse_config
 from utils.errors import SculptError
 from utils.network_files import load_published_npz
 
@@ -42,7 +41,7 @@ def canonical(partition) -> list[int]:
 def assert_matches_published(path: Path) -> None:
     net = load_published_npz(path)
     modules = detect_modules(net.masks, published_options(net.arch))
-    assert canonical(modules.partition) == canonical(net.anchor_partition), path.name
+    assert canonical(modules.labels) == canonical(net.anchor_partition), path.name
 
 
 # --- published partitions -------------------------------------------------------------------------------
@@ -87,7 +86,7 @@ def test_two_disjoint_subnetworks_are_two_modules():
     inputs, outputs = layers[0], layers[2]
     assert inputs[0] == inputs[1] and inputs[2] == inputs[3] and inputs[0] != inputs[2]
     assert outputs[0] == inputs[0] and outputs[1] == inputs[2]
-    assert (modules.partition >= 0).all()
+    assert (modules.labels >= 0).all()
 
 
 def test_dead_units_are_dropped():
@@ -108,7 +107,7 @@ def test_dead_units_are_dropped():
     assert [np.flatnonzero(~a).tolist() for a in modules.alive] == [[4], [3, 4], [2], []]
     layers = modules.by_layer()
     assert layers[0][4] == -1 and layers[1][3] == -1 and layers[1][4] == -1 and layers[2][2] == -1
-    assert modules.condensed_arch == [4, 3, 2, 2]
+    assert modules.diagnostics["condensed_arch"] == [4, 3, 2, 2]
 
 
 def test_output_units_are_never_dropped():
@@ -167,28 +166,27 @@ def test_every_direction_and_weighting_runs(direction, weighted):
     masks, weights = random_network()
     for criterion in clustering.CRITERIA:
         for metric, linkage in COMBOS:
-            options = SimpleNamespace(
-                **{
-                    **DetectionOptions().__dict__,
-                    "feature_direction": direction,
-                    "feature_weighted": weighted,
-                    "clustering_distance_measure": metric,
-                    "clustering_linkage": linkage,
-                    "stopping_criteria": criterion,
-                    "feature_step_size": 2,
-                    "clusterability_step_size": 1,
-                }
+            options = DetectionOptions(
+                feature_direction=direction,
+                feature_weighted=weighted,
+                clustering_distance_measure=metric,
+                clustering_linkage=linkage,
+                stopping_criteria=criterion,
+                feature_step_size=2,
+                clusterability_step_size=1,
             )
             modules = detect_modules(masks, options, weights=weights)
-            assert modules.partition.shape == (sum(modules.arch),)
-            assert set(modules.partition[modules.partition >= 0]) == set(range(modules.n_modules))
+            assert modules.labels.shape == (sum(modules.arch),)
+            assert set(modules.labels[modules.labels >= 0]) == set(range(modules.n_modules))
             json.dumps(modules.to_json())
 
 
-def test_config_namespace_is_accepted():
+def test_options_built_from_the_command_line_are_accepted():
+    from run.options import detection_options
+
     config = parse_config(["--experiment", "module_detection", "--feature_direction", "incomming"])
     masks, _ = random_network(1)
-    assert detect_modules(masks, config).n_modules >= 1
+    assert detect_modules(masks, detection_options(config)).n_modules >= 1
 
 
 def test_ward_needs_euclidean():

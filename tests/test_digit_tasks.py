@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
-from argparse import Namespace
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from run.options import task_options
+from run.parser import parse_config
 from utils.errors import SculptError
+from utils.tasks import TaskOptions
 from utils.tasks.digits import half_indices, load_digit_task, split_counts
 from utils.tasks.idx import MNIST_FILES, load_mnist, read_idx, write_idx
 
 
-def _config(**kw) -> Namespace:
-    base = dict(task="digits", modularity=[128, 2, 20], seed=0, mnist_path="./datasets/mnist/")
+def _config(**kw) -> TaskOptions:
+    """The task options of `parse_config([])` with task digits 128 2 20, then kw (mnist_path: that IDX
+    folder)."""
+    base = dict(task="digits", modularity=(128, 2, 20), seed=0)
     base.update(kw)
-    return Namespace(**base)
+    options = task_options(parse_config([]))
+    if "mnist_path" in base:
+        base["data_paths"] = dict(options.data_paths, **{"--mnist_path": base.pop("mnist_path")})
+    return dataclasses.replace(options, **base)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from run.parser import ConfigError, parse_config
 from tests.conftest import DONE_WHEN, REPO, call_main, cli_env, one_error_line
-from utils.config import ConfigError, parse_config
 
 TINY = [
     "--task", "boolean", "--modularity", "4", "2", "4", "--arch", "4", "8", "4",
@@ -78,7 +78,7 @@ def test_disk_full_while_writing_names_the_path_and_operation(tmp_path, capsys, 
 
 
 def test_stale_temps_spare_a_live_writer(tmp_path):
-    from utils.runs import RunDir
+    from run.runs import RunDir
 
     live = tmp_path / f".model.pt.{os.getppid()}.abcd1234.tmp.pt"  # our parent: alive
     dead_pid = 2**22 + 12345  # above the default pid_max
@@ -93,7 +93,7 @@ def test_stale_temps_spare_a_live_writer(tmp_path):
 HOLD_LOCK = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from utils.runs import RunDir
+from run.runs import RunDir
 with RunDir({path!r}).lock():
     print("locked", flush=True)
     time.sleep({seconds})
@@ -108,8 +108,8 @@ def _hold_lock(path: Path, seconds: float) -> subprocess.Popen:
 
 
 def test_run_lock_waits_for_the_holder_or_says_busy(tmp_path):
+    from run.runs import RunDir
     from utils.errors import RunBusyError
-    from utils.runs import RunDir
 
     run = RunDir(tmp_path / "run")
     holder = _hold_lock(run.path, 1.0)
@@ -265,8 +265,8 @@ def test_a_diverging_learning_rate_is_an_error_naming_it():
 
 
 def test_a_checkpoint_with_nan_weights_is_an_input_error(tmp_path):
+    from run.runs import load_checkpoint
     from utils.errors import InputError
-    from utils.runs import load_checkpoint
 
     state = _tiny_model().state_dict()
     state["layers.1.weight"][0, 0] = math.inf
@@ -291,7 +291,7 @@ def test_dataset_path_that_is_a_file_is_an_error(capsys):
 
 
 def test_mistyped_dataset_path_names_the_run_after_the_shipped_graph(tmp_path):
-    from utils.runs import dense_dir
+    from run.runs import dense_dir
 
     config = parse_config([*DONE_WHEN, "--dataset_path", str(tmp_path / "exmplar"), "--result_path", "r"])
     assert dense_dir(config).parts[1] == "boolean-exemplar"
@@ -355,7 +355,7 @@ def test_dry_run_prints_the_run_folders(capsys):
 
 @pytest.mark.parametrize("task,arch,folder", [("digits_10way", "64 16 10", "digits_10way/64-10")])
 def test_ten_way_run_folders_carry_the_real_modularity(task, arch, folder):
-    from utils.runs import dense_dir
+    from run.runs import dense_dir
 
     config = parse_config(["--task", task, "--arch", *arch.split(), "--loss", "CE", "--result_path", "r"])
     assert folder in str(dense_dir(config))
@@ -489,7 +489,7 @@ def test_missing_unit_pruned_run_names_the_option_to_add(tmp_path, capsys):
 
 
 def test_every_option_has_help_and_shows_its_default():
-    from utils.config import build_parser
+    from run.parser import build_parser
 
     parser = build_parser()
     missing = [a.option_strings[0] for a in parser._actions if not a.help]
@@ -499,10 +499,10 @@ def test_every_option_has_help_and_shows_its_default():
 
 
 def test_a_batched_sculpt_says_busy_instead_of_deadlocking(tmp_path, capsys):
-    from utils.runs import unit_dir
+    from run.runs import unit_dir
 
     argv = ["--experiment", "sculpt", *TINY, "--unit_pruning_gradient", "50", "60"]
-    argv += ["--pruning_gradient", "50"]
+    argv += ["--pruning_gradient", "50", "--arch", "4", "24", "4"]  # a width whose batched products are exact
     argv += ["--result_path", str(tmp_path / "r"), "--visualization_path", str(tmp_path / "v"), "--quiet"]
     holder = _hold_lock(unit_dir(parse_config(argv), 60.0), 60.0)
     try:

@@ -1,4 +1,4 @@
-"""Lesion tests of modules (issue 12, DESIGN §10.3).
+"""Lesion tests of modules (after Filan et al.).
 
 - the batched lesioned forward against our MLP with the lesioned units' weight rows and bias masks zeroed;
 - statistics worked out by hand on a network whose every lesion is known in closed form;

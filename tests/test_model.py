@@ -9,7 +9,7 @@ import torch
 
 from models.mlp import MLP, MaskedLinear
 from run.common import build_model
-from utils.config import parse_config
+from run.parser import parse_config
 
 
 def test_masks_are_buffers_in_the_state_dict():

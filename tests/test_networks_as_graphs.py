@@ -1,4 +1,4 @@
-"""Networks as graphs (issue 10): LayeredNetwork, graph files both ways, DAG networks with skip
+"""Networks as graphs: LayeredNetwork, graph files both ways, DAG networks with skip
 connections, export_graph, saliency masks, the method registry and the layer contract."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import torch
 
 from detection_pipeline.methods import find_modules
 from models.dag import DAGNetwork
-from models.from_network import torch_model
+from models.from_network import network_of, torch_model
 from models.mlp import MLP
 from tests.conftest import REPO, call_main, one_error_line
 from utils.errors import InputError
-from utils.graph_io import read_graph, write_graph
+from utils.graph_io import network_from_networkx, network_to_networkx, read_graph, write_graph
 from utils.network import Block, LayeredNetwork
+from utils.network_files import network_from_state_dict, read_npz_network
 from utils.saliency import saliency_masks
 
 SHIPPED = sorted((REPO / "tests" / "data" / "reference_networks").glob("*.npz"))
@@ -61,7 +62,7 @@ def test_mlp_to_graph_to_network_gives_identical_outputs(fmt, tmp_path):
     with torch.no_grad():
         model.layers[1].weight_mask[:, 2] = 0  # a masked column must stay masked through the file
         model.layers[0].bias.normal_()
-    source = LayeredNetwork.from_model(model)
+    source = network_of(model)
     path = write_graph(source, tmp_path / f"g{FORMATS[fmt]}", fmt)
     back = read_graph(path)
     x = torch.rand(11, 5)
@@ -72,14 +73,14 @@ def test_mlp_to_graph_to_network_gives_identical_outputs(fmt, tmp_path):
 
 
 def test_networkx_round_trip_and_deepstruct_layers():
-    net = LayeredNetwork.from_npz(SHIPPED[0])
-    graph = net.to_networkx(partition=np.arange(net.n_units))
+    net = read_npz_network(SHIPPED[0])
+    graph = network_to_networkx(net, partition=np.arange(net.n_units))
     assert graph.nodes["L0_1"]["layer"] == 0 and graph.nodes["L1_3"]["index"] == 3
-    back = LayeredNetwork.from_networkx(graph)
+    back = network_from_networkx(graph)
     assert (back.adjacency() != net.adjacency()).nnz == 0
     # Without layer attributes, a node's layer is the longest path from an input (deepstruct).
     plain = nx.DiGraph([("a", "b"), ("b", "c"), ("a", "c"), ("c", "d")])
-    dag = LayeredNetwork.from_networkx(plain)
+    dag = network_from_networkx(plain)
     assert dag.arch == [1, 1, 1, 1]
     assert [(b.source, b.target) for b in dag.skips] == [(0, 2)]
 
@@ -99,7 +100,7 @@ def test_dag_forward_by_hand():
     for x in (-1.0, 0.3, 2.0):
         y = w_hy * max(w_xh * x + b_h, 0.0) + w_xy * x + b_y
         assert model(torch.tensor([[x]]))[-1].item() == pytest.approx(y, abs=1e-6)
-    assert LayeredNetwork.from_model(model).adjacency().nnz == 3
+    assert network_of(model).adjacency().nnz == 3
 
 
 def test_dag_file_round_trip_keeps_skips(tmp_path):
@@ -108,7 +109,7 @@ def test_dag_file_round_trip_keeps_skips(tmp_path):
     assert sorted((b.source, b.target) for b in structure.skips) == [(0, 2), (1, 3)]
     torch.manual_seed(1)
     model = DAGNetwork.from_structure(structure)
-    net = LayeredNetwork.from_model(model)
+    net = network_of(model)
     x = np.random.default_rng(0).random((9, 4)).astype(np.float32)
     assert np.allclose(model(torch.from_numpy(x))[-1].detach().numpy(), _manual_forward(net, x), atol=1e-5)
     for fmt, suffix in FORMATS.items():
@@ -121,7 +122,7 @@ def test_dag_file_round_trip_keeps_skips(tmp_path):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_export_graph_then_detect_gives_the_source_partition(fmt, tmp_path, capsys):
     npz = SHIPPED[1]
-    expected = find_modules("sculpt", LayeredNetwork.from_npz(npz)).labels
+    expected = find_modules("sculpt", read_npz_network(npz)).labels
     out = tmp_path / f"net{FORMATS[fmt]}"
     rc, stdout, _ = call_main(
         ["--experiment", "export_graph", "--checkpoint", npz, "--graph_format", fmt, "--output", out], capsys
@@ -139,7 +140,7 @@ def test_export_graph_then_detect_gives_the_source_partition(fmt, tmp_path, caps
 
 def test_export_graph_carries_modules(tmp_path, capsys):
     npz = SHIPPED[0]
-    labels = find_modules("sculpt", LayeredNetwork.from_npz(npz)).labels
+    labels = find_modules("sculpt", read_npz_network(npz)).labels
     part = tmp_path / "modules.json"
     part.write_text(json.dumps({"partition": labels.tolist()}))
     out = tmp_path / "g.graphml"
@@ -148,7 +149,7 @@ def test_export_graph_carries_modules(tmp_path, capsys):
     )
     assert rc == 0, err
     graph = nx.read_graphml(out)
-    net = LayeredNetwork.from_npz(npz)
+    net = read_npz_network(npz)
     got = [graph.nodes[f"L{layer}_{i}"]["module"] for layer, w in enumerate(net.arch) for i in range(w)]
     assert got == labels.tolist()
     bad = tmp_path / "bad.json"
@@ -210,7 +211,7 @@ def test_structure_dag_trains_prunes_and_is_scored(tmp_path, capsys):
     state = torch.load(Path(record["chosen"]["run"]) / "model.pt", weights_only=True)
     assert any(k.startswith("skips.") for k in state), "the DAG's skip connections are part of the network"
     # pruning only removes edges: nothing outside the structure graph is ever connected
-    net = LayeredNetwork.from_state_dict(state)
+    net = network_from_state_dict(state)
     structure = read_graph(STRUCTURE)
     assert (
         net.adjacency(weighted=False)
@@ -253,7 +254,7 @@ def test_unknown_method_and_misfit_partition(tmp_path, capsys):
     with pytest.raises(InputError):
         from detection_pipeline.partition import Partition
 
-        Partition.from_json({"partition": [0, 1]}, "x").check_fits(LayeredNetwork.from_npz(SHIPPED[0]))
+        Partition.from_json({"partition": [0, 1]}, "x").check_fits(read_npz_network(SHIPPED[0]))
 
 
 def test_no_library_module_imports_run():

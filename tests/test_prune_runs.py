@@ -16,6 +16,7 @@ import torch
 import run.pruning_runs as pruning_runs
 from models.mlp import MLP
 from run.common import prepare
+from run.parser import parse_config
 from tests.conftest import (
     DONE_WHEN,
     EDGE_PRUNE,
@@ -33,7 +34,6 @@ from tests.conftest import (
     seed_path,
     unit_run_path,
 )
-from utils.config import parse_config
 from utils.training import evaluate
 
 RUN_FILES = ["config.json", "metrics.json", "model.pt", "network.npz"]

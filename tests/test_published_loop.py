@@ -1,4 +1,4 @@
-"""Our dense training with the published options is the published train loop (issue 17).
+"""Our dense training with the published options is the published train loop.
 
 The reference below is written from the published code's description (Neural Sculpting utils/train.py,
 utils/loss.py): torch.optim.Adam with weight decay 1e-4, one pass per epoch over the shuffled truth table
@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from run.common import fresh_model, generator_for, prepare
-from utils.config import parse_config
+from run.parser import parse_config
 from utils.training import train
 
 OPTIONS = ["--modularity", "4", "1", "2", "8", "--arch", "4", "24", "24", "8", "--lr", "0.1",

@@ -1,4 +1,4 @@
-"""The published training and pruning recipe (issue 17): best-epoch rule, the one-unit/edge final step of the
+"""The published training and pruning recipe: best-epoch rule, the one-unit/edge final step of the
 search, and the bias masks of units left without inputs. Expected values are worked out by hand from the
 published train loop and search loop (Neural Sculpting, utils/train.py and run/prune.py)."""
 
@@ -11,9 +11,9 @@ import torch
 
 from models.mlp import MLP
 from run.common import generator_for, prepare
+from run.parser import parse_config
 from tests.test_pruning import ScriptedRetrain, plan_for_edges, search_model
 from tests.test_sculpt import sculpted  # noqa: F401  (the shared sculpt run)
-from utils.config import parse_config
 from utils.pruning import edge_masks, halved_step, search
 from utils.training import improves, published_val_loss, train
 

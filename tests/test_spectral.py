@@ -1,4 +1,4 @@
-"""Spectral clusterability (issue 15): the weight graph, labels and n-cuts against nn-clustering-pytorch's
+"""Spectral clusterability: the weight graph, labels and n-cuts against nn-clustering-pytorch's
 own outputs (tests/data/spectral, and every network of ../shared/reference/spectral when it is present)."""
 
 from __future__ import annotations

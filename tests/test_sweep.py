@@ -1,4 +1,4 @@
-"""Sweeps (issue 16): the local pool and Ray run the same jobs into the same run folders; failed jobs are
+"""Sweeps: the local pool and Ray run the same jobs into the same run folders; failed jobs are
 listed, named in their logs, and make the sweep exit 2."""
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def _jobs_file(tmp_path, root, seeds, extra=()):
 
 
 def _summary(root) -> list[dict]:
-    rc, _, err = run_cli("--experiment", "summarize", "--result_path", str(root))
+    rc, _, err = run_cli(
+        "--experiment", "summarize", "--result_path", str(root), "--visualization_path", f"{root}-v"
+    )
     assert rc == 0, err
     with open(root / "summary.csv") as handle:
         return [{k: v for k, v in row.items() if k != "path"} for row in csv.DictReader(handle)]

@@ -11,6 +11,7 @@ import torch
 import run.common
 from models.mlp import MLP
 from run.common import generator_for, prepare
+from run.parser import parse_config
 from tests.conftest import (
     DONE_WHEN,
     REPO,
@@ -22,7 +23,6 @@ from tests.conftest import (
     run_cli,
     seed_path,
 )
-from utils.config import parse_config
 from utils.training import (
     TaskTensors,
     accuracy_percent,

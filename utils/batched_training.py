@@ -1,4 +1,4 @@
-"""Train many small MLPs of one architecture as one stacked model (DESIGN §10.7).
+"""Train many small MLPs of one architecture as one stacked model (docs/architecture.md, "Training").
 
 `train_batched(models, data, options, generators, include_start)` does for every member exactly what
 `utils.training.train(model, data, options, generator, include_start=...)` does alone, in lockstep: the
@@ -9,15 +9,19 @@ its own best epoch and its own metrics. Per member the arithmetic is the same as
 each member's product as `F.linear` does, and the loss gradient of a member does not involve the others),
 so the results are identical; `tests/test_batched.py` checks this bit for bit.
 
-Members that `can_batch` rejects (sigmoid hidden units, batch norm, dropout, skip connections) are trained
-one by one with `train`, so callers need not care.
+Members that `batch_declined` turns away (sigmoid hidden units, batch norm, dropout, skip connections, or a
+training option the batch does not implement: --l1, --clusterability_reg, --normalize_weights_every) are
+trained one by one with `train`, so callers need not care; they say so to their user.
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch.nn import functional as F
 
+from utils.masked_model import MaskedModel
 from utils.optim import epoch_lr
 from utils.training import (
     TaskTensors,
@@ -37,16 +41,80 @@ from utils.training import (
     train,
 )
 
+# Every training option, by how the batched loop treats it (tests/test_batched_options.py checks that the two
+# sets together name every field of TrainingOptions, so a new option must be placed here):
+# BATCHED_OPTIONS are implemented exactly, member by member; DECLINING_OPTIONS, when set, make the batch
+# decline (the members then train one by one with `train`).
+BATCHED_OPTIONS = frozenset(
+    {"optimizer", "lr", "weight_decay", "loss", "epochs", "batch_size", "scheduler", "gamma", "best_epoch"}
+)
+DECLINING_OPTIONS = frozenset({"l1", "clusterability_reg", "reg_k", "reg_every", "normalize_weights_every"})
 
-def can_batch(model) -> bool:
-    """Plain masked MLPs batch: relu or step units (exact in any batch; a vectorised sigmoid rounds
-    differently by position), no batch norm, no dropout, no skip connections."""
-    return (
-        getattr(model, "activation_name", "relu") in ("relu", "ste")
-        and getattr(model, "norms", None) is None
-        and getattr(model, "dropout", None) is None
-        and len(model.blocks()) == len(model.layers)
-    )
+
+def batch_declined(model: MaskedModel, options: TrainingOptions, data: TaskTensors) -> str | None:
+    """Why `model` trained with `options` on `data` cannot join a batch (a phrase naming the option or the
+    part of the network), or None when it can. Plain masked MLPs batch: relu or step units (exact in any
+    batch; a vectorised sigmoid rounds differently by position), no batch norm, no dropout, no skip
+    connections; the options must all be in BATCHED_OPTIONS or off; and the batched matrix products must
+    round as the single ones do for these layer widths and minibatch sizes (on some CPUs they do not for
+    minibatches of a few rows)."""
+    if options.l1 > 0:
+        return "--l1"
+    if options.clusterability_reg > 0:
+        return "--clusterability_reg"  # reg_k and reg_every only act with it
+    if options.normalize_weights_every:
+        return "--normalize_weights_every"
+    if model.activation_name not in ("relu", "ste"):
+        return f"{model.activation_name} hidden units"
+    if model.norms is not None:
+        return "batch norm"
+    if model.dropout is not None:
+        return "dropout"
+    if len(model.blocks()) != len(model.layers):
+        return "skip connections"
+    n = data.x_train.shape[0]
+    rows = {stop - start for start, stop in batch_bounds(n, options.batch_size, False)}
+    rows |= {data.x_val.shape[0], data.x_test.shape[0]}
+    inexact = [r for r in sorted(rows) if not _products_exact(tuple(model.arch), r)]
+    if inexact:
+        widths = " ".join(map(str, model.arch))
+        return (
+            f"--batch_size {options.batch_size} with --arch {widths} (batched products of {inexact[0]} "
+            "rows round differently here)"
+        )
+    return None
+
+
+def can_batch(model: MaskedModel, options: TrainingOptions, data: TaskTensors) -> bool:
+    """Whether `model` trained with `options` on `data` joins a batch (see `batch_declined`)."""
+    return batch_declined(model, options, data) is None
+
+
+@functools.lru_cache(maxsize=256)
+def _products_exact(arch: tuple[int, ...], rows: int) -> bool:
+    """Whether `_linear`, `_BatchedLinear.backward`'s products give, member by member, the bits F.linear
+    and its backward give for minibatches of `rows` rows through layers of widths `arch` (the GEMM kernel
+    a BLAS picks depends on the sizes; the data only carries the rounding)."""
+    generator = torch.Generator().manual_seed(0)
+    members = 2
+    for fan_in, fan_out in zip(arch[:-1], arch[1:]):
+        h = torch.randn(members, rows, fan_in, generator=generator)
+        weight = torch.randn(members, fan_out, fan_in, generator=generator)
+        bias = torch.randn(members, fan_out, generator=generator)
+        grad = torch.randn(members, rows, fan_out, generator=generator)
+        out = _linear(h, weight, bias)
+        grad_weight, grad_bias = _linear_param_grads(grad, h)
+        grad_h = torch.bmm(grad, weight)
+        for m in range(members):
+            alone_h = h[m].clone().requires_grad_()
+            alone_w = weight[m].clone().requires_grad_()
+            alone_b = bias[m].clone().requires_grad_()
+            alone = F.linear(alone_h, alone_w, alone_b)
+            alone.backward(grad[m])
+            pairs = ((out[m], alone), (grad_weight[m], alone_w.grad), (grad_bias[m], alone_b.grad))
+            if not all(torch.equal(a, b) for a, b in (*pairs, (grad_h[m], alone_h.grad))):
+                return False
+    return True
 
 
 class _Stack:
@@ -220,7 +288,7 @@ def _rule_losses(stack: _Stack, data: TaskTensors, options: TrainingOptions, mea
 
 
 def train_batched(
-    models: list,
+    models: list[MaskedModel],
     data: TaskTensors,
     options: TrainingOptions,
     generators: list[torch.Generator],
@@ -233,7 +301,7 @@ def train_batched(
     if not models:
         return []
     # the published best-epoch rule is only in `train`: such members train one by one
-    batchable = [i for i, m in enumerate(models) if can_batch(m)]
+    batchable = [i for i, m in enumerate(models) if can_batch(m, options, data)]
     results: list[TrainResult | None] = [None] * len(models)
     for i in range(len(models)):
         if i not in batchable:

@@ -18,8 +18,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from utils.masked_model import MaskedModel
 
-def graph_blocks(model) -> list[torch.Tensor]:
+
+def graph_blocks(model: MaskedModel) -> list[torch.Tensor]:
     """|W| per layer of a models.mlp.MLP as tensors in the autograd graph: (arch[i+1], arch[i]), masked,
     batch norm after hidden layer i folded in as γ/√(running_var + ε) per row."""
     blocks = []
@@ -112,13 +114,13 @@ def spectral_penalty(blocks: list[torch.Tensor], k: int = 3) -> torch.Tensor:
     return _Penalty.apply(int(k), *blocks)
 
 
-def clusterability_penalty(model, k: int = 3) -> torch.Tensor:
+def clusterability_penalty(model: MaskedModel, k: int = 3) -> torch.Tensor:
     """spectral_penalty of a live MLP's weight graph (see graph_blocks)."""
     return spectral_penalty(graph_blocks(model), k)
 
 
 @torch.no_grad()
-def normalize_incoming(model, target: float = 2.0**0.5) -> None:
+def normalize_incoming(model: MaskedModel, target: float = 2.0**0.5) -> None:
     """Training-time weight normalisation (000's `normalize_weights_every`): scale each hidden unit's
     incoming weights and bias (masked) to L2 norm `target` (√2) and its outgoing weights by the inverse
     factor, layer by layer, so a ReLU network without batch norm computes the same function. Units whose

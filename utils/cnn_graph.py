@@ -1,4 +1,5 @@
-"""CNN state_dicts -> channel graphs (`LayeredNetwork` with kind "conv" layers), DESIGN §10.2 / §10.6.
+"""CNN state_dicts -> channel graphs (`LayeredNetwork` with kind "conv" layers; docs/architecture.md, "The
+one network type").
 
 Two key layouts are read, both without the network's class (tensors only):
 
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from utils.errors import InputError, NetworkShapeError
+from utils.network import LayeredNetwork
 
 _MODULES = ("conv", "fc", "bn")
 _SEQUENTIAL = re.compile(r"(.+)_(conv|fc|bn)")
@@ -56,7 +58,8 @@ class LinearOp:
     tensors: dict = field(default_factory=dict)
 
 
-def _numpy(value) -> np.ndarray:
+def as_numpy(value) -> np.ndarray:
+    """A tensor (any device) or array-like as a numpy array."""
     if hasattr(value, "detach"):
         return value.detach().cpu().numpy()
     return np.asarray(value)
@@ -82,7 +85,7 @@ def read_ours(state: dict, source: str) -> list[LinearOp]:
     ops = []
     i = 0
     while f"layers.{i}.weight" in state:
-        weight = _numpy(state[f"layers.{i}.weight"]).astype(np.float32)
+        weight = as_numpy(state[f"layers.{i}.weight"]).astype(np.float32)
         kind = "conv" if weight.ndim == 4 else "fc"
         mask = state.get(f"layers.{i}.weight_mask")
         bias = state.get(f"layers.{i}.bias")
@@ -90,11 +93,11 @@ def read_ours(state: dict, source: str) -> list[LinearOp]:
         op = LinearOp(
             kind,
             weight,
-            np.zeros(weight.shape[0], np.float32) if bias is None else _numpy(bias).astype(np.float32),
-            np.ones_like(weight) if mask is None else _numpy(mask).astype(np.float32),
+            np.zeros(weight.shape[0], np.float32) if bias is None else as_numpy(bias).astype(np.float32),
+            np.ones_like(weight) if mask is None else as_numpy(mask).astype(np.float32),
             np.ones(weight.shape[0], np.float32)
             if bias_mask is None
-            else _numpy(bias_mask).astype(np.float32),
+            else as_numpy(bias_mask).astype(np.float32),
             f"layers.{i}.weight",
         )
         prefix = f"norms.{i}."
@@ -145,7 +148,7 @@ def read_anchor(state: dict, source: str) -> list[LinearOp]:
             key = first_key[(layer, kind)]
             if "weight" not in tensors:
                 raise InputError(f"{source}: {kind} module of layer {layer!r} has no weight (key {key!r})")
-            weight = _numpy(tensors["weight"]).astype(np.float32)
+            weight = as_numpy(tensors["weight"]).astype(np.float32)
             wanted = 4 if kind == "conv" else 2
             if weight.ndim != wanted:
                 raise InputError(
@@ -157,7 +160,7 @@ def read_anchor(state: dict, source: str) -> list[LinearOp]:
                 kind,
                 weight,
                 _vector(tensors, "bias", out, 0.0, source, key),
-                _numpy(tensors["weight_mask"]).astype(np.float32)
+                as_numpy(tensors["weight_mask"]).astype(np.float32)
                 if "weight_mask" in tensors
                 else np.ones_like(weight),
                 _vector(tensors, "bias_mask", out, 1.0, source, key),
@@ -186,7 +189,7 @@ def read_anchor(state: dict, source: str) -> list[LinearOp]:
 def _vector(tensors: dict, name: str, size: int, default: float, source: str, key: str) -> np.ndarray:
     if name not in tensors:
         return np.full(size, default, dtype=np.float32)
-    value = _numpy(tensors[name]).astype(np.float32).reshape(-1)
+    value = as_numpy(tensors[name]).astype(np.float32).reshape(-1)
     if value.shape != (size,):
         raise InputError(
             f"{source}: {name} beside {key!r} has {value.shape[0]} entries, the layer has {size}"
@@ -201,14 +204,14 @@ def _norm(tensors: dict, op: LinearOp, key: str) -> dict:
             f"batch norm {key!r} lacks running_mean / running_var (tracked statistics are needed)"
         )
     norm = {
-        "gamma": _numpy(tensors["weight"]).astype(np.float32)
+        "gamma": as_numpy(tensors["weight"]).astype(np.float32)
         if "weight" in tensors
         else np.ones(out, np.float32),
-        "beta": _numpy(tensors["bias"]).astype(np.float32)
+        "beta": as_numpy(tensors["bias"]).astype(np.float32)
         if "bias" in tensors
         else np.zeros(out, np.float32),
-        "mean": _numpy(tensors["running_mean"]).astype(np.float32),
-        "var": _numpy(tensors["running_var"]).astype(np.float32),
+        "mean": as_numpy(tensors["running_mean"]).astype(np.float32),
+        "var": as_numpy(tensors["running_var"]).astype(np.float32),
         "eps": _BN_EPS,
     }
     for name in ("gamma", "beta", "mean", "var"):
@@ -258,8 +261,6 @@ def chain(ops: list[LinearOp], source: str, input_channels: int | None = None) -
 
 def network_from_ops(ops: list[LinearOp], source: str, layout: dict | None = None):
     """The channel-graph LayeredNetwork of chained linear ops (see the module docstring)."""
-    from utils.network import LayeredNetwork
-
     input_shape = (layout or {}).get("input_shape")
     spatial = chain(ops, source, int(input_shape[0]) if input_shape else None)
     weights, masks, biases, kernels, kinds, norms = [], [], [], [], [], []
@@ -299,13 +300,30 @@ def network_from_state(state: dict, source: str, layout: dict | None = None):
     return network_from_ops(ops, source, layout)
 
 
+def network_from_cnn_state(
+    state: dict, cnn=None, input_shape=None, source: str = "state_dict"
+) -> LayeredNetwork:
+    """The channel graph of a CNN state_dict (ours, or the anchor's key conventions). `cnn` (the layer
+    list, text or parsed) and `input_shape` (C, H, W) are kept in `layout` for a forward pass; when both
+    are given they are checked against the weights."""
+    from utils.cnn_spec import parse_cnn, spec_text
+
+    layout = {}
+    if input_shape is not None:
+        layout["input_shape"] = [int(s) for s in input_shape]
+    if cnn:
+        layout["cnn"] = spec_text(parse_cnn(cnn)) if isinstance(cnn, str) else spec_text(cnn)
+    network = network_from_state(dict(state), source or "state_dict", layout)
+    if cnn and input_shape is not None:
+        check_layout_fits(network, parse_cnn(layout["cnn"]), layout["input_shape"])
+    return network
+
+
 def anchor_scope(network):
     """The part of the channel graph the anchor clusters: the first contiguous run of conv layers without
     the first conv layer's weights (nodes: the first conv layer's output channels up to the last conv
     layer's). Returns a LayeredNetwork of conv kinds only; NetworkShapeError with fewer than two conv
     layers."""
-    from utils.network import LayeredNetwork
-
     conv = [i for i, k in enumerate(network.kinds) if k == "conv"]
     run = []
     for i in conv:

@@ -11,6 +11,10 @@ class SculptError(ValueError):
     """Bad input or an unusable environment: the message says what is wrong and how to fix it."""
 
 
+class ConfigError(SculptError):
+    """Bad command-line input. main.py prints the message on one line and exits with code 2."""
+
+
 class InputError(SculptError):
     """A file, network, partition or data set that cannot be used as given."""
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from utils.errors import InputError
+from utils.masked_model import MaskedModel
 
 SCOPES = ("global", "layer")
 
@@ -38,22 +39,11 @@ class GradualPruningOptions:
     """--gradual_pruning (none | cubic), --target_sparsity (percent of weights removed), --prune_epochs
     (ramp over the last E epochs; None: all), --prune_every (steps between mask updates), --prune_scope."""
 
-    schedule: str = "none"
-    target_sparsity: float = 90.0
-    prune_epochs: int | None = None
-    prune_every: int = 100
-    scope: str = "global"
-
-    @classmethod
-    def from_config(cls, config) -> GradualPruningOptions:
-        """Read the CLI options once (called in run/)."""
-        return cls(
-            config.gradual_pruning,
-            config.target_sparsity,
-            config.prune_epochs,
-            config.prune_every,
-            config.prune_scope,
-        )
+    schedule: str
+    target_sparsity: float
+    prune_epochs: int | None
+    prune_every: int
+    scope: str
 
 
 @dataclass
@@ -104,7 +94,7 @@ class GradualPruner:
         self.current = sparsity
 
 
-def gradual_pruner(model, options: GradualPruningOptions, steps_per_epoch: int, epochs: int):
+def gradual_pruner(model: MaskedModel, options: GradualPruningOptions, steps_per_epoch: int, epochs: int):
     """The pruner the options ask for, or None. The ramp covers the last `prune_epochs` epochs."""
     if options.schedule in (None, "none", "None"):
         return None

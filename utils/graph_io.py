@@ -11,6 +11,10 @@ Formats (`write_graph(network, path, fmt)` / `read_graph(path)`):
   lines, so `networkx.read_edgelist(path, data=[("weight", float)])` reads the edges as well.
 - npz: arrays arch, edge_source, edge_target (global unit ids, layer by layer), edge_weight, bias (one per
   unit, 0 for inputs), module (optional), activation.
+Batch norm after a layer travels with its units in every format, so a round trip gives the same forward
+pass and the same folded weights: per unit bn_gamma, bn_beta, bn_mean, bn_var, bn_eps (npz arrays and "#"
+header lines over all units, NaN where a unit has no batch norm; GraphML and networkx node attributes on the
+units that have one).
 """
 
 from __future__ import annotations
@@ -48,6 +52,51 @@ def _unit_biases(network) -> np.ndarray:
     return np.concatenate([np.zeros(network.arch[0])] + [np.asarray(b, np.float64) for b in network.biases])
 
 
+NORM_FIELDS = ("gamma", "beta", "mean", "var", "eps")
+
+
+def _unit_norms(network) -> dict[str, np.ndarray] | None:
+    """{"bn_<field>": (N,) float64} over all units, NaN where a unit has no batch norm; None without any."""
+    if not any(norm is not None for norm in network.norms):
+        return None
+    out = {f"bn_{name}": np.full(network.n_units, np.nan) for name in NORM_FIELDS}
+    offsets = network.offsets
+    for i, norm in enumerate(network.norms):
+        if norm is None:
+            continue
+        units = slice(offsets[i + 1], offsets[i + 1] + network.arch[i + 1])
+        for name in NORM_FIELDS:
+            out[f"bn_{name}"][units] = np.asarray(norm[name], dtype=np.float64)
+    return out
+
+
+def _layer_norms(arch: list[int], unit_norms: dict | None, origin: str) -> list[dict | None] | None:
+    """The per-layer norms (LayeredNetwork.norms) of per-unit arrays from `_unit_norms`, or None."""
+    if not unit_norms:
+        return None
+    n = sum(arch)
+    arrays = {}
+    for name in NORM_FIELDS:
+        values = np.asarray(unit_norms.get(f"bn_{name}", ()), dtype=np.float64).reshape(-1)
+        if values.shape[0] != n:
+            raise InputError(f"{origin}: {values.shape[0]} bn_{name} values for {n} units")
+        arrays[name] = values
+    offsets = np.concatenate([[0], np.cumsum(arch)[:-1]])
+    norms: list[dict | None] = []
+    for i in range(len(arch) - 1):
+        units = slice(offsets[i + 1], offsets[i + 1] + arch[i + 1])
+        present = ~np.isnan(arrays["gamma"][units])
+        if not present.any():
+            norms.append(None)
+            continue
+        if not present.all():
+            raise InputError(f"{origin}: batch norm is given for some units of layer {i + 1} only")
+        norm = {name: arrays[name][units].astype(np.float32) for name in NORM_FIELDS[:4]}
+        norm["eps"] = float(arrays["eps"][units][0])
+        norms.append(norm)
+    return norms
+
+
 def _check_partition(network, partition) -> np.ndarray | None:
     if partition is None:
         return None
@@ -72,6 +121,7 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
     path = Path(path)
     src, dst, weight = _edge_arrays(network)
     bias = _unit_biases(network)
+    norms = _unit_norms(network) or {}
     if fmt == "npz":
         arrays = dict(
             arch=np.asarray(network.arch, dtype=np.int64),
@@ -81,8 +131,11 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
             bias=bias.astype(np.float32),
             activation=np.asarray(network.activation),
         )
+        arrays.update(_unit_norms(network) or {})
         if partition is not None:
             arrays["module"] = partition
+        if "unit_names" in network.layout:
+            arrays["unit_names"] = np.asarray(network.layout["unit_names"])
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
         return path
@@ -94,18 +147,21 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
             f"# activation {network.activation}",
             "# biases " + " ".join(f"{b:.9g}" for b in bias[network.arch[0] :]),
         ]
+        header += [f"# {name} " + " ".join(f"{v:.9g}" for v in values) for name, values in norms.items()]
         if partition is not None:
             header.append("# modules " + " ".join(map(str, partition)))
+        if "unit_names" in network.layout:
+            header.append("# names " + " ".join(network.layout["unit_names"]))
         lines = [f"{a} {b} {w:.9g}" for a, b, w in zip(names[src], names[dst], weight.tolist())]
         text = "\n".join(header + lines) + "\n"
     else:
-        text = _graphml_text(network, names, src, dst, weight, bias, partition)
+        text = _graphml_text(network, names, src, dst, weight, bias, partition, norms)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
     return path
 
 
-def _graphml_text(network, names, src, dst, weight, bias, partition) -> str:
+def _graphml_text(network, names, src, dst, weight, bias, partition, norms) -> str:
     layers = network.layer_of_units()
     index = np.concatenate([np.arange(w) for w in network.arch])
     keys = [
@@ -116,7 +172,9 @@ def _graphml_text(network, names, src, dst, weight, bias, partition) -> str:
         '<key id="d4" for="edge" attr.name="weight" attr.type="double"/>',
         '<key id="d5" for="graph" attr.name="arch" attr.type="string"/>',
         '<key id="d6" for="graph" attr.name="activation" attr.type="string"/>',
+        '<key id="d7" for="node" attr.name="name" attr.type="string"/>',
     ]
+    keys += [f'<key id="{name}" for="node" attr.name="{name}" attr.type="double"/>' for name in norms]
     from xml.sax.saxutils import escape  # writers only: reading network.npz stays light
 
     out = [
@@ -128,8 +186,13 @@ def _graphml_text(network, names, src, dst, weight, bias, partition) -> str:
         f'<data key="d6">{escape(network.activation)}</data>',
     ]
     module = partition if partition is not None else None
+    unit_names = network.layout.get("unit_names")
     for u, name in enumerate(names.tolist()):
         extra = f'<data key="d3">{int(module[u])}</data>' if module is not None else ""
+        if norms and not np.isnan(norms["bn_gamma"][u]):
+            extra += "".join(f'<data key="{name}">{values[u]:.9g}</data>' for name, values in norms.items())
+        if unit_names is not None:
+            extra += f'<data key="d7">{escape(str(unit_names[u]))}</data>'
         out.append(
             f'<node id="{name}"><data key="d0">{layers[u]}</data><data key="d1">{index[u]}</data>'
             f'<data key="d2">{bias[u]:.9g}</data>{extra}</node>'
@@ -187,15 +250,23 @@ def _read_npz(path: Path):
     arch = [int(a) for a in arrays["arch"]]
     bias = arrays.get("bias", np.zeros(sum(arch)))
     activation = str(arrays.get("activation", "relu"))
+    norms = {k: v for k, v in arrays.items() if k.startswith("bn_")}
     network = network_from_edges(
-        arch, arrays["edge_source"], arrays["edge_target"], arrays["edge_weight"], bias, activation, str(path)
+        arch,
+        arrays["edge_source"],
+        arrays["edge_target"],
+        arrays["edge_weight"],
+        bias,
+        activation,
+        str(path),
+        norms,
     )
     module = arrays.get("module")
     return network, None if module is None else np.asarray(module, dtype=np.int64)
 
 
 def _read_edgelist(path: Path):
-    arch, activation, biases, modules = None, "relu", None, None
+    arch, activation, biases, modules, norms = None, "relu", None, None, {}
     src_names, dst_names, weights = [], [], []
     with open(path) as handle:
         for line in handle:
@@ -212,6 +283,8 @@ def _read_edgelist(path: Path):
                     biases = np.asarray(words[1:], dtype=np.float64)
                 elif words and words[0] == "modules":
                     modules = np.asarray(words[1:], dtype=np.int64)
+                elif words and words[0].startswith("bn_"):
+                    norms[words[0]] = np.asarray(words[1:], dtype=np.float64)
                 continue
             parts = line.split()
             if len(parts) not in (2, 3):
@@ -245,14 +318,15 @@ def _read_edgelist(path: Path):
             raise InputError(f"{path}: {len(biases)} biases for {sum(arch) - arch[0]} non-input units")
         bias[arch[0] :] = biases
     network = network_from_edges(
-        arch, ids(src_names), ids(dst_names), np.asarray(weights), bias, activation, str(path)
+        arch, ids(src_names), ids(dst_names), np.asarray(weights), bias, activation, str(path), norms
     )
     return network, modules
 
 
-def network_from_edges(arch, source, target, weight, bias, activation="relu", origin="graph"):
+def network_from_edges(arch, source, target, weight, bias, activation="relu", origin="graph", norms=None):
     """A LayeredNetwork from global edge ids (source, target: (E,) ints, units numbered layer by layer),
-    their weights (E,) and one bias per unit (N,) (inputs' ignored)."""
+    their weights (E,), one bias per unit (N,) (inputs' ignored) and optional batch norm per unit
+    ({"bn_gamma": (N,), ...} as `_unit_norms` gives, NaN where none)."""
     from utils.network import Block, LayeredNetwork
 
     arch = [int(a) for a in arch]
@@ -295,7 +369,17 @@ def network_from_edges(arch, source, target, weight, bias, activation="relu", or
         raise InputError(f"{origin}: {bias.shape[0]} biases for {n} units")
     biases = [bias[offsets[i + 1] : offsets[i + 1] + arch[i + 1]] for i in range(depth)]
     blocks = [Block(s, t, w, m) for (s, t), (w, m) in sorted(skips.items())]
-    return LayeredNetwork(arch, weights, biases, masks, skips=blocks, activation=activation, source=origin)
+    layer_norms = _layer_norms(arch, norms, origin)
+    return LayeredNetwork(
+        arch,
+        weights,
+        biases,
+        masks,
+        skips=blocks,
+        activation=activation,
+        source=origin,
+        norms=layer_norms or [],
+    )
 
 
 def network_to_networkx(network, partition=None):
@@ -308,10 +392,13 @@ def network_to_networkx(network, partition=None):
     bias = _unit_biases(network)
     layers = network.layer_of_units()
     index = np.concatenate([np.arange(w) for w in network.arch])
+    norms = _unit_norms(network) or {}
     for u, name in enumerate(names):
         attrs = {"layer": int(layers[u]), "index": int(index[u]), "bias": float(bias[u])}
         if partition is not None:
             attrs["module"] = int(partition[u])
+        if norms and not np.isnan(norms["bn_gamma"][u]):
+            attrs.update({key: float(values[u]) for key, values in norms.items()})
         graph.add_node(name, **attrs)
     src, dst, weight = _edge_arrays(network)
     graph.add_weighted_edges_from(zip((names[s] for s in src), (names[d] for d in dst), weight.tolist()))
@@ -370,7 +457,13 @@ def network_from_networkx(graph, source: str = "graph"):
     for u in nodes:
         bias[gid[u]] = float(graph.nodes[u].get("bias", 0.0))
     activation = str(graph.graph.get("activation", "relu"))
-    return network_from_edges(arch, src, dst, weight, bias, activation, source)
+    norms = None
+    if any("bn_gamma" in graph.nodes[u] for u in nodes):
+        norms = {f"bn_{name}": np.full(sum(arch), np.nan) for name in NORM_FIELDS}
+        for u in nodes:
+            for key, values in norms.items():
+                values[gid[u]] = float(graph.nodes[u].get(key, np.nan))
+    return network_from_edges(arch, src, dst, weight, bias, activation, source, norms)
 
 
 def _partition_from_nodes(graph, network) -> np.ndarray | None:

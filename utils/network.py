@@ -1,4 +1,5 @@
-"""`LayeredNetwork`: the one network type between models and analyses (DESIGN §10.1).
+"""`LayeredNetwork`: the one network type between files, models and analyses (docs/architecture.md,
+"The one network type").
 
 A layered network has `arch[l]` units in layer l (layer 0 = inputs, the last = outputs). Layer i of the
 weights maps layer i to layer i+1: `weights[i]`, `masks[i]` are (arch[i+1], arch[i]) in torch Linear layout,
@@ -8,7 +9,9 @@ channel graphs (kind "conv"): their weight is (out_channels, in_channels) with t
 each kernel slice, their raw kernel kept in `kernels[i]` for a forward pass.
 
 Units are numbered globally layer by layer (inputs first): unit u of layer l is node `offsets[l] + u`.
-Everything here is numpy / scipy; torch is imported only by `from_model` callers' tensors.
+Everything here is numpy / scipy. The type knows no file format and no torch module: networks come from
+files and state_dicts through utils/network_files.py (conv state_dicts through utils/cnn_graph.py), from
+live models through models/from_network.py `network_of`, and from networkx graphs through utils/graph_io.py.
 """
 
 from __future__ import annotations
@@ -202,109 +205,6 @@ class LayeredNetwork:
             )
         return np.split(values, np.cumsum(self.arch)[:-1])
 
-    # -- constructors ------------------------------------------------------------------------------------
-    @classmethod
-    def from_state_dict(cls, state, source: str = "state_dict", activation: str = "relu") -> LayeredNetwork:
-        """From the state_dict of our MLP (layers.<i>.weight / weight_mask / bias / bias_mask, norms.<i>.*)
-        or of our DAG network (the same, plus skips.<s>_<t>.weight / weight_mask)."""
-        if not isinstance(state, dict):
-            raise InputError(f"{source} is not a state_dict; pass a checkpoint written by sculpt or a .npz")
-        from utils.cnn_graph import is_anchor_state, is_conv_state
-
-        if is_conv_state(state) or ("layers.0.weight" not in state and is_anchor_state(state)):
-            return cls.from_cnn(state, source=source)
-        weights, masks, biases, norms = [], [], [], []
-        i = 0
-        while f"layers.{i}.weight" in state:
-            weight = _numpy(state[f"layers.{i}.weight"])
-            mask = state.get(f"layers.{i}.weight_mask")
-            weights.append(weight)
-            masks.append(np.ones_like(weight) if mask is None else _numpy(mask))
-            bias = state.get(f"layers.{i}.bias")
-            bias = np.zeros(weight.shape[0]) if bias is None else _numpy(bias)
-            bias_mask = state.get(f"layers.{i}.bias_mask")
-            biases.append(bias if bias_mask is None else bias * _numpy(bias_mask))
-            norms.append(_norm_from_state(state, f"norms.{i}."))
-            i += 1
-        if not weights:
-            raise InputError(
-                f"{source} holds no layers (expected keys layers.0.weight, ...); "
-                "pass a checkpoint written by sculpt, a published .npz or a graph file"
-            )
-        for a, b in zip(weights[:-1], weights[1:]):
-            if a.shape[0] != b.shape[1]:
-                raise NetworkShapeError(f"{source}: layer shapes {a.shape} and {b.shape} do not chain")
-        arch = [int(weights[0].shape[1])] + [int(w.shape[0]) for w in weights]
-        skips = []
-        for key in sorted(k for k in state if k.startswith("skips.") and k.endswith(".weight")):
-            pair = key[len("skips.") : -len(".weight")]
-            s, t = (int(v) for v in pair.split("_"))
-            mask = state.get(f"skips.{pair}.weight_mask")
-            weight = _numpy(state[key])
-            skips.append(Block(s, t, weight, np.ones_like(weight) if mask is None else _numpy(mask)))
-        return cls(
-            arch, weights, biases, masks, skips=skips, norms=norms, activation=activation, source=source
-        )
-
-    @classmethod
-    def from_cnn(
-        cls, model_or_state, cnn: str | None = None, input_shape=None, source: str = ""
-    ) -> LayeredNetwork:
-        """The channel graph of a CNN: our models/cnn.py CNN, its state_dict, or a state_dict following the
-        anchor's key conventions (see utils/cnn_graph.py). `cnn` (layer list) and `input_shape` (C, H, W)
-        are kept in `layout` for a forward pass; when given they are checked against the weights."""
-        from utils.cnn_graph import check_layout_fits, network_from_state
-
-        state = model_or_state
-        if hasattr(model_or_state, "state_dict"):
-            cnn = cnn or getattr(model_or_state, "spec", None)
-            input_shape = input_shape or getattr(model_or_state, "input_shape", None)
-            state = model_or_state.state_dict()
-            source = source or "model"
-        layout = {}
-        if input_shape is not None:
-            layout["input_shape"] = [int(s) for s in input_shape]
-        if cnn:
-            from utils.cnn_spec import parse_cnn, spec_text
-
-            layout["cnn"] = spec_text(parse_cnn(cnn)) if isinstance(cnn, str) else spec_text(cnn)
-        network = network_from_state(dict(state), source or "state_dict", layout)
-        if cnn and input_shape is not None:
-            from utils.cnn_spec import parse_cnn
-
-            check_layout_fits(network, parse_cnn(layout["cnn"]), layout["input_shape"])
-        return network
-
-    @classmethod
-    def from_model(cls, model, source: str = "model") -> LayeredNetwork:
-        """From a live MLP / DAG network of models/ (weights copied to numpy, on CPU)."""
-        activation = getattr(model, "activation_name", "relu")
-        if hasattr(model, "specs"):
-            return cls.from_cnn(model, source=source)
-        return cls.from_state_dict(model.state_dict(), source, activation=activation)
-
-    @classmethod
-    def from_npz(cls, path) -> LayeredNetwork:
-        """From a published-format .npz (weight<i>, bias<i>, mask<i>, arch) or a graph written as npz."""
-        from utils.network_files import read_npz_network
-
-        return read_npz_network(path)
-
-    @classmethod
-    def from_networkx(cls, graph, source: str = "graph") -> LayeredNetwork:
-        """From a layered DiGraph (see utils/graph_io.py: nodes with `layer` and `index`, or layers found
-        as 1 + the longest path from an input, edges with optional `weight`)."""
-        from utils.graph_io import network_from_networkx
-
-        return network_from_networkx(graph, source)
-
-    def to_networkx(self, partition=None):
-        """A networkx DiGraph: nodes "L<layer>_<index>" with layer, index, bias (and module), kept edges
-        with weight."""
-        from utils.graph_io import network_to_networkx
-
-        return network_to_networkx(self, partition)
-
     def with_masks(self, masks: list[np.ndarray]) -> LayeredNetwork:
         """A copy with new consecutive-layer masks (skips unchanged)."""
         return LayeredNetwork(
@@ -323,9 +223,9 @@ class LayeredNetwork:
         )
 
     def folded_weights(self) -> list[np.ndarray]:
-        """Weights with each layer's batch norm folded in, W·γ/√(var+ε) per output row (DESIGN §10.2);
-        (arch[i+1], arch[i]) float64. Conv layers hold kernel L1 norms, so their folded row is the L1 norm
-        of the folded kernel up to the sign of γ (absolute views are equal)."""
+        """Weights with each layer's batch norm folded in, W·γ/√(var+ε) per output row; (arch[i+1], arch[i])
+        float64 (what the spectral weight graph reads). Conv layers hold kernel L1 norms, so their folded row
+        is the L1 norm of the folded kernel up to the sign of γ (absolute views are equal)."""
         out = []
         for weight, norm in zip(self.weights, self.norms):
             w = np.asarray(weight, dtype=np.float64)
@@ -336,21 +236,3 @@ class LayeredNetwork:
                 w = w * scale[:, None]
             out.append(w)
         return out
-
-
-def _numpy(tensor) -> np.ndarray:
-    if hasattr(tensor, "detach"):
-        return tensor.detach().cpu().numpy()
-    return np.asarray(tensor)
-
-
-def _norm_from_state(state: dict, prefix: str) -> dict | None:
-    if f"{prefix}weight" not in state:
-        return None
-    return {
-        "gamma": _numpy(state[f"{prefix}weight"]),
-        "beta": _numpy(state[f"{prefix}bias"]),
-        "mean": _numpy(state[f"{prefix}running_mean"]),
-        "var": _numpy(state[f"{prefix}running_var"]),
-        "eps": 1e-5,
-    }

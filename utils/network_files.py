@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.errors import InputError
+from utils.cnn_graph import as_numpy, is_anchor_state, is_conv_state, network_from_cnn_state
+from utils.errors import InputError, NetworkShapeError
+from utils.network import Block, LayeredNetwork
 
 
 @dataclass
@@ -102,8 +104,6 @@ GRAPH_SUFFIXES = (".graphml", ".edgelist", ".txt")
 
 def read_npz_network(path):
     """A `LayeredNetwork` from a published-format .npz or from a graph written as .npz by export_graph."""
-    from utils.network import LayeredNetwork
-
     path = Path(path)
     if path.is_file():
         try:
@@ -126,8 +126,6 @@ def read_npz_network(path):
 def load_network_file(path):
     """The `LayeredNetwork` in `path`: model.pt (our state_dict), .npz (published or graph), or a graph
     file (.graphml, .edgelist/.txt). Raises InputError naming the problem."""
-    from utils.network import LayeredNetwork
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"network file {path} does not exist; check the path")
@@ -138,7 +136,7 @@ def load_network_file(path):
         from utils.graph_io import read_graph
 
         return read_graph(path)
-    return LayeredNetwork.from_state_dict(load_torch_file(path), str(path))
+    return network_from_state_dict(load_torch_file(path), str(path))
 
 
 def load_torch_file(path) -> dict:
@@ -157,3 +155,65 @@ def load_torch_file(path) -> dict:
             f"checkpoint {file} is corrupt, not a torch file, or holds code ({type(error).__name__}); "
             "delete it and re-run the command that made it"
         ) from None
+
+
+def network_from_state_dict(state, source: str = "state_dict", activation: str = "relu") -> LayeredNetwork:
+    """The LayeredNetwork of a state_dict: our MLP's (layers.<i>.weight / weight_mask / bias / bias_mask,
+    norms.<i>.*), our DAG network's (the same, plus skips.<s>_<t>.weight / weight_mask), or a CNN's (ours
+    or the anchor's key conventions: utils/cnn_graph.py). `activation`: the hidden units' (a state_dict
+    does not say)."""
+    if not isinstance(state, dict):
+        raise InputError(f"{source} is not a state_dict; pass a checkpoint written by sculpt or a .npz")
+    if is_conv_state(state) or ("layers.0.weight" not in state and is_anchor_state(state)):
+        return network_from_cnn_state(state, source=source)
+    weights, masks, biases, norms = [], [], [], []
+    i = 0
+    while f"layers.{i}.weight" in state:
+        weight = as_numpy(state[f"layers.{i}.weight"])
+        mask = state.get(f"layers.{i}.weight_mask")
+        weights.append(weight)
+        masks.append(np.ones_like(weight) if mask is None else as_numpy(mask))
+        bias = state.get(f"layers.{i}.bias")
+        bias = np.zeros(weight.shape[0]) if bias is None else as_numpy(bias)
+        bias_mask = state.get(f"layers.{i}.bias_mask")
+        biases.append(bias if bias_mask is None else bias * as_numpy(bias_mask))
+        norm = _norm_from_state(state, f"norms.{i}.")
+        if norm is not None and bias_mask is not None:
+            # a pruned unit outputs zero although batch norm would shift it: its norm becomes 0·x + 0,
+            # which the network keeps through files and torch_model (without a unit-alive flag)
+            dead = as_numpy(bias_mask) == 0
+            norm["gamma"] = np.where(dead, 0.0, norm["gamma"]).astype(np.float32)
+            norm["beta"] = np.where(dead, 0.0, norm["beta"]).astype(np.float32)
+        norms.append(norm)
+        i += 1
+    if not weights:
+        raise InputError(
+            f"{source} holds no layers (expected keys layers.0.weight, ...); "
+            "pass a checkpoint written by sculpt, a published .npz or a graph file"
+        )
+    for a, b in zip(weights[:-1], weights[1:]):
+        if a.shape[0] != b.shape[1]:
+            raise NetworkShapeError(f"{source}: layer shapes {a.shape} and {b.shape} do not chain")
+    arch = [int(weights[0].shape[1])] + [int(w.shape[0]) for w in weights]
+    skips = []
+    for key in sorted(k for k in state if k.startswith("skips.") and k.endswith(".weight")):
+        pair = key[len("skips.") : -len(".weight")]
+        s, t = (int(v) for v in pair.split("_"))
+        mask = state.get(f"skips.{pair}.weight_mask")
+        weight = as_numpy(state[key])
+        skips.append(Block(s, t, weight, np.ones_like(weight) if mask is None else as_numpy(mask)))
+    return LayeredNetwork(
+        arch, weights, biases, masks, skips=skips, norms=norms, activation=activation, source=source
+    )
+
+
+def _norm_from_state(state: dict, prefix: str) -> dict | None:
+    if f"{prefix}weight" not in state:
+        return None
+    return {
+        "gamma": as_numpy(state[f"{prefix}weight"]),
+        "beta": as_numpy(state[f"{prefix}bias"]),
+        "mean": as_numpy(state[f"{prefix}running_mean"]),
+        "var": as_numpy(state[f"{prefix}running_var"]),
+        "eps": 1e-5,
+    }

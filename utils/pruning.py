@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from utils.errors import InputError
+from utils.masked_model import MaskedModel
 from utils.saliency import percentile_cut, saliency_masks
 from utils.training import clone_state, per_sample_loss
 
@@ -33,7 +34,7 @@ def _outgoing_magnitude(layer, n_units: int) -> torch.Tensor:
     return w.reshape(w.shape[0], n_units, -1).sum(dim=(0, 2))
 
 
-def unit_alive(model) -> list[torch.Tensor]:
+def unit_alive(model: MaskedModel) -> list[torch.Tensor]:
     """Per hidden layer, a bool tensor (width,) that is True for units not pruned (bias mask 1)."""
     return [layer.bias_mask > 0 for layer in model.layers[:-1]]
 
@@ -184,7 +185,7 @@ def schedule_target(
 # ------------------------------------------------------------------------------------------------ masks
 
 
-def unit_masks(model, scores: list[torch.Tensor], percent: float, scale: str):
+def unit_masks(model: MaskedModel, scores: list[torch.Tensor], percent: float, scale: str):
     """Masks that prune every hidden unit scoring at or below the `percent` percentile.
 
     scores: (width,) per hidden layer. Global scale (and local_global) cuts all hidden units together;
@@ -200,7 +201,7 @@ def unit_masks(model, scores: list[torch.Tensor], percent: float, scale: str):
     return masks_from_alive(model, alive)
 
 
-def masks_from_alive(model, alive: list[torch.Tensor]):
+def masks_from_alive(model: MaskedModel, alive: list[torch.Tensor]):
     """Weight and bias masks from per-hidden-layer alive vectors, multiplied into the current masks."""
     device = model.layers[0].weight.device
     full = [
@@ -223,7 +224,7 @@ def masks_from_alive(model, alive: list[torch.Tensor]):
     return weight_masks, bias_masks
 
 
-def edge_masks(model, percent: float, bias: str = "keep"):
+def edge_masks(model: MaskedModel, percent: float, bias: str = "keep"):
     """Masks from one global magnitude cut: every weight whose |w * mask| is at or below the `percent`
     percentile over all weight matrices is masked (masked weights count as zero).
 
@@ -250,17 +251,17 @@ def edge_masks(model, percent: float, bias: str = "keep"):
     return weight_masks, bias_masks
 
 
-def hidden_units_pruned_percent(model) -> float:
+def hidden_units_pruned_percent(model: MaskedModel) -> float:
     alive = unit_alive(model)
     total = sum(a.numel() for a in alive)
     return 100.0 * (total - sum(int(a.sum()) for a in alive)) / max(total, 1)
 
 
-def weights_pruned_percent(model) -> float:
+def weights_pruned_percent(model: MaskedModel) -> float:
     return 100.0 - model.density()
 
 
-def masks_equal(model, weight_masks, bias_masks) -> bool:
+def masks_equal(model: MaskedModel, weight_masks, bias_masks) -> bool:
     return all(
         torch.equal(block.weight_mask, w) for (_, _, block), w in zip(model.blocks(), weight_masks)
     ) and all(torch.equal(layer.bias_mask, b) for layer, b in zip(model.layers, bias_masks))
@@ -333,7 +334,7 @@ def halved_step(rejected: float, min_step: float, final_step: str) -> tuple[floa
 
 
 def search(
-    model,
+    model: MaskedModel,
     plan: SearchPlan,
     step: float,
     retrain: Callable,

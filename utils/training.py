@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from utils.errors import InputError, NumericalError
+from utils.masked_model import MaskedModel
 from utils.optim import epoch_lr
 
 
@@ -66,33 +67,28 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """How one training call runs (the published options of the same names and defaults).
+    """How one training call runs (the published options of the same names; their
+    defaults live in the parser, run/parser.py).
 
     optimizer: adam | sgd | momentum | rms; loss: BCE | MSE | CE; scheduler: exp | cosine (gamma: exp decay
     per epoch); epochs, batch_size, lr, weight_decay as published.
     """
 
-    optimizer: str = "adam"
-    lr: float = 0.05
-    weight_decay: float = 1e-4
-    l1: float = 0.0  # strength of an L1 penalty on the kept weights, added to the loss (0 = none)
-    loss: str = "BCE"
-    epochs: int = 15
-    batch_size: int = 8
-    scheduler: str = "exp"
-    gamma: float = 1.0
-    best_epoch: str = "accuracy_loss"  # or "published" (see `improves`)
+    optimizer: str
+    lr: float
+    weight_decay: float
+    l1: float  # strength of an L1 penalty on the kept weights, added to the loss (0 = none)
+    loss: str
+    epochs: int
+    batch_size: int
+    scheduler: str
+    gamma: float
+    best_epoch: str  # accuracy_loss | published (see `improves`)
     # The clusterability regulariser and 000's weight normalisation (utils/clusterability_loss.py).
-    clusterability_reg: float = 0.0
-    reg_k: int = 3
-    reg_every: int = 20
-    normalize_weights_every: int = 0
-
-    @classmethod
-    def from_config(cls, config) -> TrainingOptions:
-        """Read the fields of the same names from a parsed config (called once, in run/)."""
-        fields = cls.__dataclass_fields__
-        return cls(**{name: getattr(config, name, fields[name].default) for name in fields})
+    clusterability_reg: float
+    reg_k: int
+    reg_every: int
+    normalize_weights_every: int
 
 
 def select_device(use_gpu: bool) -> torch.device:
@@ -163,7 +159,9 @@ def accuracy_percent(logits: torch.Tensor, y: torch.Tensor, kind: str, output_gr
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: str) -> tuple[float, float]:
+def evaluate(
+    model: MaskedModel, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: str
+) -> tuple[float, float]:
     """(accuracy percent, mean loss) of the model on clean x (n, d), y (n, m), in eval mode."""
     was_training = model.training
     model.eval()
@@ -175,13 +173,13 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, data: TaskTensors, loss: s
     )
 
 
-def _batched_logits(model, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+def _batched_logits(model: MaskedModel, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
     if x.shape[0] <= chunk:
         return model.logits(x)
     return torch.cat([model.logits(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
 
 
-def clone_state(model) -> dict:
+def clone_state(model: MaskedModel) -> dict:
     """A detached copy of the state_dict (weights, masks, batch-norm statistics); cheaper than deepcopy."""
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
@@ -224,7 +222,7 @@ def check_train_loss(train_loss: float, epoch: int, options) -> None:
         )
 
 
-def check_finite_weights(model) -> None:
+def check_finite_weights(model: MaskedModel) -> None:
     """NumericalError naming the first layer whose weights or biases hold NaN or inf."""
     for name, tensor in model.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
@@ -271,50 +269,50 @@ def epoch_better(key: tuple[float, float], best_key: tuple[float, float] | None)
 
 
 def train(
-    model,
+    model: MaskedModel,
     data: TaskTensors,
-    config: TrainingOptions,
+    options: TrainingOptions,
     generator: torch.Generator,
     epochs: int | None = None,
     progress=None,
     include_start: bool = False,
     pruner=None,
 ) -> TrainResult:
-    """Train `model` in place for `epochs` (default config.epochs; `config` is a TrainingOptions) and load
+    """Train `model` in place for `epochs` (default options.epochs; `options` is a TrainingOptions) and load
     the best epoch's state.
 
-    Best epoch by config.best_epoch (see `improves`): "accuracy_loss" (default) keeps the highest validation
+    Best epoch by options.best_epoch (see `improves`): "accuracy_loss" (default) keeps the highest validation
     accuracy, ties to the lower mean loss; "published" follows the published train loop, including its
     infinite validation loss when one batch of --batch_size holds the whole validation set. With include_start
     the network as it came in competes as epoch -1. `generator` drives the
     batch order and the input noise, so a seeded generator makes the run reproducible. `progress`, if
-    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch. `pruner` (a
-    utils.gradual_pruning.GradualPruner, or a factory pruner(model, steps_per_epoch, epochs)) is called
-    after every optimizer step; while it has not reached its target, epochs cannot be the best one.
+    given, is called as progress(epoch, train_loss, val_accuracy) after each epoch. `pruner`, a factory
+    pruner(model, steps_per_epoch, epochs) -> utils.gradual_pruning.GradualPruner, makes the pruner that is
+    called after every optimizer step; while it has not reached its target, epochs cannot be the best one.
     Returns TrainResult(state=best state_dict copy, metrics) with metrics: train_loss, val_accuracy,
     val_loss (per epoch lists), best_epoch, test_accuracy, test_loss.
     """
-    check_loss_fits(config, data)
-    epochs = config.epochs if epochs is None else epochs
-    optimizer = make_optimizer(model.parameters(), config)
+    check_loss_fits(options, data)
+    epochs = options.epochs if epochs is None else epochs
+    optimizer = make_optimizer(model.parameters(), options)
     n = data.x_train.shape[0]
-    batch = config.batch_size
+    batch = options.batch_size
     history = {"train_loss": [], "val_accuracy": [], "val_loss": []}
     best_key, best_state, best_epoch = None, None, -1
     device = data.x_train.device
-    rule = config.best_epoch
-    penalty = _clusterability_term(config)
-    normalize_every = int(config.normalize_weights_every)
+    rule = options.best_epoch
+    penalty = _clusterability_term(options)
+    normalize_every = int(options.normalize_weights_every)
     bounds = batch_bounds(n, batch, model.norms is not None)
-    if callable(pruner) and not hasattr(pruner, "after_step"):
+    if pruner is not None:
         pruner = pruner(model, len(bounds), epochs)
     if include_start and pruner is None:
-        val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
-        best_key, best_state = (val_acc, _rule_loss(rule, model, data, config, val_loss)), clone_state(model)
+        val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, options.loss)
+        best_key, best_state = (val_acc, _rule_loss(rule, model, data, options, val_loss)), clone_state(model)
     global_step = 0
     for epoch in range(epochs):
-        optimizer.lr = epoch_lr(config.lr, epoch, config.scheduler, config.gamma, epochs)
-        check_lr(optimizer.lr, epoch, config)
+        optimizer.lr = epoch_lr(options.lr, epoch, options.scheduler, options.gamma, epochs)
+        check_lr(optimizer.lr, epoch, options)
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         x_epoch = data.x_train[order]
@@ -325,9 +323,9 @@ def train(
         running, steps = 0.0, 0
         for start, stop in bounds:
             logits = model.logits(x_epoch[start:stop])
-            loss = loss_value(logits, y_epoch[start:stop], config.loss, data.output_groups)
-            if config.l1 > 0:
-                loss = loss + config.l1 * l1_penalty(model)
+            loss = loss_value(logits, y_epoch[start:stop], options.loss, data.output_groups)
+            if options.l1 > 0:
+                loss = loss + options.l1 * l1_penalty(model)
             if penalty is not None and global_step % penalty[1] == 0:
                 loss = loss + penalty[0](model)
             if normalize_every and global_step % normalize_every == 0:
@@ -343,12 +341,12 @@ def train(
             if pruner is not None:
                 pruner.after_step(global_step)
         train_loss = float(running) / max(steps, 1)
-        check_train_loss(train_loss, epoch, config)
-        val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, config.loss)
+        check_train_loss(train_loss, epoch, options)
+        val_acc, val_loss = evaluate(model, data.x_val, data.y_val, data, options.loss)
         history["train_loss"].append(train_loss)
         history["val_accuracy"].append(val_acc)
         history["val_loss"].append(val_loss)
-        rule_loss = _rule_loss(rule, model, data, config, val_loss)
+        rule_loss = _rule_loss(rule, model, data, options, val_loss)
         eligible = pruner is None or pruner.done
         if eligible and improves(rule, best_key, val_acc, rule_loss):
             best_key, best_epoch = (val_acc, rule_loss), epoch
@@ -357,7 +355,7 @@ def train(
             progress(epoch, train_loss, val_acc)
     model.load_state_dict(best_state)
     check_finite_weights(model)
-    test_acc, test_loss = evaluate(model, data.x_test, data.y_test, data, config.loss)
+    test_acc, test_loss = evaluate(model, data.x_test, data.y_test, data, options.loss)
     metrics = dict(history, best_epoch=best_epoch, test_accuracy=test_acc, test_loss=test_loss)
     if pruner is not None:
         metrics.update(target_sparsity=pruner.target, mask_updates=pruner.updates)
@@ -365,15 +363,15 @@ def train(
 
 
 @torch.no_grad()
-def _rule_loss(rule: str, model, data: TaskTensors, config, mean_loss: float) -> float:
+def _rule_loss(rule: str, model, data: TaskTensors, options, mean_loss: float) -> float:
     """The validation loss the best-epoch rule compares: the mean loss, or the published batch sum."""
     if rule != "published":
         return mean_loss
-    if -(-data.x_val.shape[0] // config.batch_size) < 2:
+    if -(-data.x_val.shape[0] // options.batch_size) < 2:
         return float("inf")
     was_training = model.training
     model.eval()
     logits = _batched_logits(model, data.x_val)
     model.train(was_training)
-    per_sample = per_sample_loss(logits, data.y_val, config.loss, data.output_groups)
-    return published_val_loss(per_sample, config.batch_size)
+    per_sample = per_sample_loss(logits, data.y_val, options.loss, data.output_groups)
+    return published_val_loss(per_sample, options.batch_size)

@@ -24,7 +24,7 @@ class NewmanOptions:
     mc_restarts: int = 1
     target_entropy: float = 0.15
     seed: int = 0
-    loss: str = "CE"
+    loss: str = "BCE"  # the parser's --loss default; CE for one-hot (multiclass) tasks
     input_batch: str | None = None  # .npz with inputs (n, d) and labels (n,) or targets (n, m)
 
     @property

@@ -90,7 +90,11 @@ class Evaluator:
         from detection_pipeline.lesion.forward import DenseForward, make_scorer
 
         self.torch = torch
-        if network.has_conv:
+        if "cell_model" in network.layout:  # a cell-level graph: lesions gate cells of the real module
+            from detection_pipeline.lesion.cell_forward import CellForward
+
+            self.forward = CellForward(network, x)
+        elif network.has_conv:
             from detection_pipeline.lesion.channel_forward import ChannelForward
 
             self.forward = ChannelForward(network, x)
@@ -206,8 +210,13 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
     """
     partition.check_fits(network)
     x, y = np.asarray(task.x_test), np.asarray(task.y_test)
-    x = x.reshape(len(x), -1) if network.has_conv else x  # images as flat rows; the CNN checks their size
-    inputs = int(np.prod(network.layout.get("input_shape") or [0])) if network.has_conv else network.arch[0]
+    cells = "cell_model" in network.layout  # a cell graph: units are cells of the real module
+    flat = network.has_conv or cells
+    x = x.reshape(len(x), -1) if flat else x  # images as flat rows; the model checks their size
+    if cells:
+        inputs = int(np.prod(network.layout["cell_model"].input_shape))
+    else:
+        inputs = int(np.prod(network.layout.get("input_shape") or [0])) if flat else network.arch[0]
     if x.ndim != 2 or x.shape[1] != inputs or y.shape != (x.shape[0], network.arch[-1]):
         raise InputError(
             f"the test set ({x.shape[1] if x.ndim == 2 else '?'} inputs, {y.shape[-1]} outputs) does not fit "
@@ -216,7 +225,8 @@ def lesion_tests(network, partition, task, options: LesionOptions, progress: Cal
     if len(network.arch) < 3:
         raise InputError("the network has no hidden layer, so there is nothing to lesion")
     subs = find_submodules(network, partition)
-    if not any(s.testable for s in subs):
+    # A cell graph has few cells per layer, so random controls are rare; its true drops still count.
+    if not any(s.testable for s in subs) and not cells:
         raise InputError(
             f"no sub-module of the partition can be tested against random sets ({len(subs)} sub-modules: "
             "each covers its whole layer, has no alive unit or too few alternatives); give a partition with "

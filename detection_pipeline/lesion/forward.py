@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.mlp import hidden_activation
 from utils.errors import InputError
 
 
@@ -49,11 +50,7 @@ class NetTensors:
         """Post-activation of the hidden layer i+1 from its pre-activation z (batch norm folded in)."""
         if self.scale[i] is not None:
             z = z * self.scale[i] + self.shift[i]
-        if self.activation == "sigmoid":
-            return torch.sigmoid(z)
-        if self.activation == "ste":
-            return (z > 0).to(z.dtype)
-        return torch.relu(z)
+        return hidden_activation(self.activation)(z)  # the function the torch module applies
 
 
 def net_tensors(network) -> NetTensors:
@@ -63,7 +60,7 @@ def net_tensors(network) -> NetTensors:
     if network.skips:
         raise InputError("lesion tests need a layered network without skip connections")
     batch_norm = any(n is not None for n in network.norms[:-1])
-    activation = network.activation if network.activation in ("sigmoid", "ste") else "relu"
+    activation = network.activation
     weights, biases, scale, shift = [], [], [], []
     for i in range(network.depth):
         w = network.weights[i] * network.masks[i].astype(np.float32)
@@ -80,10 +77,8 @@ def net_tensors(network) -> NetTensors:
         t = np.asarray(norm["beta"], np.float64) - np.asarray(norm["mean"], np.float64) * s
         scale.append(torch.from_numpy(s.astype(np.float32)))
         shift.append(torch.from_numpy(t.astype(np.float32)))
-    if batch_norm:
-        value = 0.0
-    else:
-        value = {"relu": 0.0, "ste": 0.0, "sigmoid": 0.5}[activation]
+    # a lesioned unit outputs act(0) (0 for relu, ste and linear, 0.5 for sigmoid), or 0 with batch norm
+    value = 0.0 if batch_norm else float(hidden_activation(activation)(torch.zeros(())))
     return NetTensors(list(network.arch), weights, biases, scale, shift, activation, value)
 
 

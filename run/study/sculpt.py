@@ -8,13 +8,14 @@ modules.json, score.json and network.graphml; the picture mirrors it under --vis
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from pathlib import Path
 
+from run.parser import ConfigError
+from run.runs import edges_after_units_dir, edges_from_dense_dir, seed_dir, unit_dir, unit_pruning_key
 from utils.atomic_io import write_json_atomic
-from utils.config import ConfigError
-from utils.runs import edges_after_units_dir, edges_from_dense_dir, seed_dir, unit_dir, unit_pruning_key
 
 SCULPT_FILE = "sculpt.json"
 SCORE_FILE = "score.json"
@@ -56,13 +57,15 @@ def sculpt_dir(config) -> Path:
 def base_record(config) -> dict:
     from utils.tasks import boolean_family, task_modularity
 
-    family = boolean_family(config) if config.task == "boolean" else config.task
+    family = (
+        boolean_family(config.dataset_path, config.modularity) if config.task == "boolean" else config.task
+    )
     return {
         "status": "running",
         "error": None,
         "task": config.task,
         "family": family,
-        "modularity": task_modularity(config),
+        "modularity": task_modularity(config.task, config.modularity),
         "arch": list(config.arch),
         "depth": len(config.arch) - 2,
         "seed": config.seed,
@@ -139,9 +142,10 @@ def prune_grids(ctxs) -> list[list[dict]]:
     Searches of contexts whose tasks differ (digit splits depend on the seed) batch per context."""
     if len(ctxs) > 1 and not _same_task(ctxs):
         return [candidates for ctx in ctxs for candidates in prune_grids([ctx])]
-    from run.common import progress_bar, train_dense
+    from run.common import progress_bar
+    from run.dense import train_dense
     from run.pruning_runs import unit_steps
-    from utils.batched_training import can_batch
+    from utils.batched_training import batch_declined
 
     config = ctxs[0].config
     grids = [(ctx, unit_steps(ctx.config)) for ctx in ctxs]
@@ -150,7 +154,11 @@ def prune_grids(ctxs) -> list[list[dict]]:
     with progress_bar(config, total, label) as bar:
         dense = [train_dense(ctx) for ctx in ctxs]
         members = _batch_members(ctxs[0])
-        if members == 1 or not can_batch(dense[0][0]):
+        declined = None if members == 1 else batch_declined(dense[0][0], ctxs[0].training, ctxs[0].data)
+        if declined is not None and not config.quiet:
+            # the batch would not train exactly as alone: one search at a time, and the log says why
+            bar.write(f"note: {declined} is not batched; the searches train one at a time", file=sys.stderr)
+        if members == 1 or declined is not None:
             return [_grid_sequential(ctx, steps, start, bar) for (ctx, steps), start in zip(grids, dense)]
         return _grids_pipelined(grids, dense, members, bar)
 
@@ -163,7 +171,7 @@ def _batch_members(ctx) -> int | None:
 def _unit_search(ctx, step, dense, factory):
     """(model, metrics) of the unit search for `step` from the dense (model, metrics)."""
     from run.pruning_runs import require_reachable, run_search, unit_plan
-    from utils.runs import RunDir, dense_dir
+    from run.runs import RunDir, dense_dir
 
     model, metrics = dense
     run = RunDir(unit_dir(ctx.config, step))
@@ -177,7 +185,7 @@ def _edge_start(ctx, step, unit, retrain_start):
     """The start of the edge searches after unit step `step`: the unit-pruned network retrained once
     (retrain_start(model) -> (model, metrics)), or the unit-pruned one when every edge run is finished."""
     from run.pruning_runs import require_reachable
-    from utils.runs import RunDir
+    from run.runs import RunDir
 
     runs = [RunDir(edges_after_units_dir(ctx.config, e, step)) for e in ctx.config.pruning_gradient]
     if all(run.finished and not ctx.config.force for run in runs):
@@ -190,7 +198,7 @@ def _edge_start(ctx, step, unit, retrain_start):
 
 def _edge_search(ctx, step, edge_step, start, factory) -> dict:
     from run.pruning_runs import edge_plan, run_search
-    from utils.runs import RunDir
+    from run.runs import RunDir
 
     model, metrics = start
     run = RunDir(edges_after_units_dir(ctx.config, edge_step, step))
@@ -300,7 +308,7 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     from run.detection_outputs import write_detection
     from run.network_source import target_from_run
     from run.options import method_options
-    from utils.runs import RunDir
+    from run.runs import RunDir
     from utils.tasks.ground_truth import ground_truth_for
 
     ctx = prepare(config)
@@ -345,7 +353,7 @@ def score_ties(config, ties: list[dict], options, truth, out_dir: Path) -> list[
     from detection_pipeline.detect import sculpt_method
     from detection_pipeline.scoring import score_modules
     from run.network_source import target_from_run
-    from utils.runs import RunDir
+    from run.runs import RunDir
 
     rows = [{k: tie[k] for k in ("unit_step", "edge_step", "run")} for tie in ties]
     for row in rows[1:]:

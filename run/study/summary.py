@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from detection_pipeline.scoring import CRITERIA
+from run.parser import ConfigError
 from utils.atomic_io import write_text_atomic
-from utils.config import ConfigError
 
 SCULPT_FILE = "sculpt.json"
 SUMMARY_FILE = "summary.csv"

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.config import ConfigError
+from run.parser import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 BACKENDS = ("local", "ray")

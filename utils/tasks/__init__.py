@@ -1,6 +1,6 @@
 """Tasks as arrays: what a model trains and is tested on, plus the ground truth for scoring.
 
-`load_task(config)` is the one door: boolean truth tables (from --dataset_path, or built from a function
+`load_task(options)` is the one door: boolean truth tables (from --dataset_path, or built from a function
 graph), the bundled two-digit task, and MNIST from local IDX files.
 """
 
@@ -14,6 +14,31 @@ from utils.errors import InputError
 
 BOOLEAN_NOISE_STD = 0.1
 DIGIT_VALIDATION_FRACTION = 10  # one tenth of the training pairs
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """What names a task and how to build it (the CLI options of the same names; run/ builds it once from
+    the parsed command line, where every default lives).
+
+    task: boolean | digits | digits_10way | mnist | mnist_10way | fashion_mnist_10way | kmnist_10way;
+    dataset_path / graph: the boolean task's folder or function-graph file; data_paths: {"--mnist_path":
+    folder, ...} of the IDX data sets; model (MLP, CNN or cells), arch, input_shape: the network the task
+    must fit; image_norm: auto | standard | unit."""
+
+    task: str
+    modularity: tuple[int, ...]
+    dataset_path: str
+    graph: str | None
+    table_repeats: int
+    dataset_noise: bool
+    seed: int
+    images_per_pair: int | None
+    data_paths: dict
+    model: str
+    arch: tuple[int, ...]
+    input_shape: tuple[int, ...] | None
+    image_norm: str
 
 
 @dataclass
@@ -63,15 +88,15 @@ def family_of(dataset_path: str) -> str:
     return family_from_path(str(dataset_path).rstrip("/\\")) or "boolean"
 
 
-def task_modularity(config) -> list[int]:
+def task_modularity(task: str, modularity) -> list[int]:
     """The task's real modularity: --modularity, except for the 10-way digit tasks, whose structure is
     fixed (digits_10way 64 10, mnist_10way 784 10) and which ignore --modularity."""
     from utils.tasks.digits import TEN_WAY_MODULARITY
 
-    return list(TEN_WAY_MODULARITY.get(config.task, config.modularity))
+    return list(TEN_WAY_MODULARITY.get(task, modularity))
 
 
-def boolean_family(config) -> str:
+def boolean_family(dataset_path: str, modularity) -> str:
     """The family that names a boolean run: the --dataset_path folder's when it exists, else the family of
     the shipped graph the task is then built from (a mistyped path must not name the run). InputError when
     --dataset_path is a file."""
@@ -79,31 +104,33 @@ def boolean_family(config) -> str:
 
     from utils.tasks.function_graph import canonical_family, family_from_path, find_graph
 
-    folder = Path(config.dataset_path)
+    folder = Path(dataset_path)
     if folder.is_file():
         raise InputError(
             f"--dataset_path {folder} is a file; give the folder that holds <modularity>.json "
             "(e.g. ./datasets/exemplar/)"
         )
     if folder.is_dir():
-        return family_of(config.dataset_path)
-    found = find_graph(config.modularity, family_from_path(folder))
-    return canonical_family(found.parent.name) if found is not None else family_of(config.dataset_path)
+        return family_of(dataset_path)
+    found = find_graph(list(modularity), family_from_path(folder))
+    return canonical_family(found.parent.name) if found is not None else family_of(dataset_path)
 
 
-def load_task(config) -> Task:
-    """Build the task named by config.task / config.modularity and check it against config.arch.
+def load_task(options: TaskOptions) -> Task:
+    """Build the task named by options.task / options.modularity and check it against the network.
 
     Raises InputError (one line, with the fix) on missing files or an arch that does not fit.
     """
-    if config.task == "boolean":
-        task = _boolean_task(config)
+    if options.task == "boolean":
+        task = _boolean_task(options)
     else:
-        task = _digit_task(config)
-    if getattr(config, "model", "MLP") == "CNN":
-        check_image_shape(config, task)
+        task = _digit_task(options)
+    if options.model == "CNN" or (options.model == "cells" and options.input_shape):
+        check_image_shape(options.input_shape, task)
+    elif options.model == "cells":
+        pass  # a cell network takes the task's own shape: models/cells.py checks its cells fit it
     else:
-        check_arch(config.arch, task)
+        check_arch(list(options.arch), task)
     return task
 
 
@@ -113,11 +140,11 @@ def load_task(config) -> Task:
 IMAGE_STATS = {"mnist": (0.1307, 0.3081), "kmnist_10way": (0.5, 0.5), "fashion_mnist_10way": (0.2860, 0.3530)}
 
 
-def image_norm(config) -> str:
-    """ "standard" or "unit" for --image_norm (auto: standard for a CNN, unit for the published MLPs)."""
-    choice = getattr(config, "image_norm", "auto")
+def image_norm(choice: str, model: str) -> str:
+    """ "standard" or "unit" for --image_norm `choice` (auto: standard for a CNN, unit for the published
+    MLPs)."""
     if choice == "auto":
-        return "standard" if getattr(config, "model", "MLP") == "CNN" else "unit"
+        return "standard" if model == "CNN" else "unit"
     return choice
 
 
@@ -132,9 +159,9 @@ def _standardise(task: Task, family: str) -> None:
         setattr(task, name, ((x - np.float32(mean)) / np.float32(std)).astype(np.float32))
 
 
-def check_image_shape(config, task: Task) -> None:
+def check_image_shape(input_shape, task: Task) -> None:
     """A CNN reads rows of C*H*W values as (C, H, W) images: --input_shape (or the task's) must fit."""
-    shape = tuple(config.input_shape) if getattr(config, "input_shape", None) else task.image_shape
+    shape = tuple(input_shape) if input_shape else task.image_shape
     if shape is None:
         raise InputError(
             f"task {task.name} has no images ({task.n_inputs} inputs); give --input_shape C H W with "
@@ -149,18 +176,18 @@ def check_image_shape(config, task: Task) -> None:
     task.image_shape = tuple(int(s) for s in shape)
 
 
-def _boolean_task(config) -> Task:
+def _boolean_task(options: TaskOptions) -> Task:
     from utils.tasks.function_graph import load_truth_table
 
-    if not getattr(config, "graph", None):
-        boolean_family(config)  # InputError when --dataset_path is a file
-    table = load_truth_table(config.dataset_path, config.modularity, getattr(config, "graph", None))
+    if not options.graph:
+        boolean_family(options.dataset_path, options.modularity)  # InputError when it is a file
+    table = load_truth_table(options.dataset_path, list(options.modularity), options.graph)
     x = np.asarray(table.inputs, dtype=np.float32)
     y = np.asarray(table.outputs, dtype=np.float32)
-    repeats = getattr(config, "table_repeats", 1)
+    repeats = options.table_repeats
     truth = table.graph.ground_truth() if table.graph is not None else None
     return Task(
-        family=table.family or family_of(config.dataset_path),
+        family=table.family or family_of(options.dataset_path),
         modularity=list(table.modularity),
         x_train=np.tile(x, (repeats, 1)),
         y_train=np.tile(y, (repeats, 1)),
@@ -168,7 +195,7 @@ def _boolean_task(config) -> Task:
         y_val=y,
         x_test=x,
         y_test=y,
-        noise_std=BOOLEAN_NOISE_STD if config.dataset_noise else 0.0,
+        noise_std=BOOLEAN_NOISE_STD if options.dataset_noise else 0.0,
         accuracy_kind="bits",
         output_groups=[list(g) for g in truth.output_groups] if truth else [],
         input_groups=[sorted(g) for g in truth.input_groups] if truth else [],
@@ -176,10 +203,10 @@ def _boolean_task(config) -> Task:
     )
 
 
-def _digit_task(config) -> Task:
+def _digit_task(options: TaskOptions) -> Task:
     from utils.tasks.digits import load_digit_task
 
-    data = load_digit_task(config)
+    data = load_digit_task(options)
     multiclass = data.label_kind == "multiclass"
     one_hot_groups = data.modularity[-1] == 20 if len(data.modularity) else False
     # The best epoch is picked on a validation split carved from the (shuffled) training pairs, so the
@@ -201,7 +228,7 @@ def _digit_task(config) -> Task:
         graph=None,
         image_shape=(1, *data.image_shape),
     )
-    if image_norm(config) == "standard":
+    if image_norm(options.image_norm, options.model) == "standard":
         _standardise(task, data.family)
     return task
 

@@ -110,29 +110,30 @@ class _Pool:
 
 
 def load_digit_task(
-    config, images_per_pair: int | None = None, test_fraction: float = TEST_FRACTION
+    options, images_per_pair: int | None = None, test_fraction: float = TEST_FRACTION
 ) -> DigitTask:
-    """Build the task named by config.task ("digits", "mnist", "mnist_10way") and config.modularity.
+    """Build the task named by options.task ("digits", "mnist", "mnist_10way", ...) and options.modularity
+    (options: utils.tasks.TaskOptions).
 
-    images_per_pair: images per ordered digit pair, train + test; default from `config.images_per_pair` if
-    present, else DEFAULT_IMAGES_PER_PAIR. Raises InputError on an unsupported modularity, a bad count or
-    missing / broken MNIST files.
+    images_per_pair: images per ordered digit pair, train + test; default options.images_per_pair, else
+    DEFAULT_IMAGES_PER_PAIR. Raises InputError on an unsupported modularity, a bad count or missing /
+    broken MNIST files.
     """
-    task = config.task
-    seed = int(getattr(config, "seed", 0))
+    task = options.task
+    seed = int(options.seed)
     if task in IDX_10WAY:
-        dataset, option, default = IDX_10WAY[task]
-        return _mnist_10way(getattr(config, option.lstrip("-"), default), task, dataset, option)
+        dataset, option, _ = IDX_10WAY[task]
+        return _mnist_10way(options.data_paths[option], task, dataset, option)
     if task == "digits_10way":
         return digits_10way(seed, test_fraction)
     if task not in DEFAULT_IMAGES_PER_PAIR:
         raise InputError(f"task {task} is not a digit task; use digits, digits_10way, mnist or mnist_10way")
     if images_per_pair is None:
-        images_per_pair = getattr(config, "images_per_pair", None)
+        images_per_pair = options.images_per_pair
     if images_per_pair is None:
         images_per_pair = DEFAULT_IMAGES_PER_PAIR[task]
     side = IMAGE_SIDE[task]
-    tail = _output_tail(task, config.modularity, side * 2 * side)  # validate before loading anything
+    tail = _output_tail(task, options.modularity, side * 2 * side)  # validate before loading anything
     kind = TWO_DIGIT_OUTPUTS[tail]
     n_train, n_test = split_counts(images_per_pair, test_fraction)
     split_seed, train_seed, test_seed = np.random.SeedSequence(seed).spawn(3)
@@ -140,7 +141,7 @@ def load_digit_task(
         train_pool, test_pool = _sklearn_pools(np.random.default_rng(split_seed), test_fraction)
         scale, source = 16.0, "8x8 scikit-learn digits"
     else:
-        train_pool, test_pool = _mnist_pools(getattr(config, "mnist_path", "./datasets/mnist/"))
+        train_pool, test_pool = _mnist_pools(options.data_paths["--mnist_path"])
         scale, source = 255.0, "28x28 MNIST digits"
     pairs = _digit_pairs(kind)
     train = _build_split(train_pool, pairs, n_train, np.random.default_rng(train_seed), scale, kind)

@@ -347,21 +347,21 @@ def all_input_rows(n_inputs: int) -> np.ndarray:
     return ((rows >> shifts) & 1).astype(np.uint8)
 
 
-def _evaluate_gate(node: Node, args: list[np.ndarray]) -> np.ndarray:
+def _evaluate_gate(node: Node, columns: list[np.ndarray]) -> np.ndarray:
     """Apply the node's gate to its children's columns (each bool (rows,)); returns bool (rows,)."""
     gate = node.gate
     if gate == "identity":
-        return args[0].copy()
+        return columns[0].copy()
     if gate == "not":
-        return ~args[0]
+        return ~columns[0]
     if node.ones is not None:  # "table" or a named table: look each row's child pattern up
-        lookup = np.zeros(2 ** len(args), dtype=bool)
+        lookup = np.zeros(2 ** len(columns), dtype=bool)
         lookup[[int(p, 2) for p in node.ones]] = True
-        index = np.zeros(args[0].shape, dtype=np.int64)
-        for a in args:  # first child is the most significant bit of the pattern
+        index = np.zeros(columns[0].shape, dtype=np.int64)
+        for a in columns:  # first child is the most significant bit of the pattern
             index = (index << 1) | a
         return lookup[index]
-    stacked = np.stack(args)  # (k, rows)
+    stacked = np.stack(columns)  # (k, rows)
     base = {"and": np.logical_and, "nand": np.logical_and, "or": np.logical_or, "nor": np.logical_or}
     base.update(xor=np.logical_xor, xnor=np.logical_xor)
     value = base[gate].reduce(stacked, axis=0)

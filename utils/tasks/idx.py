@@ -2,7 +2,7 @@
 
 MNIST cannot be downloaded on our machines, so nothing here touches the network: `load_mnist(folder)` reads
 the four official files from a local folder and every problem (missing file, wrong magic number, truncated
-or padded payload, mismatched counts, labels outside 0-9) raises `utils.config.InputError` with one line
+or padded payload, mismatched counts, labels outside 0-9) raises `utils.errors.InputError` with one line
 that names the file and the fix.
 
 IDX format: 2 zero bytes, a type byte (0x08 = unsigned byte, the only one MNIST uses), a byte with the

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from utils.errors import SculptError  # standard library only, like this module
+from utils.errors import ConfigError  # standard library only, like this module
 
 EXPERIMENTS = (
     "train",
     "prune",
     "prune_edges",
+    "prune_cells",
     "module_detection",
     "generate_task",
     "sculpt",
@@ -38,10 +39,6 @@ UNIT_NORMS = ("mean_std", "mean", "std", "sum_scores", "prev_num_units", "None",
 UNIT_SCALES = ("global", "local", "local_global", "None")
 UNIT_SCHEDULES = ("linear", "lth", "exponential", "cosine", "cubic", "None")
 EDGE_SCHEDULES = ("linear", "lth", "exp", "cosine", "cubic", "None")
-
-
-class ConfigError(SculptError):
-    """Bad command-line input. main.py prints the message on one line and exits with code 2."""
 
 
 def str2bool(text: str) -> bool:
@@ -190,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--structure",
         default=None,
         help="layered DAG file (.graphml, .edgelist, graph .npz) whose edges, skips included, are the "
-        "network's connections; its layer sizes are the arch",
+        "network's connections; its layer sizes are the arch. A graph whose nodes carry a `cell` attribute "
+        "(`# cell <node> <spec>` lines in an edge list) builds a cell network",
     )
     g.add_argument("--hidden_layer_activation", choices=("relu", "sigmoid", "ste"), default="relu")
     g.add_argument("--optimizer", choices=("sgd", "adam", "momentum", "rms"), default="adam")
@@ -281,6 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="edge pruning: inputless masks the bias of every unit left without incoming edges, so it is "
         "dead (the published code); keep leaves biases alone (such a unit outputs a constant)",
     )
+    # --recipe (published recipe and replay): one switch for every published training and search rule
+    g.add_argument(
+        "--recipe",
+        choices=("default", "published"),
+        default="default",
+        help="published: every published rule at once (--table_repeats 1 --best_epoch published "
+        "--retrain_include_start False --final_step one --step_from target --edge_bias_mask inputless), and "
+        "on the CPU --experiment prune replays the published code's random numbers and arithmetic (same "
+        "seed, same trajectory; docs/fidelity.md); default: sculpt's own rules",
+    )
     g.add_argument(
         "--gradual_pruning",
         choices=("none", "cubic"),
@@ -347,6 +355,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="full",
         help="CNN channel graph for graph analyses: full (image channels, conv channels, fc units) or anchor "
         "(nn-clustering-pytorch's: the first run of conv layers without the first conv's weights)",
+    )
+    # --- cell networks: the level a graph analysis works at, and how many cells prune_cells removes
+    g.add_argument(
+        "--prune_cells",
+        type=int,
+        default=1,
+        help="prune_cells: how many cells to prune (those with the smallest mean L1 norm of their output)",
+    )
+    g.add_argument(
+        "--level",
+        choices=("units", "cells"),
+        default="units",
+        help="analyse a cell network (--structure with cells) unit by unit, or as its cell graph: nodes are "
+        "cells, edge weights the L1 norms of the weights that connect them",
     )
     g.add_argument("--feature_direction", type=feature_direction, default="outgoing")
     g.add_argument("--feature_weighted", type=str2bool, default=False)
@@ -480,8 +502,35 @@ def parse_config(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     config = parser.parse_args(argv)
     config.explicit_options = sorted(explicit_options(parser, argv))
+    apply_recipe(config)
     validate(config)
     return config
+
+
+# --recipe published: the published training and search rules (docs/fidelity.md).
+RECIPES = {
+    "published": {
+        "table_repeats": 1,
+        "best_epoch": "published",
+        "retrain_include_start": False,
+        "final_step": "one",
+        "step_from": "target",
+        "edge_bias_mask": "inputless",
+    }
+}
+
+
+def apply_recipe(config: argparse.Namespace) -> None:
+    """Set the options of --recipe; an option given explicitly with another value is a ConfigError."""
+    rules = RECIPES.get(getattr(config, "recipe", "default"), {})
+    for name, value in rules.items():
+        if name in config.explicit_options and getattr(config, name) != value:
+            shown = str(value)
+            raise ConfigError(
+                f"--recipe {config.recipe} sets --{name} {shown} but --{name} {getattr(config, name)} was "
+                f"given; drop --{name} or --recipe {config.recipe}"
+            )
+        setattr(config, name, value)
 
 
 _UNSET = object()
@@ -504,6 +553,11 @@ def validate(config: argparse.Namespace) -> None:
             raise ConfigError(f"--{name} must be a finite number, got {value}")
     if config.epochs <= 0:
         raise ConfigError(f"--epochs must be positive, got {config.epochs}")
+    if config.experiment in ("train", "prune_edges") and config.checkpoint:  # prune starts from a file
+        raise ConfigError(
+            f"--experiment {config.experiment} trains its own dense network and takes no --checkpoint; to "
+            "prune a network file use --experiment prune --checkpoint FILE (--prune_units 1: units, 0: edges)"
+        )
     if config.table_repeats <= 0:
         raise ConfigError(f"--table_repeats must be positive, got {config.table_repeats}")
     if config.images_per_pair is not None and config.images_per_pair <= 1:
@@ -537,6 +591,7 @@ def validate(config: argparse.Namespace) -> None:
                 f"--{schedule} {getattr(config, schedule)} ramps over a fixed number of steps; "
                 f"give --{iterations}"
             )
+    _validate_cells(config)
     if config.normalize_weights_every < 0:
         raise ConfigError(f"--normalize_weights_every must be >= 0, got {config.normalize_weights_every}")
     if config.checkpoint_every < 0:
@@ -588,6 +643,27 @@ def validate(config: argparse.Namespace) -> None:
         raise ConfigError(
             f"--cluster_merging_threshold must be in (0, 1], got {config.cluster_merging_threshold}"
         )
+
+
+CELL_LEVEL_EXPERIMENTS = ("module_detection", "lesion", "clusterability", "export_graph")
+
+
+def _validate_cells(config: argparse.Namespace) -> None:
+    """--level cells only where a graph analysis runs; --prune_cells only for prune_cells, at least 1."""
+    if config.level == "cells" and config.experiment not in CELL_LEVEL_EXPERIMENTS:
+        raise ConfigError(
+            f"--level cells applies to {', '.join(CELL_LEVEL_EXPERIMENTS)}, "
+            f"not --experiment {config.experiment}"
+        )
+    if config.experiment == "prune_cells":
+        if not config.structure:
+            raise ConfigError(
+                "--experiment prune_cells needs a cell network: give --structure FILE with cells"
+            )
+        if config.prune_cells < 1:
+            raise ConfigError(f"--prune_cells must be at least 1, got {config.prune_cells}")
+    elif "prune_cells" in getattr(config, "explicit_options", []):
+        raise ConfigError(f"--prune_cells applies to --experiment prune_cells, not {config.experiment}")
 
 
 def validate_cnn(config: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from utils.atomic_io import atomic_path, output_error, stale_temps, write_json_atomic
 from utils.errors import InputError, RunBusyError
+from utils.network_files import network_from_state_dict
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -103,6 +104,8 @@ def model_key(config) -> str:
 
 def training_key(config) -> str:
     parts = [f"lr-{_num(config.lr)}", f"batch-{config.batch_size}", f"epochs-{config.epochs}"]
+    if getattr(config, "recipe", "default") != "default":
+        parts.append(f"recipe-{config.recipe}")  # its rules are named below too; the replay is not
     if getattr(config, "gradual_pruning", "none") != "none":
         parts.append(f"gradual-{config.gradual_pruning}-{_num(config.target_sparsity)}")
         if config.prune_epochs is not None:
@@ -124,11 +127,11 @@ def task_key(config) -> Path:
     if config.task == "boolean":
         from utils.tasks import boolean_family
 
-        family = boolean_family(config)
+        family = boolean_family(config.dataset_path, config.modularity)
     task = config.task if not family or family == "boolean" else f"{config.task}-{family}"
     from utils.tasks import task_modularity
 
-    return Path(task) / _dashes(task_modularity(config))
+    return Path(task) / _dashes(task_modularity(config.task, config.modularity))
 
 
 def _file_key(label: str, path) -> str:
@@ -144,6 +147,10 @@ def arch_key(config) -> str:
     """arch-<widths>, or for a network built from --structure FILE structure-<stem>-<hash>_arch-<widths>."""
     arch = f"arch-{_dashes(config.arch)}"
     structure = getattr(config, "structure", None)
+    from utils.cell_graph import CellGraph
+
+    if isinstance(getattr(config, "_structure", None), CellGraph):
+        return _file_key("structure", structure)  # a cell network: its widths come from its cells
     return f"{_file_key('structure', structure)}_{arch}" if structure else arch
 
 
@@ -214,12 +221,26 @@ def finished_unit_steps(config) -> list[float]:
     return sorted(steps)
 
 
+def start_file(config) -> str | None:
+    """--checkpoint FILE of `--experiment prune`: the network the phase starts from (else None)."""
+    return config.checkpoint if config.experiment == "prune" and getattr(config, "checkpoint", None) else None
+
+
+def start_file_dir(config) -> Path:
+    """<seed dir>/start-<file stem>-<hash>: the runs of a phase started from --checkpoint FILE, so they are
+    tied to that file's content and never mix with the runs from our own dense network."""
+    return seed_dir(config) / _file_key("start", start_file(config))
+
+
 def unit_dir(config, step: float | None = None) -> Path:
     step = unit_step(config) if step is None else step
-    return seed_dir(config) / "units" / unit_pruning_key(config, step)
+    base = start_file_dir(config) if start_file(config) else seed_dir(config)
+    return base / "units" / unit_pruning_key(config, step)
 
 
 def edges_after_units_dir(config, edge_step: float, unit_step_value: float | None = None) -> Path:
+    if start_file(config) and not config.prune_units:  # edges of the unit-pruned network in the file
+        return start_file_dir(config) / "edges" / edge_pruning_key(config, edge_step)
     return unit_dir(config, unit_step_value) / "edges" / edge_pruning_key(config, edge_step)
 
 
@@ -347,12 +368,13 @@ class RunDir:
         """network.npz beside model.pt (the kept edges, biases, arch; see utils/graph_io.py), so analyses
         start without importing torch. Left out for batch-norm networks (the graph holds no statistics) and
         for CNNs (the channel graph holds no kernels)."""
+        from utils.cell_graph import is_cell_state
         from utils.graph_io import write_graph
-        from utils.network import LayeredNetwork
 
-        network = LayeredNetwork.from_state_dict(
-            state, str(self.path / CHECKPOINT_FILE), activation=activation
-        )
+        if is_cell_state(state):  # a cell network's graph is its checkpoint's (models/cells.py)
+            self.remove(NETWORK_FILE)
+            return
+        network = network_from_state_dict(state, str(self.path / CHECKPOINT_FILE), activation=activation)
         if all(norm is None for norm in network.norms) and all(k is None for k in network.kernels):
             write_graph(network, self.path / NETWORK_FILE, "npz")
         else:
@@ -369,24 +391,14 @@ def _missing_folders(path: Path) -> list[Path]:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a torch checkpoint (state_dict) on CPU; InputError when missing or corrupt."""
-    import torch
+    """A torch checkpoint (state_dict) on CPU (utils.network_files.load_torch_file); InputError when
+    missing, corrupt or holding NaN / inf."""
+    from utils.network_files import load_torch_file
 
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(
-            f"checkpoint {file} does not exist; check the path or run the experiment that makes it"
-        )
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many kinds for a damaged file
-        raise InputError(
-            f"checkpoint {file} is corrupt or not a torch file ({type(error).__name__}); "
-            "delete it and re-run with --force"
-        ) from None
+    state = load_torch_file(path)
     bad = _non_finite(state)
     if bad:
-        raise InputError(f"checkpoint {file}: {bad} holds NaN or inf; delete it and re-run with --force")
+        raise InputError(f"checkpoint {path}: {bad} holds NaN or inf; delete it and re-run with --force")
     return state
 
 

@@ -1,0 +1,163 @@
+"""Cell graphs: a layered DAG whose nodes are small modules ("cells"), read from GraphML or an edge list.
+
+A node carries a `cell` attribute, a layer list in the `--cnn` vocabulary (`conv:8:3`, `conv:8:3 pool:2`,
+`fc:16`); an edge A -> B says that A's output is summed into B's input. In an edge list the cells are
+header lines `# cell <node> <spec>` and the edges are `<source> <target>` lines. A graph file whose nodes
+carry no `cell` attribute is a unit-level DAG (utils/graph_io.py), not a cell graph: `read_cell_graph`
+returns None for it. Plain Python + networkx; shapes are checked when a model is built (models/cells.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils.cnn_spec import LayerSpec, parse_cnn, spec_text
+from utils.errors import InputError
+
+
+@dataclass(frozen=True)
+class CellGraph:
+    """nodes: cell ids in topological order; specs[i]: cell i's layers; edges: (source, target) indices
+    into nodes, sorted. source: the file it was read from."""
+
+    nodes: tuple[str, ...]
+    specs: tuple[tuple[LayerSpec, ...], ...]
+    edges: tuple[tuple[int, int], ...]
+    source: str = ""
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.nodes)
+
+    def predecessors(self, i: int) -> list[int]:
+        return [s for s, t in self.edges if t == i]
+
+    def successors(self, i: int) -> list[int]:
+        return [t for s, t in self.edges if s == i]
+
+    @property
+    def inputs(self) -> list[int]:
+        """Cells with no predecessor: they read the stem."""
+        return [i for i in range(self.n_cells) if not self.predecessors(i)]
+
+    @property
+    def outputs(self) -> list[int]:
+        """Cells with no successor: they feed the head."""
+        return [i for i in range(self.n_cells) if not self.successors(i)]
+
+    def depths(self) -> list[int]:
+        """(n_cells,) longest-path depth of each cell: 1 for input cells (0 is the network input)."""
+        depth = [1] * self.n_cells
+        for i in range(self.n_cells):  # nodes are in topological order
+            for p in self.predecessors(i):
+                depth[i] = max(depth[i], depth[p] + 1)
+        return depth
+
+    def kind(self) -> str:
+        """ "conv" when the cells are convolutional, "fc" when they are dense."""
+        return self.specs[0][0].kind
+
+    def text(self) -> str:
+        """The graph as an edge list (read back by `parse_cell_edgelist`), e.g. for a checkpoint."""
+        lines = [f"# cell {node} {spec_text(list(spec))}" for node, spec in zip(self.nodes, self.specs)]
+        lines += [f"{self.nodes[s]} {self.nodes[t]}" for s, t in self.edges]
+        return "\n".join(lines) + "\n"
+
+
+def read_cell_graph(path) -> CellGraph | None:
+    """The cell graph in `path` (.graphml, .edgelist/.txt), or None when its nodes carry no `cell`
+    attribute. Raises InputError naming the file and the problem (cycle, missing or bad cell spec)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".graphml":
+        import networkx as nx
+
+        try:
+            graph = nx.read_graphml(path)
+        except Exception as error:  # the parser raises many kinds on a damaged file
+            raise InputError(f"cannot read {path} as GraphML ({type(error).__name__}: {error})") from None
+        cells = {str(n): data["cell"] for n, data in graph.nodes(data=True) if "cell" in data}
+        if not cells:
+            return None
+        nodes = [str(n) for n in graph.nodes]
+        edges = [(str(s), str(t)) for s, t in graph.edges]
+        return build_cell_graph(nodes, cells, edges, str(path))
+    if suffix in (".edgelist", ".txt"):
+        text = path.read_text(errors="replace")
+        if not any(line.split()[:2] == ["#", "cell"] for line in text.splitlines()):
+            return None
+        return parse_cell_edgelist(text, str(path))
+    return None
+
+
+def parse_cell_edgelist(text: str, source: str = "") -> CellGraph:
+    """A cell graph from edge-list text: `# cell <node> <spec...>` header lines, `<src> <dst>` edges."""
+    cells: dict[str, str] = {}
+    nodes: list[str] = []
+    edges: list[tuple[str, str]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        words = raw.split()
+        if not words:
+            continue
+        if words[0].startswith("#"):
+            if words[:2] == ["#", "cell"]:
+                if len(words) < 4:
+                    raise InputError(f"{source}:{number}: write '# cell <node> <spec>', got {raw.strip()!r}")
+                if words[2] in cells:
+                    raise InputError(f"{source}:{number}: cell {words[2]!r} is declared twice")
+                cells[words[2]] = " ".join(words[3:])
+                nodes.append(words[2])
+            continue
+        if len(words) != 2:
+            raise InputError(f"{source}:{number}: an edge line is '<source> <target>', got {raw.strip()!r}")
+        edges.append((words[0], words[1]))
+    for node in (n for edge in edges for n in edge):
+        if node not in nodes:
+            nodes.append(node)  # an undeclared node: build_cell_graph names it
+    return build_cell_graph(nodes, cells, edges, source)
+
+
+def build_cell_graph(nodes: list[str], cells: dict[str, str], edges: list[tuple[str, str]], source: str):
+    """Validate and order a cell graph: every node has a parsable spec, no self-loop or cycle, one kind of
+    cell (all conv or all fc), and at least one cell."""
+    import networkx as nx
+
+    where = source or "the cell graph"
+    missing = [n for n in nodes if n not in cells]
+    if missing:
+        raise InputError(f"{where}: node {missing[0]!r} has no cell spec; give every node a `cell` attribute")
+    if not nodes:
+        raise InputError(f"{where}: the graph has no cells")
+    specs: dict[str, tuple[LayerSpec, ...]] = {}
+    for node in nodes:
+        try:
+            specs[node] = tuple(parse_cnn(cells[node]))
+        except InputError as error:
+            raise InputError(f"{where}: cell {node!r} spec {cells[node]!r} does not parse: {error}") from None
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from(edges)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = " -> ".join(str(s) for s, _ in nx.find_cycle(graph))
+        raise InputError(f"{where}: the cell graph has a cycle ({cycle}); a cell network needs a DAG")
+    kinds = {node: specs[node][0].kind for node in nodes}
+    for node in nodes:
+        if any(s.kind != kinds[node] for s in specs[node]):
+            raise InputError(f"{where}: cell {node!r} mixes conv and fc layers; use one kind per cell")
+    first = nodes[0]
+    for node in nodes:
+        if kinds[node] != kinds[first]:
+            raise InputError(
+                f"{where}: cells {first!r} ({kinds[first]}) and {node!r} ({kinds[node]}) are of different "
+                "kinds; a cell network is all conv cells or all fc cells"
+            )
+    order = list(nx.lexicographical_topological_sort(graph, key=lambda n: nodes.index(n)))
+    index = {node: i for i, node in enumerate(order)}
+    ordered_edges = tuple(sorted({(index[s], index[t]) for s, t in edges}))
+    return CellGraph(tuple(order), tuple(specs[n] for n in order), ordered_edges, source)
+
+
+def is_cell_state(state: dict) -> bool:
+    """Whether a state_dict was saved from a cell network (models/cells.py keeps its graph in a buffer)."""
+    return isinstance(state, dict) and "cell_graph_text" in state and "cell_io" in state
