@@ -94,7 +94,9 @@ def detect_and_score(network, truth, depth: int) -> dict:
         )
     except ValueError as error:  # no path from inputs to outputs
         return {"success": False, "failed": [f"detection: {error}"], "n_modules": 0, "units": None}
-    score = score_modules(network.arch, partition.labels, truth, n_hidden=depth, masks=network.masks)
+    score = score_modules(
+        network.arch, partition.labels, truth, n_hidden=depth, masks=network.masks, skips=network.skips
+    )
     failed = [
         k
         for k in ("input_separability", "output_grouping", "hidden_separability", "modules_per_depth")

@@ -2,15 +2,18 @@
 
 One row per layer (inputs at the bottom, outputs at the top). Every module gets one column band over all
 rows, as in the published pictures: its kept units sit in that band in every row, and one shaded rounded
-box in its colour spans the layers it covers. Surviving edges are drawn between kept units. Dropped units
-(partition -1) are not drawn; each row's label says how many survive. Input and output units are labelled
-with their original indices (and the picture says so when grouping modules reordered them); rows too wide
-for one label per unit get one label per module run instead ("0–7, 16–23 …").
+box in its colour spans the layers it covers. Surviving edges are drawn between kept units: straight between
+consecutive layers, as arcs when they skip layers (a DAG network's skip blocks), in the module colour when
+both ends share a module and grey otherwise. Dropped units (partition -1) are not drawn; each row's label
+says how many survive. Input and output units are labelled with their original indices (and the picture
+says so when grouping modules reordered them); rows too wide for one label per unit get one label per
+module run instead ("0–7, 16–23 …").
 
 Array conventions (shared with `export.py`):
 - `arch`: layer widths, inputs first; `masks[l]`/`weights[l]`: shape (arch[l+1], arch[l]), torch Linear
   layout (row = unit in layer l+1, column = unit in layer l);
-- `partition`: int array of shape (sum(arch),), module id per unit layer by layer, -1 = dropped.
+- `partition`: int array of shape (sum(arch),), module id per unit layer by layer, -1 = dropped;
+- `skips`: optional `utils.network.Block` list (source, target, weight, mask (arch[target], arch[source])).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detection_pipeline.export import LayerEdges, kept_layer_edges, split_partition
+from detection_pipeline.export import LayerEdges, kept_layer_edges, kept_skip_edges, split_partition
 from utils.atomic_io import atomic_path
 
 # Rows narrower than this many slots are spread as if they had this many, so that a 3-unit output row
@@ -37,6 +40,8 @@ _MAX_PIXEL_WIDTH = 2400
 _LEGEND_FONTSIZE = 8.5
 _TITLE_FONTSIZE = 12
 _LEGEND_COLUMN_INCHES = 3.1  # enough for "module 12: 1234 units, layers 0–4"
+_ARC_POINTS = 24  # polyline points per skip-edge arc
+_ARC_BULGE = 0.2  # control point's distance from the chord, as a fraction of the chord's screen length
 
 
 @dataclass
@@ -62,40 +67,59 @@ def draw_modules(
     weights=None,
     input_labels=None,
     output_labels=None,
+    skips=None,
 ) -> None:
     """Draw the layered network with its modules and write it to `path` as PNG (atomically).
 
     `masks`, optional `weights`: lists of arrays of shape (arch[l+1], arch[l]); `partition`: shape
     (sum(arch),), -1 = dropped. `title`: caller's description (task, arch, density, options); a default
     naming arch and density is used when None. `input_labels` / `output_labels`: optional sequences of
-    arch[0] / arch[-1] strings used instead of unit indices on the input / output rows.
+    arch[0] / arch[-1] strings used instead of unit indices on the input / output rows. `skips`: the
+    network's skip blocks (drawn as arcs; their own weights set the line widths when `weights` is given).
     """
+    fig = modules_figure(arch, masks, partition, title, weights, input_labels, output_labels, skips)
+    # Fixed margins instead of bbox_inches="tight": tight renders the figure twice, which doubles the
+    # cost of wide networks with tens of thousands of edges.
+    dpi = min(150.0, _MAX_PIXEL_WIDTH / fig.get_figwidth())
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, facecolor="white", pil_kwargs={"compress_level": 3})
+
+
+def modules_figure(
+    arch,
+    masks,
+    partition,
+    title: str | None = None,
+    weights=None,
+    input_labels=None,
+    output_labels=None,
+    skips=None,
+):
+    """The matplotlib Figure `draw_modules` writes (same arguments, no path)."""
     arch = [int(a) for a in arch]
     modules = split_partition(arch, partition)
     edges = kept_layer_edges(arch, masks, partition, weights)
+    skip_edges = kept_skip_edges(arch, skips, partition, weighted=weights is not None)
     _check_labels(input_labels, arch[0], "input_labels")
     _check_labels(output_labels, arch[-1], "output_labels")
 
+    # The layout follows the consecutive edges only, so a network without skips is laid out as before.
     layout = _layout(arch, modules, edges)
     colours = _module_colours(layout, modules)
-    handles = _legend_handles(modules, colours, edges)
-    title_lines = _title_lines(arch, masks, modules, edges, title, layout)
+    handles = _legend_handles(modules, colours, edges + skip_edges)
+    all_masks = [*masks, *(block.mask for block in skips or ())]
+    title_lines = _title_lines(arch, all_masks, modules, edges + skip_edges, title, layout)
     frame = _frame(arch, layout, title_lines, len(handles), input_labels, output_labels)
 
     _draw_boxes(frame, layout, modules, colours)
-    _draw_edges(frame, layout, modules, edges, colours)
+    _draw_edges(frame, layout, modules, edges, colours, skip_edges)
     _draw_units(frame, layout, modules, colours)
     _draw_row_labels(frame, arch, layout)
     _draw_unit_labels(frame, layout, 0, input_labels, below=True)
     _draw_unit_labels(frame, layout, len(arch) - 1, output_labels, below=False)
     _draw_legend(frame, handles)
     _draw_titles(frame, title_lines)
-
-    # Fixed margins instead of bbox_inches="tight": tight renders the figure twice, which doubles the
-    # cost of wide networks with tens of thousands of edges.
-    dpi = min(150.0, _MAX_PIXEL_WIDTH / frame.fig.get_figwidth())
-    with atomic_path(path) as tmp:
-        frame.fig.savefig(tmp, format="png", dpi=dpi, facecolor="white", pil_kwargs={"compress_level": 3})
+    return frame.fig
 
 
 def _check_labels(labels, n: int, name: str) -> None:
@@ -416,53 +440,88 @@ def _weight_reference(edges: list[LayerEdges]) -> float:
     return float(np.percentile(np.concatenate(weights), 99)) if weights else 0.0
 
 
-def _draw_edges(frame: _Frame, layout: _Layout, modules, edges: list[LayerEdges], colours) -> None:
-    """All surviving edges as two LineCollections: grey between modules underneath, module colour within.
+def _draw_edges(
+    frame: _Frame, layout: _Layout, modules, edges: list[LayerEdges], colours, skip_edges=()
+) -> None:
+    """All surviving edges as LineCollections: grey between modules underneath, module colour within;
+    consecutive layers' edges straight, then the skip edges as arcs.
 
-    Segments are built as one (E, 2, 2) array per layer pair and colours as (E, 4) RGBA arrays, so tens
-    of thousands of edges stay cheap.
+    Segments are built as one (E, 2, 2) array per layer pair (arcs (E, _ARC_POINTS, 2)) and colours as
+    (E, 4) RGBA arrays, so tens of thousands of edges stay cheap.
     """
-    from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgb
 
-    if not any(e.src.size for e in edges):
+    skip_edges = list(skip_edges)
+    if not any(e.src.size for e in [*edges, *skip_edges]):
         return
-    w_ref = _weight_reference(edges)
+    w_ref = _weight_reference([*edges, *skip_edges])
     ids = np.array(sorted(colours), dtype=int)
     table = np.array([colours[m] for m in ids.tolist()], dtype=float).reshape(-1, 3)
     grey = np.array(to_rgb(_CROSS_MODULE_GREY))
-    segs, rgba, widths, same = [], [], [], []
-    for e in edges:
-        if e.src.size == 0:
-            continue
-        lo, hi = e.layer, e.layer + 1
-        x0, x1 = layout.x[lo][e.src], layout.x[hi][e.dst]
-        segs.append(
-            np.stack(
-                [np.column_stack([x0, np.full_like(x0, lo)]), np.column_stack([x1, np.full_like(x1, hi)])], 1
-            )
-        )
-        m0, m1 = modules[lo][e.src], modules[hi][e.dst]
-        inside = m0 == m1
-        base_lw, alpha = _edge_style(e.src.size)
-        colour = np.where(inside[:, None], table[np.searchsorted(ids, m0)], grey)
-        # Within-module edges are a bit more opaque: they are what the picture is about.
-        opacity = np.where(inside, min(1.0, 1.3 * alpha), alpha)
-        rgba.append(np.column_stack([colour, opacity]))
-        if e.weight is not None and w_ref > 0:
-            widths.append(base_lw * np.clip(0.3 + 1.7 * np.abs(e.weight) / w_ref, 0.3, 2.5))
-        else:
-            widths.append(np.full(e.src.size, base_lw))
-        same.append(inside)
-    segs_a, rgba_a = np.concatenate(segs), np.concatenate(rgba)
-    widths_a, same_a = np.concatenate(widths), np.concatenate(same)
-    for subset, zorder in ((~same_a, 1), (same_a, 2)):  # grey underneath
+    for group in (edges, skip_edges):  # straight lines first, then the arcs (each grey underneath)
+        segs, rgba, widths, same = [], [], [], []
+        for e in group:
+            if e.src.size == 0:
+                continue
+            segs.append(_segments(e, layout, frame.aspect))
+            m0, m1 = modules[e.layer][e.src], modules[e.upper][e.dst]
+            inside = m0 == m1
+            base_lw, alpha = _edge_style(e.src.size)
+            colour = np.where(inside[:, None], table[np.searchsorted(ids, m0)], grey)
+            # Within-module edges are a bit more opaque: they are what the picture is about.
+            opacity = np.where(inside, min(1.0, 1.3 * alpha), alpha)
+            rgba.append(np.column_stack([colour, opacity]))
+            if e.weight is not None and w_ref > 0:
+                widths.append(base_lw * np.clip(0.3 + 1.7 * np.abs(e.weight) / w_ref, 0.3, 2.5))
+            else:
+                widths.append(np.full(e.src.size, base_lw))
+            same.append(inside)
+        if segs:
+            arrays = (np.concatenate(a) for a in (segs, rgba, widths, same))
+            _add_lines(frame, *arrays)
+
+
+def _segments(e: LayerEdges, layout: _Layout, aspect: float) -> np.ndarray:
+    """(E, 2, 2) straight segments between consecutive layers, (E, _ARC_POINTS, 2) arcs for skip edges."""
+    lo, hi = e.layer, e.upper
+    x0, x1 = layout.x[lo][e.src], layout.x[hi][e.dst]
+    if e.target is not None:
+        return _arcs(x0, lo, x1, hi, aspect)
+    return np.stack(
+        [np.column_stack([x0, np.full_like(x0, lo)]), np.column_stack([x1, np.full_like(x1, hi)])], 1
+    )
+
+
+def _add_lines(
+    frame: _Frame, segs: np.ndarray, rgba: np.ndarray, widths: np.ndarray, same: np.ndarray
+) -> None:
+    """Two LineCollections of (E, K, 2) polylines: between modules (grey, underneath), then within."""
+    from matplotlib.collections import LineCollection
+
+    for subset, zorder in ((~same, 1), (same, 2)):  # grey underneath
         if subset.any():
             frame.ax.add_collection(
-                LineCollection(
-                    segs_a[subset], colors=rgba_a[subset], linewidths=widths_a[subset], zorder=zorder
-                )
+                LineCollection(segs[subset], colors=rgba[subset], linewidths=widths[subset], zorder=zorder)
             )
+
+
+def _arcs(x0: np.ndarray, y0: int, x1: np.ndarray, y1: int, aspect: float) -> np.ndarray:
+    """(E, _ARC_POINTS, 2) quadratic Bezier arcs from (x0, y0) to (x1, y1), x arrays (E,).
+
+    The control point sits off the chord's midpoint, perpendicular to it on screen (`aspect`: screen length
+    of one x unit over one y unit) by _ARC_BULGE of its length, on the side away from the picture's centre,
+    so an edge skipping a row bends around that row's units instead of running through them.
+    """
+    dx, dy = (x1 - x0) * aspect, float(y1 - y0)  # chord on screen, in y units
+    side = np.where((x0 + x1) / 2 < 0.5, -1.0, 1.0)
+    # (dy, -dx) is the chord turned clockwise (pointing right for an upward chord), as long as the chord.
+    cx = (x0 + x1) / 2 + side * _ARC_BULGE * dy / aspect
+    cy = (y0 + y1) / 2 - side * _ARC_BULGE * dx
+    t = np.linspace(0.0, 1.0, _ARC_POINTS)[None, :]
+    a, b, c = (1 - t) ** 2, 2 * (1 - t) * t, t**2
+    xs = a * x0[:, None] + b * cx[:, None] + c * x1[:, None]
+    ys = a * y0 + b * cy[:, None] + c * y1
+    return np.stack([xs, ys], axis=2)
 
 
 def _draw_units(frame: _Frame, layout: _Layout, modules, colours) -> None:
@@ -567,7 +626,8 @@ def _draw_range_labels(frame: _Frame, layout: _Layout, layer: int, labels, y: fl
 
 
 def _legend_handles(modules: list[np.ndarray], colours, edges: list[LayerEdges]) -> list:
-    """Legend entries: one per module by id (unit count and layer span), then the edge colours."""
+    """Legend entries: one per module by id (unit count and layer span), then the edge colours (and a
+    line for the arcs when some of `edges` skip layers)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -591,6 +651,18 @@ def _legend_handles(modules: list[np.ndarray], colours, edges: list[LayerEdges])
     if any(e.src.size for e in edges):
         handles.append(Line2D([], [], color="#555555", lw=1.2, label="edge within a module (its colour)"))
         handles.append(Line2D([], [], color=_CROSS_MODULE_GREY, lw=1.2, label="edge between modules"))
+    if any(e.src.size for e in edges if e.target is not None):
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="#555555",
+                ls="none",
+                marker=r"$\frown$",
+                markersize=14,
+                label="arc: edge skipping layers (same colours)",
+            )
+        )
     return handles
 
 
@@ -610,7 +682,9 @@ def _draw_legend(frame: _Frame, handles: list) -> None:
 
 
 def _title_lines(arch, masks, modules, edges, title, layout: _Layout) -> list[str]:
-    """The caller's title (or a default) wrapped to the picture width, then a line of statistics."""
+    """The caller's title (or a default) wrapped to the picture width, then a line of statistics.
+
+    masks: every block's mask (consecutive layers, then skips); edges: every block's kept edges."""
     total = sum(np.asarray(m).size for m in masks)
     unmasked = sum(int(np.count_nonzero(m)) for m in masks)
     density = 100.0 * unmasked / max(total, 1)
@@ -619,9 +693,11 @@ def _title_lines(arch, masks, modules, edges, title, layout: _Layout) -> list[st
     n_modules = len({int(m) for row in modules for m in row[row >= 0].tolist()})
     kept = sum(u.size for u in layout.order)
     drawn = sum(e.src.size for e in edges)
+    arcs = sum(e.src.size for e in edges if e.target is not None)
+    skipping = f", {arcs} skipping layers as arcs" if len(masks) > len(arch) - 1 else ""
     stats = (
         f"{n_modules} module{'s' if n_modules != 1 else ''} · {kept}/{sum(arch)} units kept · "
-        f"{drawn} of {unmasked} unmasked edges drawn (between kept units) · density {density:.2f}%"
+        f"{drawn} of {unmasked} unmasked edges drawn (between kept units{skipping}) · density {density:.2f}%"
     )
     reordered = [
         name

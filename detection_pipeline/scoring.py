@@ -7,6 +7,8 @@
 `partition` is the detector's int array of shape (sum(arch),): a module id per unit, layer by layer (inputs
 first, outputs last), -1 for a dropped unit. `masks[l]`, optional, is the (arch[l+1], arch[l]) 0/1 mask of
 layer l; with it, hidden-unit separability follows the kept edges, without it only module membership.
+`skips`, optional with masks, lists a DAG network's skip blocks (utils.network.Block: source, target, mask
+(arch[target], arch[source])); their kept edges carry reach too.
 
 Criteria (each True / False, or None when it does not apply to the task):
 
@@ -34,7 +36,7 @@ CRITERIA = ("input_separability", "output_grouping", "hidden_separability", "mod
 # ------------------------------------------------------------------------------------------------ scoring
 
 
-def score_modules(arch, partition, truth, n_hidden: int | None = None, masks=None) -> dict:
+def score_modules(arch, partition, truth, n_hidden: int | None = None, masks=None, skips=None) -> dict:
     """Score a partition against `truth`; returns a JSON-ready dict.
 
     Keys: the four CRITERIA (True / False / None), "success", and "details" (per criterion: what was
@@ -51,7 +53,7 @@ def score_modules(arch, partition, truth, n_hidden: int | None = None, masks=Non
     if int(n_hidden) != len(arch) - 2:
         raise ValueError(f"n_hidden={n_hidden} but arch {arch} has {len(arch) - 2} hidden layers")
     layers = np.split(partition, np.cumsum(arch)[:-1])
-    masks = _check_masks(arch, masks)
+    blocks = _check_blocks(arch, masks, skips)
     per_layer = [len(np.unique(ids[ids >= 0])) for ids in layers]
     score: dict = {name: None for name in CRITERIA}
     score.update(
@@ -73,7 +75,7 @@ def score_modules(arch, partition, truth, n_hidden: int | None = None, masks=Non
     checks = {
         "input_separability": _input_separability(layers[0], truth),
         "output_grouping": _output_grouping(layers[-1], truth),
-        "hidden_separability": _hidden_separability(arch, layers, truth, levels, masks),
+        "hidden_separability": _hidden_separability(arch, layers, truth, levels, blocks),
         "modules_per_depth": _modules_per_depth(per_layer[1:-1], expected),
     }
     for name, (verdict, detail) in checks.items():
@@ -84,26 +86,33 @@ def score_modules(arch, partition, truth, n_hidden: int | None = None, masks=Non
     return score
 
 
-def score_detected(modules, truth, masks=None) -> dict:
+def score_detected(modules, truth, masks=None, skips=None) -> dict:
     """score_modules for a detection_pipeline.partition.Partition."""
-    return score_modules(modules.arch, modules.labels, truth, masks=masks)
+    return score_modules(modules.arch, modules.labels, truth, masks=masks, skips=skips)
 
 
-def _check_masks(arch: list[int], masks) -> list[np.ndarray] | None:
+def _check_blocks(arch: list[int], masks, skips) -> list[tuple[int, int, np.ndarray]] | None:
+    """[(source, target, bool mask (arch[target], arch[source]))]: the consecutive layers, then the skips;
+    None without masks."""
     if masks is None:
+        if skips:
+            raise ValueError("skip blocks need the consecutive layers' masks too (pass masks=...)")
         return None
     if len(masks) != len(arch) - 1:
         raise ValueError(f"{len(masks)} masks for arch {arch} ({len(arch) - 1} layers of edges)")
+    pairs = [(layer, layer + 1, mask) for layer, mask in enumerate(masks)]
+    pairs += [(int(b.source), int(b.target), b.mask) for b in skips or ()]
     out = []
-    for layer, mask in enumerate(masks):
+    for source, target, mask in pairs:
         if hasattr(mask, "detach"):
             mask = mask.detach().cpu().numpy()
         mask = np.asarray(mask) != 0
-        if mask.shape != (arch[layer + 1], arch[layer]):
+        if not 0 <= source < target < len(arch) or mask.shape != (arch[target], arch[source]):
             raise ValueError(
-                f"mask {layer} has shape {mask.shape}, expected {(arch[layer + 1], arch[layer])}"
+                f"mask {source} -> {target} has shape {mask.shape}, expected layers of arch {arch} "
+                f"(shape (arch[target], arch[source]))"
             )
-        out.append(mask)
+        out.append((source, target, mask))
     return out
 
 
@@ -242,11 +251,11 @@ def highest_level(layer: int, n_hidden: int, n_levels: int) -> int:
     return min(n_levels, max(layer, n_levels - n_hidden + layer))
 
 
-def _reach(arch, layers, n_groups, exclusive_of, masks):
+def _reach(arch, layers, n_groups, exclusive_of, blocks):
     """Per layer: bool (arch[l], G) input groups reaching each kept unit, bool (arch[l], m) outputs reached.
 
-    Only edges between kept units count. Without masks, only input units know their group and only output
-    units their output.
+    blocks: [(source, target, bool mask)] from _check_blocks (skips included). Only edges between kept
+    units count. Without blocks, only input units know their group and only output units their output.
     """
     kept = [ids >= 0 for ids in layers]
     g_in = [np.zeros((a, n_groups), dtype=bool) for a in arch]
@@ -256,17 +265,20 @@ def _reach(arch, layers, n_groups, exclusive_of, masks):
     m = arch[-1]
     o_out = [np.zeros((a, m), dtype=bool) for a in arch]
     o_out[-1][np.arange(m), np.arange(m)] = kept[-1]
-    if masks is None:
+    if blocks is None:
         return g_in, o_out
-    edges = [mask & kept[l + 1][:, None] & kept[l][None, :] for l, mask in enumerate(masks)]
-    for l, e in enumerate(edges):
-        g_in[l + 1] = (e.astype(np.int64) @ g_in[l].astype(np.int64)) > 0
-    for l in range(len(edges) - 1, -1, -1):
-        o_out[l] = (edges[l].T.astype(np.int64) @ o_out[l + 1].astype(np.int64)) > 0
+    edges = [(s, t, (mask & kept[t][:, None] & kept[s][None, :]).astype(np.int64)) for s, t, mask in blocks]
+    # Layers in order upwards (every block into layer t starts below it), then downwards.
+    for layer in range(1, len(arch)):
+        into = [e @ g_in[s].astype(np.int64) for s, t, e in edges if t == layer]
+        g_in[layer] = np.sum(into, axis=0) > 0 if into else np.zeros_like(g_in[layer])
+    for layer in range(len(arch) - 2, -1, -1):
+        out = [e.T @ o_out[t].astype(np.int64) for s, t, e in edges if s == layer]
+        o_out[layer] = np.sum(out, axis=0) > 0 if out else np.zeros_like(o_out[layer])
     return g_in, o_out
 
 
-def _hidden_separability(arch, layers, truth, levels, masks) -> tuple[bool | None, dict]:
+def _hidden_separability(arch, layers, truth, levels, blocks) -> tuple[bool | None, dict]:
     n_hidden = len(arch) - 2
     if n_hidden < 1:
         return None, {"reason": "the network has no hidden layer"}
@@ -285,7 +297,7 @@ def _hidden_separability(arch, layers, truth, levels, masks) -> tuple[bool | Non
     ]
     all_groups = {g for g, e in enumerate(exclusive_of) if e}
     all_outputs = set(range(arch[-1]))
-    method = "edges" if masks is not None else "membership"
+    method = "edges" if blocks is not None else "membership"
     detail: dict = {"method": method, "modules": []}
 
     everywhere = _allowed_everywhere(n_hidden, n_levels)
@@ -301,7 +313,7 @@ def _hidden_separability(arch, layers, truth, levels, masks) -> tuple[bool | Non
         )
         return None, detail
 
-    g_in, o_out = _reach(arch, layers, n_groups, exclusive_of, masks)
+    g_in, o_out = _reach(arch, layers, n_groups, exclusive_of, blocks)
     module_ids = sorted({int(m) for ids in layers[1:-1] for m in ids[ids >= 0]})
     verdict = True
     for module in module_ids:

@@ -96,7 +96,10 @@ def write_detection(
         "graphml": target.out_dir / GRAPHML_FILE,
         "picture": target.picture,
     }
-    write_graphml(network.arch, network.masks, partition.labels, paths["graphml"], weights=weights)
+    # Every block: a DAG network's skip edges are part of what was found (exported and drawn as arcs).
+    write_graphml(
+        network.arch, network.masks, partition.labels, paths["graphml"], weights=weights, skips=network.skips
+    )
     draw_modules(
         network.arch,
         network.masks,
@@ -104,6 +107,7 @@ def write_detection(
         paths["picture"],
         title=picture_title(config, target, partition, options_line, steps, verdict),
         weights=weights,
+        skips=network.skips,
     )
     if "cell_nodes" in network.layout:
         paths["cells_picture"] = target.picture_dir / "cells.png"

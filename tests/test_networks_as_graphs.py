@@ -218,6 +218,18 @@ def test_structure_dag_trains_prunes_and_is_scored(tmp_path, capsys):
         - net.adjacency(weighted=False).multiply(structure.adjacency(weighted=False))
     ).nnz == 0
     assert net.density < structure.density
+    # the study's network.graphml holds every kept edge, skips included: counted from the checkpoint's
+    # masks (layers.<i> and skips.<s>_<t>) between the units the partition keeps
+    kept = np.split(np.asarray(modules["partition"]) >= 0, np.cumsum(net.arch)[:-1])
+    pairs = [(f"layers.{i}", i, i + 1) for i in range(len(net.arch) - 1)]
+    pairs += [(k[: -len(".weight_mask")], *map(int, k.split(".")[1].split("_"))) for k in state
+              if k.startswith("skips.") and k.endswith(".weight_mask")]  # fmt: skip
+    expected = sum(
+        int((state[f"{key}.weight_mask"].numpy() != 0)[np.ix_(kept[t], kept[s])].sum()) for key, s, t in pairs
+    )
+    graphml = nx.read_graphml(Path(record["paths"]["graphml"]))
+    assert graphml.number_of_edges() == expected
+    assert any(graphml.nodes[v]["layer"] - graphml.nodes[u]["layer"] > 1 for u, v in graphml.edges)
 
 
 def test_saliency_masks_by_hand():

@@ -320,8 +320,14 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     options, options_dict, line = method_options(config, "sculpt")
     modules = sculpt_method(network, None, options)
     truth = ground_truth_for(config)
-    masks = network.masks
-    score = score_modules(network.arch, modules.labels, truth, n_hidden=len(network.arch) - 2, masks=masks)
+    score = score_modules(
+        network.arch,
+        modules.labels,
+        truth,
+        n_hidden=len(network.arch) - 2,
+        masks=network.masks,
+        skips=network.skips,
+    )
     steps = (chosen["unit_step"], chosen["edge_step"])
     verdict = "verdict: " + verdict_text(score)
     paths = write_detection(config, target, modules, options_dict, line, steps=steps, verdict=verdict)
@@ -359,7 +365,12 @@ def score_ties(config, ties: list[dict], options, truth, out_dir: Path) -> list[
             row.update(n_modules=0, success=False if truth is not None else None)
             continue
         tie_score = score_modules(
-            network.arch, partition.labels, truth, n_hidden=len(network.arch) - 2, masks=network.masks
+            network.arch,
+            partition.labels,
+            truth,
+            n_hidden=len(network.arch) - 2,
+            masks=network.masks,
+            skips=network.skips,
         )
         row.update(n_modules=int(tie_score["n_modules"]), success=tie_score.get("success"))
     return rows
