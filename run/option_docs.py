@@ -19,6 +19,7 @@ EXPERIMENT_PAGES = {
     "train": ("pipeline.md#train", "trains the dense network (MLP, CNN or a network built from a graph)"),
     "prune": ("pipeline.md#prune", "unit pruning (`--prune_units 1`), then edge pruning (`--prune_units 0`)"),
     "prune_edges": ("pipeline.md#prune", "edge pruning straight from the dense network"),
+    "prune_cells": ("cells.md#pruning-cells", "prunes a cell network's weakest cells and retrains"),
     "module_detection": ("pipeline.md#detect", "finds modules (`--method sculpt | newman | spectral`)"),
     "generate_task": ("pipeline.md#tasks", "evaluates a function graph into its truth table"),
     "sculpt": ("scoring.md", "the whole study in one command: grid, sparsest network, detect, draw, score"),

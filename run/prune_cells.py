@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from run.common import ConfigError, generator_for, model_metrics, prepare, say_waiting, train_dense
+from run.common import ConfigError, generator_for, model_metrics, prepare, say_waiting
+from run.dense import train_dense
 from run.runs import RunDir, seed_dir
 
 
