@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from run.network_source import load_target
+from run.network_source import claim_out_dir, load_target
 from utils.atomic_io import write_json_atomic
 from utils.config import ConfigError
 from utils.errors import InputError
@@ -57,9 +57,11 @@ def _fingerprint(job, labels: np.ndarray | None) -> str:
     return digest.hexdigest()
 
 
-def _load_done(paths: dict, key: str, methods: list[str]) -> dict[str, dict[int, float]]:
-    """Shuffle n-cuts already computed for this key: the partial file first, else a finished result."""
+def _load_done(paths: dict, key: str, methods: list[str]) -> tuple[dict, dict]:
+    """Shuffle n-cuts already computed for this key, {method: {index: n-cut}}, and the draws of those that
+    were redrawn, {method: {index: draws}}: the partial file first, else a finished result."""
     done: dict[str, dict[int, float]] = {m: {} for m in methods}
+    redrawn: dict[str, dict[int, int]] = {m: {} for m in methods}
     for kind in ("partial", "result"):
         try:
             data = json.loads(paths[kind].read_text())
@@ -71,16 +73,28 @@ def _load_done(paths: dict, key: str, methods: list[str]) -> dict[str, dict[int,
             if kind == "partial":
                 stored = data.get("done", {}).get(method, {})
                 done[method].update({int(i): float(v) for i, v in stored.items()})
+                draws = data.get("redrawn", {}).get(method, {})
             else:
                 ncuts = data.get("shuffles", {}).get(method, {}).get("ncuts", [])
                 done[method].update({i: float(v) for i, v in enumerate(ncuts)})
-        return done
-    return done
+                draws = data.get("shuffles", {}).get(method, {}).get("redrawn", {})
+            redrawn[method].update({int(i): int(v) for i, v in draws.items()})
+        return done, redrawn
+    return done, redrawn
 
 
-def _save_partial(path: Path, key: str, done: dict) -> None:
+def _by_index(values: dict) -> dict:
+    return {str(i): v for i, v in sorted(values.items())}
+
+
+def _save_partial(path: Path, key: str, done: dict, redrawn: dict) -> None:
     write_json_atomic(
-        path, {"key": key, "done": {m: {str(i): v for i, v in sorted(d.items())} for m, d in done.items()}}
+        path,
+        {
+            "key": key,
+            "done": {m: _by_index(d) for m, d in done.items()},
+            "redrawn": {m: _by_index(d) for m, d in redrawn.items()},
+        },
     )
 
 
@@ -110,6 +124,7 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
     paths["result"] with the same key. Returns the result dict (not yet written)."""
     from detection_pipeline.spectral.graph import folded_blocks, graph_from_blocks
     from detection_pipeline.spectral.significance import ShuffleJob, run_shuffles, smaller_job, statistics
+    from utils.fingerprint import network_record
 
     blocks = folded_blocks(network)
     graph = graph_from_blocks(blocks, network.arch, config.normalize_weights, config.graph_prune)
@@ -120,23 +135,30 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
     job = smaller_job(job)
     key = _fingerprint(job, labels if config.partition else None)
     n = int(config.num_shuffles)
-    done = {m: {} for m in methods} if config.force else _load_done(paths, key, methods)
+    fresh = ({m: {} for m in methods}, {m: {} for m in methods})
+    done, redrawn = fresh if config.force else _load_done(paths, key, methods)
     tasks = [(m, i) for m in methods for i in range(n) if i not in done[m]]
     workers = max(1, min(int(config.workers), os.cpu_count() or 1))
     start, last_save = time.perf_counter(), time.perf_counter()
     try:
         with _progress_bar(config, len(tasks), f"shuffles ({workers} workers)") as bar:
-            for method, index, value in run_shuffles(job, tasks, workers):
+            for method, index, value, draws in run_shuffles(job, tasks, workers):
                 done[method][index] = value
+                if draws > 1:
+                    redrawn[method][index] = draws
                 bar.update(1)
                 if time.perf_counter() - last_save > SAVE_EVERY_S:
-                    _save_partial(paths["partial"], key, done)
+                    _save_partial(paths["partial"], key, done, redrawn)
                     last_save = time.perf_counter()
     finally:
         if tasks and any(done.values()):
-            _save_partial(paths["partial"], key, done)
+            _save_partial(paths["partial"], key, done, redrawn)
+    shuffles = {m: statistics(true_ncut, [done[m][i] for i in range(n)]) for m in methods}
+    for m in methods:  # draws of the shuffles (of the first n) whose first draws had no K-clustering
+        shuffles[m]["redrawn"] = _by_index({i: d for i, d in redrawn[m].items() if i < n})
     return {
         "key": key,
+        "network": network_record(network),
         "source": network.source,
         "arch": network.arch,
         "n_clusters": k,
@@ -148,7 +170,7 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
         "ncut": true_ncut,
         "labels": labels.tolist(),
         "num_shuffles": n,
-        "shuffles": {m: statistics(true_ncut, [done[m][i] for i in range(n)]) for m in methods},
+        "shuffles": shuffles,
         "shuffle_seconds": time.perf_counter() - start,
         "new_shuffles": len(tasks),
         "workers": workers,
@@ -156,8 +178,12 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
 
 
 def _summary(result: dict) -> str:
+    def redrawn(s: dict) -> str:
+        count = len(s.get("redrawn", {}))
+        return f", {count} redrawn" if count else ""
+
     return ", ".join(
-        f"{m} {s['mean']:.4f}±{s['std']:.4f} (z {s['z']:.2f}, p {s['p']:.3g})"
+        f"{m} {s['mean']:.4f}±{s['std']:.4f} (z {s['z']:.2f}, p {s['p']:.3g}{redrawn(s)})"
         for m, s in result["shuffles"].items()
     )
 
@@ -180,6 +206,7 @@ def run(config) -> dict:
         "picture": target.picture_dir / PICTURE_FILE,
     }
     result = shuffle_test(config, network, methods, paths)
+    claim_out_dir(target)
     title = f"{Path(network.source).name or 'network'} · arch {' '.join(map(str, network.arch))}"
     title += f" · K={result['n_clusters']} · {result['scored']}"
     draw_shuffle_histogram(result["ncut"], result["shuffles"], paths["picture"], title)

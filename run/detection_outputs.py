@@ -1,5 +1,8 @@
 """Write what a module-finding method found: modules.json and GraphML beside the network, the PNG under
---visualization_path. Works for every method's Partition."""
+--visualization_path. Works for every method's Partition. The default method (sculpt) writes modules.json,
+network.graphml and modules.png; any other method its own modules_<method>.json, network_<method>.graphml
+and modules_<method>.png, so running a second method keeps the first one's results. modules.json records
+the network it was found on (fingerprint and source)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,17 @@ from utils.atomic_io import write_json_atomic
 
 MODULES_FILE = "modules.json"
 GRAPHML_FILE = "network.graphml"
+PICTURE_FILE = "modules.png"
+DEFAULT_METHOD = "sculpt"
+
+
+def method_file(name: str, method: str) -> str:
+    """The file `name` (modules.json, network.graphml, modules.png) of `method`: the name itself for the
+    default method, `<stem>_<method><suffix>` for any other."""
+    if method == DEFAULT_METHOD:
+        return name
+    stem, _, suffix = name.rpartition(".")
+    return f"{stem}_{method}.{suffix}"
 
 
 def _spaced(values) -> str:
@@ -70,12 +84,14 @@ def write_detection(
     the picture title (picture_title)."""
     from detection_pipeline.draw import draw_modules
     from detection_pipeline.export import write_graphml
+    from utils.fingerprint import network_record
     from utils.tasks import task_modularity
 
     network = target.network
     weights = network.weights if getattr(config, "feature_weighted", False) else None
     summary = {
         **partition.to_json(),
+        "network": network_record(network),
         "source": network.source,
         "density": network.density,
         "test_accuracy": network.metrics.get("test_accuracy"),
@@ -85,9 +101,9 @@ def write_detection(
         "options": options,
     }
     paths = {
-        "modules": target.out_dir / MODULES_FILE,
-        "graphml": target.out_dir / GRAPHML_FILE,
-        "picture": target.picture,
+        "modules": target.out_dir / method_file(MODULES_FILE, partition.method),
+        "graphml": target.out_dir / method_file(GRAPHML_FILE, partition.method),
+        "picture": target.picture_dir / method_file(PICTURE_FILE, partition.method),
     }
     write_graphml(network.arch, network.masks, partition.labels, paths["graphml"], weights=weights)
     draw_modules(

@@ -11,10 +11,14 @@ Formats (`write_graph(network, path, fmt)` / `read_graph(path)`):
   lines, so `networkx.read_edgelist(path, data=[("weight", float)])` reads the edges as well.
 - npz: arrays arch, edge_source, edge_target (global unit ids, layer by layer), edge_weight, bias (one per
   unit, 0 for inputs), module (optional), activation.
+Each format can carry `meta`, a small JSON object (export_graph: the network's fingerprint and source; a run's
+network.npz: the sha256 of the model.pt it was written from): the npz array `meta`, the edge list's
+"# meta" line, the GraphML graph attribute `meta`. `read_graph_meta(path)` reads it back.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -64,8 +68,9 @@ def _names(network) -> list[str]:
     return [node_name(l, i) for l, width in enumerate(network.arch) for i in range(width)]
 
 
-def write_graph(network, path, fmt: str, partition=None) -> Path:
-    """Write `network` (a LayeredNetwork) to `path` in `fmt` (graphml | edgelist | npz), atomically."""
+def write_graph(network, path, fmt: str, partition=None, meta: dict | None = None) -> Path:
+    """Write `network` (a LayeredNetwork) to `path` in `fmt` (graphml | edgelist | npz), atomically.
+    meta: a JSON-able dict stored beside the graph (see the module docstring)."""
     if fmt not in GRAPH_FORMATS:
         raise InputError(f"unknown graph format {fmt!r} (choose from {', '.join(GRAPH_FORMATS)})")
     partition = _check_partition(network, partition)
@@ -83,6 +88,8 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
         )
         if partition is not None:
             arrays["module"] = partition
+        if meta:
+            arrays["meta"] = np.asarray(json.dumps(meta, sort_keys=True))
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
         return path
@@ -96,16 +103,18 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
         ]
         if partition is not None:
             header.append("# modules " + " ".join(map(str, partition)))
+        if meta:
+            header.append("# meta " + json.dumps(meta, sort_keys=True))
         lines = [f"{a} {b} {w:.9g}" for a, b, w in zip(names[src], names[dst], weight.tolist())]
         text = "\n".join(header + lines) + "\n"
     else:
-        text = _graphml_text(network, names, src, dst, weight, bias, partition)
+        text = _graphml_text(network, names, src, dst, weight, bias, partition, meta)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
     return path
 
 
-def _graphml_text(network, names, src, dst, weight, bias, partition) -> str:
+def _graphml_text(network, names, src, dst, weight, bias, partition, meta=None) -> str:
     layers = network.layer_of_units()
     index = np.concatenate([np.arange(w) for w in network.arch])
     keys = [
@@ -117,6 +126,8 @@ def _graphml_text(network, names, src, dst, weight, bias, partition) -> str:
         '<key id="d5" for="graph" attr.name="arch" attr.type="string"/>',
         '<key id="d6" for="graph" attr.name="activation" attr.type="string"/>',
     ]
+    if meta:
+        keys.append('<key id="d7" for="graph" attr.name="meta" attr.type="string"/>')
     from xml.sax.saxutils import escape  # writers only: reading network.npz stays light
 
     out = [
@@ -127,6 +138,8 @@ def _graphml_text(network, names, src, dst, weight, bias, partition) -> str:
         f'<data key="d5">{" ".join(map(str, network.arch))}</data>',
         f'<data key="d6">{escape(network.activation)}</data>',
     ]
+    if meta:
+        out.append(f'<data key="d7">{escape(json.dumps(meta, sort_keys=True))}</data>')
     module = partition if partition is not None else None
     for u, name in enumerate(names.tolist()):
         extra = f'<data key="d3">{int(module[u])}</data>' if module is not None else ""
@@ -176,6 +189,39 @@ def read_graph(path, with_partition: bool = False):
     except Exception as error:  # parsers raise many kinds on a damaged file
         raise InputError(f"cannot read {path} as a {fmt} graph ({type(error).__name__}: {error})") from None
     return (network, partition) if with_partition else network
+
+
+def read_graph_meta(path) -> dict:
+    """The `meta` object a graph file carries ({} when it has none or it is unreadable). Reads only the
+    meta (the npz array, the edge list's header, the GraphML graph attribute), not the edges."""
+    path = Path(path)
+    try:
+        fmt = graph_format_of(path)
+        if fmt == "npz":
+            with np.load(path, allow_pickle=False) as data:
+                text = str(data["meta"]) if "meta" in data.files else ""
+        elif fmt == "edgelist":
+            text = ""
+            with open(path) as handle:
+                for line in handle:
+                    if not line.startswith("#"):
+                        break
+                    if line.startswith("# meta "):
+                        text = line[len("# meta ") :]
+        else:
+            from xml.etree.ElementTree import iterparse
+
+            text = ""
+            for _, element in iterparse(path):
+                if element.tag.endswith("data") and element.get("key") == "d7":
+                    text = element.text or ""
+                    break
+                if element.tag.endswith("node"):
+                    break  # graph attributes come before the nodes
+        meta = json.loads(text) if text else {}
+    except (OSError, ValueError, KeyError, InputError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _read_npz(path: Path):
