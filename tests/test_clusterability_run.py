@@ -34,7 +34,8 @@ def clusterability(tmp_path: Path, capsys, *extra) -> dict:
     rc, out, err = call_main(["--experiment", "clusterability", *argv(tmp_path, *extra)], capsys)
     assert rc == 0, err
     assert out.startswith("clusterability: n-cut")
-    return json.loads((out_folder(tmp_path / "r", "spectral_planted4_s12") / "clusterability.json").read_text())
+    folder = out_folder(tmp_path / "r", "spectral_planted4_s12")
+    return json.loads((folder / "clusterability.json").read_text())
 
 
 def test_method_spectral_writes_modules_with_anchor_labels_and_ncut(tmp_path, capsys):
@@ -42,7 +43,8 @@ def test_method_spectral_writes_modules_with_anchor_labels_and_ncut(tmp_path, ca
         ["--experiment", "module_detection", "--method", "spectral", *argv(tmp_path)], capsys
     )
     assert rc == 0 and "n-cut" in out
-    modules = json.loads((out_folder(tmp_path / "r", "spectral_planted4_s12") / "modules_spectral.json").read_text())
+    folder = out_folder(tmp_path / "r", "spectral_planted4_s12")
+    modules = json.loads((folder / "modules_spectral.json").read_text())
     assert modules["method"] == "spectral" and modules["n_modules"] == 4
     assert modules["ncut"] == pytest.approx(ANCHOR["K4"]["n_cut"], rel=1e-6)
     assert adjusted_rand_score(modules["partition"], ANCHOR["K4"]["labels"]) == 1.0

@@ -79,7 +79,8 @@ def test_published_npz_checkpoint_reproduces_its_partition(npz, tmp_path, capsys
         "--quiet",
     ]
     assert call_main(argv, capsys)[0] == 0
-    modules = json.loads((out_folder(tmp_path / "r", f"{npz.parent.name}_{npz.stem}") / "modules.json").read_text())
+    folder = out_folder(tmp_path / "r", f"{npz.parent.name}_{npz.stem}")
+    modules = json.loads((folder / "modules.json").read_text())
     expected = np.load(npz)["anchor_partition"]
     assert partition_groups(modules["partition"]) == partition_groups(expected)
     assert (out_folder(tmp_path / "v", f"{npz.parent.name}_{npz.stem}") / "modules.png").is_file()
@@ -99,12 +100,8 @@ def test_our_checkpoint_file_works_and_arch_is_taken_from_it(example, tmp_path, 
         "--quiet",
     ]
     assert call_main(argv, capsys)[0] == 0
-    assert (
-        json.loads((out_folder(tmp_path / "r", f"{checkpoint.parent.name}_model") / "modules.json").read_text())[
-            "n_modules"
-        ]
-        == 2
-    )
+    folder = out_folder(tmp_path / "r", f"{checkpoint.parent.name}_model")
+    assert json.loads((folder / "modules.json").read_text())["n_modules"] == 2
 
 
 @pytest.mark.parametrize(

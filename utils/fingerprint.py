@@ -1,4 +1,4 @@
-"""What ties a result to its network: the network's fingerprint, and digests of files for content-keyed caches.
+"""What ties a result to its network: its fingerprint, and digests of files for caches keyed by content.
 
 `network_fingerprint(network)` hashes what the network computes with: its layer widths, every block's mask
 and kept weights (float32, zero where masked, so whatever a checkpoint holds under its mask does not count),
