@@ -220,7 +220,7 @@ def test_method_newman_writes_modules_json_and_reproduces(tmp_path, capsys):
         )
         # The planted blocks are found in the input Jacobian's similarity.
         assert alignment_score(np.array(entry["labels"]), groups[f"groups{entry['layer']}"]) >= 0.9
-    assert (tmp_path / "v" / "associations_planted4_s12" / "modules.png").is_file()
+    assert (out_folder(tmp_path / "v", "associations_planted4_s12") / "modules_newman.png").is_file()
     assert call_main(_newman_argv(tmp_path, "--association", "forward_jac"), capsys)[0] == 0
     assert json.loads(path.read_text())["partition"] == first["partition"]
 
