@@ -85,19 +85,22 @@ def check_same_network(record: dict, network, what: str) -> None:
     """InputError (one line naming both networks) when `record` (from recorded_network) belongs to another
     network than `network`. `what`: the file the record comes from, e.g. "partition modules.json".
     A record without a fingerprint passes (files written before fingerprints were recorded)."""
-    if not record or record.get("fingerprint") in (None, network.fingerprint):
+    if not record or record.get("fingerprint") is None:
+        return
+    mine = network.fingerprint
+    if record["fingerprint"] == mine:
         return
     theirs = record.get("source") or "an unknown file"
     here = source_text(network.source)
     if theirs == here:
         raise InputError(
             f"{what} belongs to another network: {here} has changed since it was computed (fingerprint "
-            f"{record['fingerprint']} then, {network.fingerprint} now); compute it again on this network"
+            f"{record['fingerprint']} then, {mine} now); compute it again on this network"
         )
     raise InputError(
         f"{what} belongs to another network: it was computed on {theirs} (fingerprint "
-        f"{record['fingerprint']}), but the network here is {here or 'given'} "
-        f"(fingerprint {network.fingerprint}); use the result computed on this network"
+        f"{record['fingerprint']}), but the network here is {here or 'given'} (fingerprint {mine}); "
+        "use the result computed on this network"
     )
 
 
