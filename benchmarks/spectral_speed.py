@@ -118,7 +118,7 @@ def fidelity(args) -> None:
 
     from detection_pipeline.spectral.cluster import ncut, spectral_labels
     from detection_pipeline.spectral.graph import graph_from_blocks
-    from detection_pipeline.spectral.significance import ShuffleJob, shuffled_ncut_and_route, statistics
+    from detection_pipeline.spectral.significance import ShuffleJob, shuffled_ncut_info, statistics
 
     (blocks, arch, accuracy), t_train = cpu(trained_blocks)
     graph = graph_from_blocks(blocks, arch)
@@ -127,9 +127,9 @@ def fidelity(args) -> None:
     for solver in ("exact", "fast"):
         job = ShuffleJob(blocks, arch, args.n_clusters, seed=0, solver=solver)
         results, seconds[solver] = cpu(
-            lambda job=job: [shuffled_ncut_and_route(job, "layer", i) for i in range(args.num_shuffles)]
+            lambda job=job: [shuffled_ncut_info(job, "layer", i) for i in range(args.num_shuffles)]
         )
-        values[solver] = np.array([v for v, _ in results])
+        values[solver] = np.array([v for v, _, _ in results])
     exact, fast = values["exact"], values["fast"]
     se = np.sqrt(exact.var(ddof=1) / exact.size + fast.var(ddof=1) / fast.size)
     stats = {s: statistics(true, values[s]) for s in values}

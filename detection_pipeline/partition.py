@@ -4,6 +4,8 @@ labels: int (N,) one id per unit of the network in layer order (inputs first, ou
 the method dropped; ids are arbitrary labels (compare up to relabelling). arch: the layer widths.
 method: the registry name that made it; diagnostics: method-specific, JSON-able (per-layer scores, n-cut,
 Q, ...). `to_json` gives the fields of modules.json; `from_json` reads any JSON with a `partition` list.
+network: {"fingerprint", "source"} of the network it was found on (utils/fingerprint.py; empty when not
+known); `check_fits` refuses it for another network. file: where it was read from (for messages).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from utils.errors import InputError
+from utils.fingerprint import check_same_network, recorded_network
 
 
 def relabel_first_appearance(labels: np.ndarray) -> tuple[np.ndarray, int]:
@@ -36,6 +39,8 @@ class Partition:
     method: str = "sculpt"
     diagnostics: dict = field(default_factory=dict)
     source: str = "the partition"  # the file it was read from, for messages
+    network: dict = field(default_factory=dict)
+    file: str = ""
 
     def __post_init__(self):
         self.arch = [int(a) for a in self.arch]
@@ -69,6 +74,7 @@ class Partition:
 
     def to_json(self) -> dict:
         return {
+            **({"network": dict(self.network)} if self.network else {}),
             "method": self.method,
             "arch": self.arch,
             "n_modules": self.n_modules,
@@ -108,8 +114,17 @@ class Partition:
                 f"{source}: 'arch' {' '.join(map(str, arch))} has {sum(arch)} units but 'partition' holds "
                 f"{len(labels)} ids"
             )
-        diagnostics = {k: v for k, v in data.items() if k not in ("partition", "arch", "method")}
-        return cls(np.asarray(labels, dtype=np.int64), arch, str(data.get("method", "unknown")), diagnostics)
+        skip = ("partition", "arch", "method", "network")
+        diagnostics = {k: v for k, v in data.items() if k not in skip}
+        return cls(
+            np.asarray(labels, dtype=np.int64),
+            arch,
+            str(data.get("method", "unknown")),
+            diagnostics,
+            source=source,
+            network=recorded_network(data),
+            file=source,
+        )
 
     @classmethod
     def from_file(cls, path) -> Partition:
@@ -121,7 +136,8 @@ class Partition:
         return partition
 
     def check_fits(self, network) -> None:
-        """Raise InputError unless this partition has one label per unit of `network`."""
+        """Raise InputError unless this partition has one label per unit of `network` and, when it records
+        the network it was found on, that network is `network` (same fingerprint)."""
         if self.labels.shape[0] != network.n_units or (
             len(self.arch) > 1 and list(self.arch) != list(network.arch)
         ):
@@ -130,3 +146,4 @@ class Partition:
                 f"not fit the network (arch {' '.join(map(str, network.arch))}); give the modules.json "
                 "found on this network"
             )
+        check_same_network(self.network, network, f"partition {self.file or 'given'}")

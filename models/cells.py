@@ -321,6 +321,7 @@ def cell_level_network(model: CellNetwork, source: str = ""):
     network.layout["cell_nodes"] = [[graph.nodes[i] for i in cells] for cells in per_layer]
     network.layout["cell_index"] = [[], *per_layer, []]
     network.layout["cell_model"] = model
+    network.layout["state_fingerprint"] = cell_state_fingerprint(model.state_dict())
     network.layout["unit_names"] = [  # per layer, as utils/unit_names.py reads them
         [f"input:{k}" for k in range(arch[0])],
         *([graph.nodes[i] for i in cells] for cells in per_layer),
@@ -368,3 +369,10 @@ def _cut_off(model: CellNetwork) -> bool:
         fed = not graph.predecessors(i) or any(reach[p] for p in graph.predecessors(i))
         reach[i] = bool(alive[i]) and fed
     return not any(reach[i] for i in graph.outputs)
+
+
+def cell_state_fingerprint(state: dict) -> str:
+    """The fingerprint of a cell network's state_dict (every weight, mask and the graph itself)."""
+    from utils.fingerprint import state_fingerprint
+
+    return state_fingerprint({k: v.detach().cpu().numpy() for k, v in state.items()})

@@ -47,6 +47,7 @@ def run(config) -> dict:
     from run.network_source import load_target
     from run.options import newman_line, newman_options
     from utils.atomic_io import atomic_path, write_json_atomic
+    from utils.fingerprint import network_record
     from utils.unit_names import flat_unit_names
 
     options = newman_options(config)  # checks --association and --input_batch
@@ -77,14 +78,24 @@ def run(config) -> dict:
     }
     comparison["bisection"] = options.bisection
     comparison["source"] = target.network.source
+    comparison["network"] = network_record(target.network)
     comparison["test_accuracy"] = target.network.metrics.get("test_accuracy")
     out = Path(config.out) if config.out else target.out_dir / "associations"
+    if not config.out:
+        from run.network_source import claim_out_dir
+
+        claim_out_dir(target)
     arrays = {f"{name}__hidden{l + 1}": m for name, per in matrices.items() for l, m in enumerate(per)}
     with atomic_path(out / NPZ_FILE) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
     for name, partition in partitions.items():
-        summary = {**partition.to_json(), "source": target.network.source, "options": newman_line(options)}
+        summary = {
+            **partition.to_json(),
+            "network": network_record(target.network),
+            "source": target.network.source,
+            "options": newman_line(options),
+        }
         summary["association"] = name
         summary["unit_names"] = flat_unit_names(target.network)
         write_json_atomic(out / f"modules_{name}.json", summary)

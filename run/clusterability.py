@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from run.network_source import load_target
+from run.network_source import claim_out_dir, load_target
 from run.parser import ConfigError
 from run.reporting import progress_bar
 from utils.atomic_io import write_json_atomic
@@ -56,12 +56,13 @@ def _fingerprint(job, labels: np.ndarray | None) -> str:
     return digest.hexdigest()
 
 
-def _load_done(paths: dict, key: str, methods: list[str], solver: str) -> tuple[dict, dict]:
-    """(n-cuts, routes) of the shuffles already computed for this key, {method: {index: value}}: the
-    partial file first, else a finished result. A stored n-cut without its route (older files) came from
-    the exact path when the key is the exact path's; with the fast path's key it is "fast"."""
+def _load_done(paths: dict, key: str, methods: list[str], solver: str) -> tuple[dict, dict, dict]:
+    """(n-cuts, routes, draws) of the shuffles already computed for this key, each {method: {index: value}}
+    (draws only for those redrawn): the partial file first, else a finished result. A stored n-cut without
+    its route (older files) came from the exact path when the key is the exact path's, else "fast"."""
     done: dict[str, dict[int, float]] = {m: {} for m in methods}
     routes: dict[str, dict[int, str]] = {m: {} for m in methods}
+    redrawn: dict[str, dict[int, int]] = {m: {} for m in methods}
     unknown = "exact" if solver == "exact" else "fast"
     for kind in ("partial", "result"):
         if not paths[kind].exists():
@@ -80,23 +81,31 @@ def _load_done(paths: dict, key: str, methods: list[str], solver: str) -> tuple[
                 done[method].update({int(i): float(v) for i, v in stored.items()})
                 stored_routes = data.get("routes", {}).get(method, {})
                 routes[method].update({int(i): str(stored_routes.get(i, unknown)) for i in stored})
+                draws = data.get("redrawn", {}).get(method, {})
             else:
                 entry = data.get("shuffles", {}).get(method, {})
                 ncuts = entry.get("ncuts", [])
                 stored_routes = entry.get("routes", [unknown] * len(ncuts))
                 done[method].update({i: float(v) for i, v in enumerate(ncuts)})
                 routes[method].update({i: str(r) for i, r in enumerate(stored_routes)})
-        return done, routes
-    return done, routes
+                draws = entry.get("redrawn", {})
+            redrawn[method].update({int(i): int(v) for i, v in draws.items()})
+        return done, routes, redrawn
+    return done, routes, redrawn
 
 
-def _save_partial(path: Path, key: str, done: dict, routes: dict) -> None:
+def _by_index(values: dict) -> dict:
+    return {str(i): v for i, v in sorted(values.items())}
+
+
+def _save_partial(path: Path, key: str, done: dict, routes: dict, redrawn: dict) -> None:
     write_json_atomic(
         path,
         {
             "key": key,
-            "done": {m: {str(i): v for i, v in sorted(d.items())} for m, d in done.items()},
-            "routes": {m: {str(i): v for i, v in sorted(r.items())} for m, r in routes.items()},
+            "done": {m: _by_index(d) for m, d in done.items()},
+            "routes": {m: _by_index(r) for m, r in routes.items()},
+            "redrawn": {m: _by_index(d) for m, d in redrawn.items()},
         },
     )
 
@@ -132,6 +141,7 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
     paths["result"] with the same key. Returns the result dict (not yet written)."""
     from detection_pipeline.spectral.graph import folded_blocks, graph_from_blocks
     from detection_pipeline.spectral.significance import ShuffleJob, run_shuffles, smaller_job, statistics
+    from utils.fingerprint import network_record
 
     blocks = folded_blocks(network)
     graph = graph_from_blocks(blocks, network.arch, config.normalize_weights, config.graph_prune)
@@ -145,32 +155,35 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
     job = smaller_job(job)
     key = _fingerprint(job, labels if config.partition else None)
     n = int(config.num_shuffles)
-    if config.force:
-        done, routes = {m: {} for m in methods}, {m: {} for m in methods}
-    else:
-        done, routes = _load_done(paths, key, methods, solver)
+    fresh = tuple({m: {} for m in methods} for _ in range(3))
+    done, routes, redrawn = fresh if config.force else _load_done(paths, key, methods, solver)
     tasks = [(m, i) for m in methods for i in range(n) if i not in done[m]]
     workers = max(1, min(int(config.workers), os.cpu_count() or 1))
     start, last_save = time.perf_counter(), time.perf_counter()
     try:
         with progress_bar(config, len(tasks), f"shuffles, {solver} path ({workers} workers)") as bar:
-            for method, index, value, route in run_shuffles(job, tasks, workers):
+            for method, index, value, route, draws in run_shuffles(job, tasks, workers):
                 done[method][index] = value
                 routes[method][index] = route
+                if draws > 1:
+                    redrawn[method][index] = draws
                 bar.update(1)
                 if time.perf_counter() - last_save > SAVE_EVERY_S:
-                    _save_partial(paths["partial"], key, done, routes)
+                    _save_partial(paths["partial"], key, done, routes, redrawn)
                     last_save = time.perf_counter()
     finally:
         if tasks and any(done.values()):
-            _save_partial(paths["partial"], key, done, routes)
+            _save_partial(paths["partial"], key, done, routes, redrawn)
     shuffles = {}
     for m in methods:
         shuffles[m] = statistics(true_ncut, [done[m][i] for i in range(n)])
         shuffles[m]["routes"] = [routes[m][i] for i in range(n)]
         shuffles[m]["route_counts"] = _route_counts(shuffles[m]["routes"])
+        # draws of the shuffles (of the first n) whose first draws had no K-clustering
+        shuffles[m]["redrawn"] = _by_index({i: d for i, d in redrawn[m].items() if i < n})
     return {
         "key": key,
+        "network": network_record(network),
         "source": network.source,
         "arch": network.arch,
         "n_clusters": k,
@@ -192,8 +205,12 @@ def shuffle_test(config, network, methods: list[str], paths: dict) -> dict:
 
 
 def _summary(result: dict) -> str:
+    def redrawn(s: dict) -> str:
+        count = len(s.get("redrawn", {}))
+        return f", {count} redrawn" if count else ""
+
     return ", ".join(
-        f"{m} {s['mean']:.4f}±{s['std']:.4f} (z {s['z']:.2f}, p {s['p']:.3g})"
+        f"{m} {s['mean']:.4f}±{s['std']:.4f} (z {s['z']:.2f}, p {s['p']:.3g}{redrawn(s)})"
         for m, s in result["shuffles"].items()
     )
 
@@ -218,6 +235,7 @@ def run(config) -> dict:
         "picture": target.picture_dir / PICTURE_FILE,
     }
     result = shuffle_test(config, network, methods, paths)
+    claim_out_dir(target)
     title = f"{Path(network.source).name or 'network'} · arch {' '.join(map(str, network.arch))}"
     title += f" · K={result['n_clusters']} · {result['scored']}"
     draw_shuffle_histogram(result["ncut"], result["shuffles"], paths["picture"], title)

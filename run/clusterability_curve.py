@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from run.network_source import picture_dir
+from run.network_source import checkpoint_out_dir, picture_dir
 from run.parser import ConfigError
 from utils.atomic_io import write_json_atomic
 from utils.errors import InputError
@@ -78,7 +78,7 @@ def run_curve(config, methods: list[str], shuffle_test) -> dict:
             weight_graph(network, config.normalize_weights, config.graph_prune).n_nodes,
         )
         networks.append((epoch, network))
-    out_dir = Path(config.result_path) / f"{folder.parent.name}_{folder.name}_curve"
+    out_dir = checkpoint_out_dir(config, folder).with_name(checkpoint_out_dir(config, folder).name + "_curve")
     rows = []
     for epoch, network in networks:
         paths = {

@@ -1,6 +1,8 @@
 """--experiment compare_partitions: two or more modules.json (any methods) compared layer by layer:
 ARI, NMI, VI, greedy alignment with its permutation p-value, transfer Q and Spearman r between association
-matrices (newman partitions carry theirs). Writes comparison.json and agreement.png into --out."""
+matrices (newman partitions carry theirs). Writes comparison.json and agreement.png into --out.
+Partitions of different networks (their recorded fingerprints differ) are refused: units of two networks are
+not the same units, whatever their widths."""
 
 from __future__ import annotations
 
@@ -50,10 +52,27 @@ def load_entry(path: Path) -> dict:
     return {
         "name": entry_name(data, path),
         "path": str(path),
+        "network": partition.network,
         "arch": partition.arch,
         "labels": partition.by_layer(),
         "matrices": matrices,
     }
+
+
+def same_network(entries: list[dict]) -> dict:
+    """The network record the entries share ({} when none records one). InputError naming both files and
+    both networks when two recorded networks differ."""
+    recorded = [e for e in entries if e["network"]]
+    for entry in recorded[1:]:
+        first = recorded[0]
+        if entry["network"]["fingerprint"] != first["network"]["fingerprint"]:
+            raise InputError(
+                f"{entry['path']} and {first['path']} are partitions of different networks "
+                f"({entry['network']['source'] or 'unknown'}, fingerprint {entry['network']['fingerprint']}; "
+                f"{first['network']['source'] or 'unknown'}, fingerprint {first['network']['fingerprint']}); "
+                "compare partitions found on one network"
+            )
+    return dict(recorded[0]["network"]) if recorded else {}
 
 
 def unique_names(entries: list[dict]) -> None:
@@ -97,12 +116,14 @@ def run(config) -> dict:
                 f"{entry['path']} has arch {' '.join(map(str, entry['arch']))} but {entries[0]['path']} has "
                 f"{' '.join(map(str, arch))}; compare partitions of one network"
             )
+    network = same_network(entries)
     unique_names(entries)
     comparison = compare_many(entries, config.n_shuffle, config.seed)
     if not comparison["layers"]:
         raise InputError("no layer has two units labelled by every pair of partitions; nothing to compare")
     comparison["partitions"] = [{"name": e["name"], "path": e["path"]} for e in entries]
     comparison["n_shuffle"] = config.n_shuffle
+    comparison["network"] = network
     out = Path(config.out) if config.out else Path(config.result_path) / "compare_partitions"
     paths = write_comparison(out, comparison, f"agreement between {len(entries)} partitions (ARI)")
     mean_ari = float(

@@ -1,5 +1,8 @@
 """Write what a module-finding method found: modules.json and GraphML beside the network, the PNG under
---visualization_path. Works for every method's Partition."""
+--visualization_path. Works for every method's Partition. The default method (sculpt) writes modules.json,
+network.graphml and modules.png; any other method its own modules_<method>.json, network_<method>.graphml
+and modules_<method>.png, so running a second method keeps the first one's results. modules.json records
+the network it was found on (fingerprint and source)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,17 @@ from utils.unit_names import flat_unit_names
 
 MODULES_FILE = "modules.json"
 GRAPHML_FILE = "network.graphml"
+PICTURE_FILE = "modules.png"
+DEFAULT_METHOD = "sculpt"
+
+
+def method_file(name: str, method: str) -> str:
+    """The file `name` (modules.json, network.graphml, modules.png) of `method`: the name itself for the
+    default method, `<stem>_<method><suffix>` for any other."""
+    if method == DEFAULT_METHOD:
+        return name
+    stem, _, suffix = name.rpartition(".")
+    return f"{stem}_{method}.{suffix}"
 
 
 def _spaced(values) -> str:
@@ -76,12 +90,14 @@ def write_detection(
     the picture title (picture_title)."""
     from detection_pipeline.draw import draw_modules
     from detection_pipeline.export import write_graphml
+    from utils.fingerprint import network_record
     from utils.tasks import task_modularity
 
     network = target.network
     weights = network.weights if getattr(config, "feature_weighted", False) else None
     summary = {
         **partition.to_json(),
+        "network": network_record(network),
         "source": network.source,
         "density": network.density,
         "test_accuracy": network.metrics.get("test_accuracy"),
@@ -92,9 +108,9 @@ def write_detection(
         "unit_names": flat_unit_names(network),
     }
     paths = {
-        "modules": target.out_dir / MODULES_FILE,
-        "graphml": target.out_dir / GRAPHML_FILE,
-        "picture": target.picture,
+        "modules": target.out_dir / method_file(MODULES_FILE, partition.method),
+        "graphml": target.out_dir / method_file(GRAPHML_FILE, partition.method),
+        "picture": target.picture_dir / method_file(PICTURE_FILE, partition.method),
     }
     # Every block: a DAG network's skip edges are part of what was found (exported and drawn as arcs).
     write_graphml(

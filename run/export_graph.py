@@ -1,14 +1,16 @@
 """--experiment export_graph: write a network (--checkpoint FILE, or the edge-pruned run the options name)
 as a graph: --graph_format graphml | edgelist | npz to --output PATH (default: network.<format> beside the
-run). With --partition modules.json every node carries its module."""
+run). With --partition modules.json (found on this network) every node carries its module. The file
+records the network's fingerprint and source (graph meta, see utils/graph_io.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from detection_pipeline.partition import Partition
-from run.network_source import load_target
+from run.network_source import claim_out_dir, load_target
 from run.parser import ConfigError
+from utils.fingerprint import network_record
 from utils.graph_io import write_graph
 
 SUFFIX = {"graphml": ".graphml", "edgelist": ".edgelist", "npz": ".npz"}
@@ -35,7 +37,9 @@ def run(config) -> Path:
             f"--output {output} does not end in {SUFFIX[fmt]} for --graph_format {fmt}; the suffix tells "
             "readers the format"
         )
-    write_graph(target.network, output, fmt, labels)
+    if not config.output:
+        claim_out_dir(target)
+    write_graph(target.network, output, fmt, labels, meta=network_record(target.network))
     network = target.network
     print(
         f"wrote {output} ({fmt}, {network.n_units} nodes, {network.n_edges()} edges, "

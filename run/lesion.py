@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from run.detection_outputs import MODULES_FILE
-from run.network_source import load_target
+from run.network_source import claim_out_dir, load_target
 from run.parser import ConfigError
 from utils.atomic_io import write_json_atomic
 from utils.errors import InputError
@@ -41,9 +41,11 @@ def load_partition(config, target):
         return Partition.from_file(config.partition)
     path = target.out_dir / MODULES_FILE
     if not path.is_file():
+        others = sorted(p.name for p in target.out_dir.glob("modules_*.json"))
+        hint = f" (found {', '.join(others)} there: pass one with --partition)" if others else ""
         raise ConfigError(
             f"no partition at {path}; run --experiment module_detection with the same options first, "
-            "or pass --partition modules.json"
+            f"or pass --partition modules.json{hint}"
         )
     return Partition.from_file(path)
 
@@ -98,6 +100,7 @@ def run(config) -> dict:
     from detection_pipeline.lesion.plots import draw_dependencies, draw_heatmap
     from detection_pipeline.lesion.submodules import find_submodules
     from run.common import progress_bar
+    from utils.fingerprint import network_record
 
     options = lesion_options(config)
     target = load_target(config)
@@ -126,6 +129,8 @@ def run(config) -> dict:
         result["level"] = "cells"
         for entry in result["submodules"]:
             entry["cells"] = [network.layout["cell_nodes"][entry["layer"] - 1][u] for u in entry["units"]]
+    result["network"] = network_record(network)
+    claim_out_dir(target)
 
     paths = {
         "lesion": target.out_dir / LESION_FILE,

@@ -3,7 +3,7 @@ detection), write modules.json, the GraphML and the layered PNG."""
 
 from detection_pipeline.methods import find_modules
 from run.detection_outputs import write_detection
-from run.network_source import load_target
+from run.network_source import claim_out_dir, load_target
 from run.options import method_options
 
 
@@ -17,6 +17,7 @@ def run(config) -> dict:
 
         data = load_test_task(config, target.network)  # checked against the network's own layers
     partition = find_modules(method, target.network, data, options)
+    claim_out_dir(target)
     paths = write_detection(config, target, partition, options_dict, line)
     kept = partition.diagnostics.get("condensed_arch")
     kept_text = f" (units kept per layer {' '.join(map(str, kept))})" if kept else ""

@@ -5,18 +5,22 @@ Default: the edge-pruned run named by the same options as the published shell li
 --pruning_gradient). Or --checkpoint FILE: our model.pt (or a plain nn.Sequential state_dict), a module
 saved with torch.export.save (.pt2, traced by models/trace.py), a published-format .npz, or a graph file
 (.graphml, .edgelist, graph .npz). Outputs go beside the run, or into
-<result_path>/<checkpoint parent>_<checkpoint stem>/ for a file; pictures mirror that path under
---visualization_path.
+<result_path>/<checkpoint parent>_<checkpoint stem>-<8 hex digits of the file's absolute path>/ for a file
+(source.json there names the file; a folder written for another file is refused); pictures mirror that path
+under --visualization_path. A run's network.npz is read instead of its model.pt only while it records the
+sha256 of the model.pt that is there (a replaced model.pt is analysed, whatever its mtime).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from run.parser import ConfigError
 from run.runs import CHECKPOINT_FILE, METRICS_FILE, NETWORK_FILE, RunDir, edges_after_units_dir
+from utils.fingerprint import file_digest, source_text
 from utils.network import LayeredNetwork
 from utils.network_files import network_from_state_dict
 
@@ -28,6 +32,7 @@ class Target:
     network: LayeredNetwork
     out_dir: Path
     picture_dir: Path
+    checkpoint: Path | None = None  # the --checkpoint file whose outputs out_dir holds (None: a run folder)
 
     @property
     def picture(self) -> Path:
@@ -74,11 +79,42 @@ def picture_dir(config, out_dir: Path) -> Path:
     return Path(config.visualization_path) / relative
 
 
+SOURCE_FILE = "source.json"
+
+
 def checkpoint_out_dir(config, path: Path) -> Path:
-    """Outputs for --checkpoint FILE: a folder named after the file's parent folder and stem, so a/model.pt
-    and b/model.pt never share one."""
-    parent = path.resolve().parent.name or "root"
-    return Path(config.result_path) / f"{parent}_{path.stem}"
+    """Outputs for --checkpoint FILE: a folder named after the file's parent folder and stem, plus 8 hex
+    digits of the sha256 of its absolute path (symlinks followed), so seed-0/dense/model.pt and
+    seed-1/dense/model.pt (or two links named net.npz) never share one."""
+    real = path.resolve()
+    parent = real.parent.name or "root"
+    tag = hashlib.sha256(str(real).encode()).hexdigest()[:8]
+    return Path(config.result_path) / f"{parent}_{path.stem}-{tag}"
+
+
+def check_out_dir_source(out_dir: Path, path: Path) -> None:
+    """ConfigError when `out_dir` holds results written for another file than `path` (its source.json)."""
+    try:
+        recorded = json.loads((out_dir / SOURCE_FILE).read_text()).get("source")
+    except (OSError, ValueError, AttributeError):
+        return  # a new folder (or no readable record): nothing to contradict
+    if recorded and recorded != source_text(path):
+        raise ConfigError(
+            f"output folder {out_dir} holds results for {recorded}, not for {source_text(path)}; "
+            "choose another --result_path"
+        )
+
+
+def claim_out_dir(target: Target) -> None:
+    """Record in the output folder of a --checkpoint file which file it belongs to (source.json), before
+    the results are written; a no-op for a run folder's own outputs."""
+    if target.checkpoint is None:
+        return
+    from utils.atomic_io import write_json_atomic
+    from utils.fingerprint import network_record
+
+    record = {**network_record(target.network), "source": source_text(target.checkpoint)}
+    write_json_atomic(target.out_dir / SOURCE_FILE, record)
 
 
 def _cell_level(config, state: dict, source: str) -> LayeredNetwork:
@@ -121,7 +157,12 @@ def load_target(config) -> Target:
         except ValueError as error:
             raise ConfigError(str(error)) from None
         # its own outputs, beside the full graph's
-        target = Target(target.network, target.out_dir / "anchor_graph", target.picture_dir / "anchor_graph")
+        target = Target(
+            target.network,
+            target.out_dir / "anchor_graph",
+            target.picture_dir / "anchor_graph",
+            target.checkpoint,
+        )
     return target
 
 
@@ -138,23 +179,50 @@ def _load_target(config) -> Target:
     return target_from_run(config, run, run.path)
 
 
+def own_metrics(network: LayeredNetwork, metrics, file: Path) -> dict:
+    """`metrics` (a run's metrics.json) when it was written for `network`; {} with a warning line when it
+    records another network's fingerprint (model.pt was replaced: its accuracy is not this network's)."""
+    if not isinstance(metrics, dict):
+        return {}
+    recorded = metrics.get("fingerprint")
+    if isinstance(recorded, str) and recorded != network.fingerprint:
+        import sys
+
+        print(
+            f"warning: {file} was written for another network (fingerprint {recorded}, the model.pt beside "
+            f"it is {network.fingerprint}); its accuracy and density are not used",
+            file=sys.stderr,
+        )
+        return {}
+    return metrics
+
+
 def target_from_run(config, run: RunDir, out_dir: Path) -> Target:
     """The finished run's network; its outputs go to `out_dir` (pictures mirrored)."""
-    light = run.path / NETWORK_FILE
     if config.level == "cells":
-        network = _state_network(config, run.load_torch(CHECKPOINT_FILE), str(run.path / CHECKPOINT_FILE))
         out_dir = out_dir / "cells"
-    elif light.is_file() and light.stat().st_mtime >= (run.path / CHECKPOINT_FILE).stat().st_mtime:
+    if config.level != "cells" and _light_is_current(run):
         from utils.graph_io import read_graph
 
-        network = read_graph(light)  # written with the checkpoint: no torch import needed
+        network = read_graph(run.path / NETWORK_FILE)  # written from this model.pt: no torch import needed
     else:
         network = _state_network(config, run.load_torch(CHECKPOINT_FILE), str(run.path / CHECKPOINT_FILE))
     network.source = str(run.path)
-    network.metrics = run.load_json(METRICS_FILE)
+    network.metrics = own_metrics(network, run.load_json(METRICS_FILE), run.path / METRICS_FILE)
     _cnn_layout(config, network, str(run.path / CHECKPOINT_FILE))
     _check_arch(config, network.arch, str(run.path))
     return Target(network, out_dir, picture_dir(config, out_dir))
+
+
+def _light_is_current(run: RunDir) -> bool:
+    """Whether the run's network.npz was written from the model.pt that is there now (by content)."""
+    from utils.graph_io import read_graph_meta
+
+    light = run.path / NETWORK_FILE
+    if not light.is_file():
+        return False
+    recorded = read_graph_meta(light).get("checkpoint_sha256")
+    return bool(recorded) and recorded == file_digest(run.path / CHECKPOINT_FILE)
 
 
 def target_from_file(config, path: Path) -> Target:
@@ -178,14 +246,15 @@ def target_from_file(config, path: Path) -> Target:
     metrics_file = path.parent / METRICS_FILE
     if path.suffix == ".pt" and metrics_file.is_file():
         try:
-            network.metrics = json.loads(metrics_file.read_text())
+            network.metrics = own_metrics(network, json.loads(metrics_file.read_text()), metrics_file)
         except (OSError, json.JSONDecodeError):
             network.metrics = {}
     _cnn_layout(config, network, str(path))
     out_dir = checkpoint_out_dir(config, path)
     if config.level == "cells":
         out_dir = out_dir / "cells"
-    return Target(network, out_dir, picture_dir(config, out_dir))
+    check_out_dir_source(out_dir, path)
+    return Target(network, out_dir, picture_dir(config, out_dir), path)
 
 
 # ------------------------------------------------------------------------------------ the run's own task

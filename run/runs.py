@@ -360,27 +360,34 @@ class RunDir:
         (self.path / name).unlink(missing_ok=True)
 
     def save_result(self, config, state: dict, metrics: dict) -> None:
-        """Write config, checkpoint, then metrics last: metrics.json marks the run as finished."""
+        """Write config, checkpoint, then metrics last: metrics.json marks the run as finished. metrics.json
+        also records the network's fingerprint (utils/fingerprint.py)."""
         self.save_json(CONFIG_FILE, config_dict(config))
         self.save_torch(CHECKPOINT_FILE, state)
-        self.save_network(state, getattr(config, "hidden_layer_activation", "relu"))
-        self.save_json(METRICS_FILE, metrics)
+        fingerprint = self.save_network(state, getattr(config, "hidden_layer_activation", "relu"))
+        self.save_json(METRICS_FILE, {**metrics, "fingerprint": fingerprint})
 
-    def save_network(self, state: dict, activation: str) -> None:
+    def save_network(self, state: dict, activation: str) -> str:
         """network.npz beside model.pt (the kept edges, biases, arch; see utils/graph_io.py), so analyses
         start without importing torch. Left out for batch-norm networks (the graph holds no statistics) and
-        for CNNs (the channel graph holds no kernels)."""
+        for CNNs (the channel graph holds no kernels). It records the sha256 of the model.pt it was written
+        from: it is used only while model.pt holds those bytes. Returns the network's fingerprint."""
         from utils.cell_graph import is_cell_state
+        from utils.fingerprint import file_digest
         from utils.graph_io import write_graph
 
         if is_cell_state(state):  # a cell network's graph is its checkpoint's (models/cells.py)
+            from models.cells import cell_state_fingerprint
+
             self.remove(NETWORK_FILE)
-            return
+            return cell_state_fingerprint(state)
         network = network_from_state_dict(state, str(self.path / CHECKPOINT_FILE), activation=activation)
         if all(norm is None for norm in network.norms) and all(k is None for k in network.kernels):
-            write_graph(network, self.path / NETWORK_FILE, "npz")
+            meta = {"checkpoint_sha256": file_digest(self.path / CHECKPOINT_FILE)}
+            write_graph(network, self.path / NETWORK_FILE, "npz", meta=meta)
         else:
             self.remove(NETWORK_FILE)
+        return network.fingerprint
 
 
 def _write_failure(tmp: Path, error: Exception) -> OSError:

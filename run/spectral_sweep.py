@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from run.network_source import load_target
+from run.network_source import claim_out_dir, load_target
 from run.parser import ConfigError
 from utils.atomic_io import write_json_atomic, write_text_atomic
 
@@ -32,6 +32,8 @@ def run(config) -> dict:
 
     if config.stability_seeds <= 0:
         raise ConfigError(f"--stability_seeds must be positive, got {config.stability_seeds}")
+    from utils.fingerprint import network_record
+
     target = load_target(config)
     network = target.network
     graph = weight_graph(network, config.normalize_weights, config.graph_prune)
@@ -49,11 +51,13 @@ def run(config) -> dict:
     }
     arch = " ".join(map(str, network.arch))
     title = f"{Path(network.source).name} · arch {arch} · seeds {seeds[0]}..{seeds[-1]}"
+    claim_out_dir(target)
     draw_stability(rows, paths["picture"], title)
     write_text_atomic(paths["csv"], table(rows))
     write_json_atomic(
         paths["json"],
         {
+            "network": network_record(network),
             "source": network.source,
             "arch": network.arch,
             "normalize_weights": bool(config.normalize_weights),

@@ -5,6 +5,8 @@
 - `result_path`: a fresh result folder under pytest's tmp_path (not created).
 - `DONE_WHEN`: the options of the issue's Done-when training run (4 2 4, arch 4 24 4, 15 epochs, seed 0).
 - `published_example`: the published unit (70) + edge (2.5) pruning example, run once per session.
+- `out_folder(root, name)`: the output folder of a --checkpoint file under `root` (named
+  `<parent>_<stem>-<8 hex digits>`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ def unit_run_path(result_path: Path) -> Path:
 
 def edge_run_path(result_path: Path, step: str = "2.5") -> Path:
     return unit_run_path(result_path) / "edges" / f"magnitude_linear_step-{step}_acc-100"
+
+
+def out_folder(root: Path, name: str) -> Path:
+    """The one folder under `root` named `<name>-<8 hex digits>` (a --checkpoint file's outputs)."""
+    import re
+
+    found = [p for p in Path(root).iterdir() if re.fullmatch(re.escape(name) + r"-[0-9a-f]{8}", p.name)]
+    assert len(found) == 1, f"expected one {name}-XXXXXXXX folder in {root}, found {found}"
+    return found[0]
 
 
 def run_cli(*args: str, timeout: float = 180, env: dict | None = None) -> tuple[int, str, str]:

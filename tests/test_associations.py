@@ -27,7 +27,7 @@ from detection_pipeline.associations.newman import (
     q_value,
     spectral_bisection,
 )
-from tests.conftest import REPO, call_main
+from tests.conftest import REPO, call_main, out_folder
 from utils.network_files import load_network_file
 
 SHIPPED = REPO / "tests" / "data" / "associations"
@@ -206,7 +206,7 @@ def _newman_argv(tmp_path, *extra):
 def test_method_newman_writes_modules_json_and_reproduces(tmp_path, capsys):
     rc, out, _ = call_main(_newman_argv(tmp_path, "--association", "forward_jac"), capsys)
     assert rc == 0 and "Q per hidden layer" in out
-    path = tmp_path / "r" / "associations_planted4_s12" / "modules.json"
+    path = out_folder(tmp_path / "r", "associations_planted4_s12") / "modules_newman.json"
     first = json.loads(path.read_text())
     assert first["method"] == "newman" and first["association"] == "forward_jac"
     assert first["bisection"] == "newman"
@@ -220,7 +220,7 @@ def test_method_newman_writes_modules_json_and_reproduces(tmp_path, capsys):
         )
         # The planted blocks are found in the input Jacobian's similarity.
         assert alignment_score(np.array(entry["labels"]), groups[f"groups{entry['layer']}"]) >= 0.9
-    assert (tmp_path / "v" / "associations_planted4_s12" / "modules.png").is_file()
+    assert (out_folder(tmp_path / "v", "associations_planted4_s12") / "modules_newman.png").is_file()
     assert call_main(_newman_argv(tmp_path, "--association", "forward_jac"), capsys)[0] == 0
     assert json.loads(path.read_text())["partition"] == first["partition"]
 

@@ -53,7 +53,8 @@ def test_compare_sculpt_with_newman_on_the_published_example(published_example, 
     ):
         assert call_main([*common, *method], capsys)[0] == 0
         files.append(tmp_path / f"{len(files)}.json")
-        shutil.copy(run / "modules.json", files[-1])
+        own = "modules.json" if method[1] == "sculpt" else f"modules_{method[1]}.json"  # one file per method
+        shutil.copy(run / own, files[-1])
     newman = json.loads(files[1].read_text())
     sculpt = json.loads(files[0].read_text())
     # Newman drops the units sculpt drops (no activity / no path) in the hidden layer.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from tests.conftest import all_files, call_main, one_error_line
+from tests.conftest import all_files, call_main, one_error_line, out_folder
 
 DATA = Path(__file__).parent / "data" / "spectral"
 PLANTED = DATA / "planted4_s12.npz"
@@ -34,7 +34,8 @@ def clusterability(tmp_path: Path, capsys, *extra) -> dict:
     rc, out, err = call_main(["--experiment", "clusterability", *argv(tmp_path, *extra)], capsys)
     assert rc == 0, err
     assert out.startswith("clusterability: n-cut")
-    return json.loads((tmp_path / "r" / "spectral_planted4_s12" / "clusterability.json").read_text())
+    folder = out_folder(tmp_path / "r", "spectral_planted4_s12")
+    return json.loads((folder / "clusterability.json").read_text())
 
 
 def test_method_spectral_writes_modules_with_anchor_labels_and_ncut(tmp_path, capsys):
@@ -42,12 +43,13 @@ def test_method_spectral_writes_modules_with_anchor_labels_and_ncut(tmp_path, ca
         ["--experiment", "module_detection", "--method", "spectral", *argv(tmp_path)], capsys
     )
     assert rc == 0 and "n-cut" in out
-    modules = json.loads((tmp_path / "r" / "spectral_planted4_s12" / "modules.json").read_text())
+    folder = out_folder(tmp_path / "r", "spectral_planted4_s12")
+    modules = json.loads((folder / "modules_spectral.json").read_text())
     assert modules["method"] == "spectral" and modules["n_modules"] == 4
     assert modules["ncut"] == pytest.approx(ANCHOR["K4"]["n_cut"], rel=1e-6)
     assert adjusted_rand_score(modules["partition"], ANCHOR["K4"]["labels"]) == 1.0
     names = {p.name for p in all_files(tmp_path)}
-    assert {"modules.json", "network.graphml", "modules.png"} <= names
+    assert {"modules_spectral.json", "network_spectral.graphml", "modules_spectral.png"} <= names
 
 
 def test_clusterability_records_which_path_each_number_came_from(tmp_path, capsys):
@@ -82,7 +84,7 @@ def test_clusterability_outputs_and_workers_do_not_change_results(tmp_path, caps
 
 def test_killed_run_resumes_from_partial_and_extends(tmp_path, capsys):
     first = clusterability(tmp_path, capsys, "--num_shuffles", "3")
-    out_dir = tmp_path / "r" / "spectral_planted4_s12"
+    out_dir = out_folder(tmp_path / "r", "spectral_planted4_s12")
     # As if killed after two shuffles: a partial file holding shuffles 0 and 2 (0 marked to prove reuse).
     (out_dir / "clusterability.json").unlink()
     done = {"0": 123.0, "2": first["shuffles"]["layer"]["ncuts"][2]}
@@ -156,7 +158,7 @@ def test_spectral_sweep_matches_anchor_seed_sensitivity(tmp_path, capsys):
         ["--experiment", "spectral_sweep", *argv(tmp_path, *extra, checkpoint=pruned)], capsys
     )
     assert rc == 0 and out.startswith("spectral_sweep: K 4/8 over 5 seeds")
-    folder = tmp_path / "r" / "spectral_pruned_s20"
+    folder = out_folder(tmp_path / "r", "spectral_pruned_s20")
     rows = json.loads((folder / "spectral_sweep.json").read_text())["rows"]
     for row in rows:
         ref = anchor[f"K{row['n_clusters']}"]

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from models.cnn import CNN
 from models.from_network import network_of, torch_model
+from tests.conftest import out_folder
 from utils.cnn_graph import anchor_scope
 from utils.cnn_spec import layer_shapes, parse_cnn
 from utils.errors import InputError
@@ -228,7 +229,7 @@ def test_users_checkpoint_through_the_cli(tmp_path):
         [*common, "--cnn", "conv:5:3 pool:2 fc:7"], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "out" / f"{tmp_path.name}_user" / "modules.json").is_file()
+    assert (out_folder(tmp_path / "out", f"{tmp_path.name}_user") / "modules.json").is_file()
     bad = subprocess.run([*common, "--cnn", "conv:5:3 fc:7"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "2_fc.weight" in bad.stderr
@@ -519,22 +520,26 @@ def test_users_cnn_through_clusterability_and_lesion(tmp_path):
         return done
 
     main("--experiment", "clusterability", "--num_shuffles", "8")
-    out = tmp_path / "out" / f"{tmp_path.name}_user"
+    out = out_folder(tmp_path / "out", f"{tmp_path.name}_user")
     clusterability = json.loads((out / "clusterability.json").read_text())
     assert len(clusterability["shuffles"]["layer"]["ncuts"]) == 8
     cnn = ["--cnn", "conv:5:3 pool:2 fc:7"]
     main("--experiment", "module_detection", "--method", "spectral", "--n_clusters", "3", *cnn)
-    main("--experiment", "lesion", "--task", "digits_10way", "--num_shuffles", "10", *cnn)
+    partition = ["--partition", str(out / "modules_spectral.json")]  # spectral's own modules file
+    main("--experiment", "lesion", "--task", "digits_10way", "--num_shuffles", "10", *cnn, *partition)
     lesion = json.loads((out / "lesion.json").read_text())
     assert lesion["arch"] == [1, 5, 7, 10] and lesion["test_samples"] > 0
     assert lesion["lesion_value"] == 0.0
     assert any(e["testable"] for e in lesion["submodules"])
     for entry in lesion["submodules"]:
         assert len(entry["output_drop"]) == 10
-    assert (tmp_path / "vis" / f"{tmp_path.name}_user" / "lesion_heatmap.png").is_file()
+    assert (out_folder(tmp_path / "vis", f"{tmp_path.name}_user") / "lesion_heatmap.png").is_file()
     # without the layer list a forward pass is impossible: one line that says to give --cnn
     bad = subprocess.run(
-        [*base, "--experiment", "lesion", "--task", "digits_10way"], cwd=ROOT, capture_output=True, text=True
+        [*base, "--experiment", "lesion", "--task", "digits_10way", *partition],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 2 and "--cnn" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     # association matrices of channels need inputs that fit: the default task's do not, and one line says

@@ -330,7 +330,7 @@ def test_checkpoints_with_the_same_name_get_their_own_folders(capsys):
         assert rc == 0
         folders.append(json.loads(out)["run_folders"]["modules"])
     assert folders[0] != folders[1]
-    assert folders[0].endswith("a_model") and folders[1].endswith("b_model")
+    assert Path(folders[0]).name.startswith("a_model-") and Path(folders[1]).name.startswith("b_model-")
 
 
 # --------------------------------------------------------------------------------- 6. say what happened

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import DONE_WHEN, all_files, call_main, edge_run_path, one_error_line
+from tests.conftest import DONE_WHEN, all_files, call_main, edge_run_path, one_error_line, out_folder
 
 REFERENCE = Path(__file__).parent / "data" / "reference_networks"
 DETECT = ["--experiment", "module_detection", "--unit_pruning_gradient", "70.0", "--pruning_gradient", "2.5"]
@@ -79,10 +79,11 @@ def test_published_npz_checkpoint_reproduces_its_partition(npz, tmp_path, capsys
         "--quiet",
     ]
     assert call_main(argv, capsys)[0] == 0
-    modules = json.loads((tmp_path / "r" / f"{npz.parent.name}_{npz.stem}" / "modules.json").read_text())
+    folder = out_folder(tmp_path / "r", f"{npz.parent.name}_{npz.stem}")
+    modules = json.loads((folder / "modules.json").read_text())
     expected = np.load(npz)["anchor_partition"]
     assert partition_groups(modules["partition"]) == partition_groups(expected)
-    assert (tmp_path / "v" / f"{npz.parent.name}_{npz.stem}" / "modules.png").is_file()
+    assert (out_folder(tmp_path / "v", f"{npz.parent.name}_{npz.stem}") / "modules.png").is_file()
 
 
 def test_our_checkpoint_file_works_and_arch_is_taken_from_it(example, tmp_path, capsys):
@@ -99,12 +100,8 @@ def test_our_checkpoint_file_works_and_arch_is_taken_from_it(example, tmp_path, 
         "--quiet",
     ]
     assert call_main(argv, capsys)[0] == 0
-    assert (
-        json.loads((tmp_path / "r" / f"{checkpoint.parent.name}_model" / "modules.json").read_text())[
-            "n_modules"
-        ]
-        == 2
-    )
+    folder = out_folder(tmp_path / "r", f"{checkpoint.parent.name}_model")
+    assert json.loads((folder / "modules.json").read_text())["n_modules"] == 2
 
 
 @pytest.mark.parametrize(

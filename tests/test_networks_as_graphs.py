@@ -15,7 +15,7 @@ from detection_pipeline.methods import find_modules
 from models.dag import DAGNetwork
 from models.from_network import network_of, torch_model
 from models.mlp import MLP
-from tests.conftest import REPO, call_main, one_error_line
+from tests.conftest import REPO, call_main, one_error_line, out_folder
 from utils.errors import InputError
 from utils.graph_io import network_from_networkx, network_to_networkx, read_graph, write_graph
 from utils.network import Block, LayeredNetwork
@@ -134,7 +134,7 @@ def test_export_graph_then_detect_gives_the_source_partition(fmt, tmp_path, caps
         capsys,
     )  # fmt: skip
     assert rc == 0, err
-    modules = json.loads((tmp_path / "r" / f"{tmp_path.name}_net" / "modules.json").read_text())
+    modules = json.loads((out_folder(tmp_path / "r", f"{tmp_path.name}_net") / "modules.json").read_text())
     assert modules["partition"] == expected.tolist()
 
 

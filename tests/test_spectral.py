@@ -202,19 +202,27 @@ def test_batch_norm_folded_and_components_pruned():
     assert normalised[4, 3] == pytest.approx(3.0 * s / (3.0 * s + 1e-5), rel=1e-5)  # layer 2 norm 1 too
 
 
-def test_zero_degree_jobs_shuffle_the_network_without_dead_units():
-    """001 removes zero-degree units before shuffling; 000 shuffles everything (dead units can get edges)."""
+def test_jobs_shuffle_the_network_without_the_units_its_graph_pruning_removes():
+    """Both anchors shuffle the network without what their graph pruning removes: 001 the zero-degree units,
+    000 (run_experiment: delete_isolated_ccs, then shuffle that smaller weights array) every component that
+    does not join the first and last layers."""
     from detection_pipeline.spectral.graph import folded_blocks
     from detection_pipeline.spectral.significance import shuffled_graph, smaller_job
 
     network, _ = anchor("pruned_s20")
     masks = [m.copy() for m in network.masks]
-    masks[0][:5] = 0  # hidden units 0..4 of layer 1: no incoming edges
-    masks[1][:, :5] = 0  # ... and no outgoing ones: zero degree
-    dead = network.with_masks(masks)
-    blocks = folded_blocks(dead)
-    loose = smaller_job(ShuffleJob(blocks, dead.arch, 4, graph_prune="zero_degree"))
-    assert loose.arch == [64, 43, 48, 10] and loose.blocks[0].weight.shape == (43, 64)
-    assert shuffled_graph(loose, "layer", 0)[0].n_nodes <= 165
-    whole = smaller_job(ShuffleJob(blocks, dead.arch, 4))
-    assert whole.arch == dead.arch and shuffled_graph(whole, "layer", 0)[0].n_nodes == 170
+    masks[0][:6] = 0  # hidden units 0..5 of layer 1: no incoming edges
+    masks[1][:, :6] = 0  # ... and no outgoing ones: zero degree
+    masks[1][:6, :] = 0  # layer-2 units 0..5: no incoming edges
+    masks[2][:, :6] = 0  # ... nor outgoing ones
+    masks[1][5, 5] = 1  # except an island: layer-1 unit 5 -> layer-2 unit 5, joined to neither end
+    weights = [w.copy() for w in network.weights]
+    weights[1][5, 5] = 0.7  # (the pruned weights are 0 under the mask)
+    island = LayeredNetwork(network.arch, weights, network.biases, masks)
+    blocks = folded_blocks(island)
+    loose = smaller_job(ShuffleJob(blocks, island.arch, 4, graph_prune="zero_degree"))
+    assert loose.arch == [64, 43, 43, 10] and loose.blocks[0].weight.shape == (43, 64)
+    assert shuffled_graph(loose, "layer", 0)[0].n_nodes <= 160
+    whole = smaller_job(ShuffleJob(blocks, island.arch, 4))
+    assert whole.arch == [64, 42, 42, 10] and whole.blocks[1].weight.shape == (42, 42)
+    assert shuffled_graph(whole, "layer", 0)[0].n_nodes <= 158

@@ -14,7 +14,7 @@ from scipy.stats import ks_2samp
 from detection_pipeline.spectral.cluster import ncut, spectral_labels
 from detection_pipeline.spectral.fast import kmeans_best, ncut_blocks, spectral_embedding_blocks
 from detection_pipeline.spectral.graph import WeightBlock, adjacency_from_blocks, folded_blocks, weight_graph
-from detection_pipeline.spectral.significance import ShuffleJob, shuffled_ncut_and_route, statistics
+from detection_pipeline.spectral.significance import ShuffleJob, shuffled_ncut_info, statistics
 from utils.network_files import load_network_file
 
 DATA = Path(__file__).parent / "data" / "spectral"
@@ -94,9 +94,9 @@ def test_fast_and_exact_shuffles_have_the_same_statistics():
     values, routes = {}, set()
     for solver in ("exact", "fast"):
         job = ShuffleJob(folded_blocks(network), network.arch, k, seed=0, solver=solver)
-        results = [shuffled_ncut_and_route(job, method, i) for i in range(100)]
-        values[solver] = np.array([v for v, _ in results])
-        routes |= {r for _, r in results}
+        results = [shuffled_ncut_info(job, method, i) for i in range(100)]
+        values[solver] = np.array([v for v, _, _ in results])
+        routes |= {r for _, r, _ in results}
     exact, fast = values["exact"], values["fast"]
     assert routes == {"exact", "fast-gram"}
     assert ks_2samp(exact, fast).pvalue > 0.05

@@ -15,10 +15,15 @@ Batch norm after a layer travels with its units in every format, so a round trip
 pass and the same folded weights: per unit bn_gamma, bn_beta, bn_mean, bn_var, bn_eps (npz arrays and "#"
 header lines over all units, NaN where a unit has no batch norm; GraphML and networkx node attributes on the
 units that have one).
+
+Each format can carry `meta`, a small JSON object (export_graph: the network's fingerprint and source; a run's
+network.npz: the sha256 of the model.pt it was written from): the npz array `meta`, the edge list's
+"# meta" line, the GraphML graph attribute `meta`. `read_graph_meta(path)` reads it back.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -114,8 +119,9 @@ def _names(network) -> list[str]:
     return [node_name(l, i) for l, width in enumerate(network.arch) for i in range(width)]
 
 
-def write_graph(network, path, fmt: str, partition=None) -> Path:
-    """Write `network` (a LayeredNetwork) to `path` in `fmt` (graphml | edgelist | npz), atomically."""
+def write_graph(network, path, fmt: str, partition=None, meta: dict | None = None) -> Path:
+    """Write `network` (a LayeredNetwork) to `path` in `fmt` (graphml | edgelist | npz), atomically.
+    meta: a JSON-able dict stored beside the graph (see the module docstring)."""
     if fmt not in GRAPH_FORMATS:
         raise InputError(f"unknown graph format {fmt!r} (choose from {', '.join(GRAPH_FORMATS)})")
     partition = _check_partition(network, partition)
@@ -136,6 +142,8 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
         if partition is not None:
             arrays["module"] = partition
         arrays["unit_name"] = np.asarray(flat_unit_names(network))
+        if meta:
+            arrays["meta"] = np.asarray(json.dumps(meta, sort_keys=True))
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
         return path
@@ -151,16 +159,18 @@ def write_graph(network, path, fmt: str, partition=None) -> Path:
         if partition is not None:
             header.append("# modules " + " ".join(map(str, partition)))
         header.append("# unit_names " + " ".join(flat_unit_names(network)))
+        if meta:
+            header.append("# meta " + json.dumps(meta, sort_keys=True))
         lines = [f"{a} {b} {w:.9g}" for a, b, w in zip(names[src], names[dst], weight.tolist())]
         text = "\n".join(header + lines) + "\n"
     else:
-        text = _graphml_text(network, names, src, dst, weight, bias, partition, norms)
+        text = _graphml_text(network, names, src, dst, weight, bias, partition, norms, meta)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
     return path
 
 
-def _graphml_text(network, names, src, dst, weight, bias, partition, norms) -> str:
+def _graphml_text(network, names, src, dst, weight, bias, partition, norms, meta=None) -> str:
     layers = network.layer_of_units()
     index = np.concatenate([np.arange(w) for w in network.arch])
     keys = [
@@ -174,6 +184,8 @@ def _graphml_text(network, names, src, dst, weight, bias, partition, norms) -> s
         '<key id="d7" for="node" attr.name="unit_name" attr.type="string"/>',
     ]
     keys += [f'<key id="{name}" for="node" attr.name="{name}" attr.type="double"/>' for name in norms]
+    if meta:
+        keys.append('<key id="d8" for="graph" attr.name="meta" attr.type="string"/>')
     from xml.sax.saxutils import escape  # writers only: reading network.npz stays light
 
     out = [
@@ -184,6 +196,8 @@ def _graphml_text(network, names, src, dst, weight, bias, partition, norms) -> s
         f'<data key="d5">{" ".join(map(str, network.arch))}</data>',
         f'<data key="d6">{escape(network.activation)}</data>',
     ]
+    if meta:
+        out.append(f'<data key="d8">{escape(json.dumps(meta, sort_keys=True))}</data>')
     module = partition if partition is not None else None
     unit = flat_unit_names(network)
     for u, name in enumerate(names.tolist()):
@@ -240,6 +254,39 @@ def read_graph(path, with_partition: bool = False):
     except Exception as error:  # parsers raise many kinds on a damaged file
         raise InputError(f"cannot read {path} as a {fmt} graph ({type(error).__name__}: {error})") from None
     return (network, partition) if with_partition else network
+
+
+def read_graph_meta(path) -> dict:
+    """The `meta` object a graph file carries ({} when it has none or it is unreadable). Reads only the
+    meta (the npz array, the edge list's header, the GraphML graph attribute), not the edges."""
+    path = Path(path)
+    try:
+        fmt = graph_format_of(path)
+        if fmt == "npz":
+            with np.load(path, allow_pickle=False) as data:
+                text = str(data["meta"]) if "meta" in data.files else ""
+        elif fmt == "edgelist":
+            text = ""
+            with open(path) as handle:
+                for line in handle:
+                    if not line.startswith("#"):
+                        break
+                    if line.startswith("# meta "):
+                        text = line[len("# meta ") :]
+        else:
+            from xml.etree.ElementTree import iterparse
+
+            text = ""
+            for _, element in iterparse(path):
+                if element.tag.endswith("data") and element.get("key") == "d8":
+                    text = element.text or ""
+                    break
+                if element.tag.endswith("node"):
+                    break  # graph attributes come before the nodes
+        meta = json.loads(text) if text else {}
+    except (OSError, ValueError, KeyError, InputError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _read_npz(path: Path):

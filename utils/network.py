@@ -151,6 +151,14 @@ class LayeredNetwork:
         blocks = self.blocks()
         return 100.0 * sum(float(b.mask.sum()) for b in blocks) / sum(b.mask.size for b in blocks)
 
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the widths, masks, kept weights, biases (and batch norms, conv kernels): equal for the
+        same network read from any of its files; every result file records it (utils/fingerprint.py)."""
+        from utils.fingerprint import network_fingerprint
+
+        return network_fingerprint(self)
+
     def n_edges(self) -> int:
         return int(sum(int(b.mask.sum()) for b in self.blocks()))
 

@@ -4,9 +4,13 @@ Shuffle i of method m under seed s draws from `SeedSequence(s, spawn_key=(m's po
 and its clustering's random_state depend on (s, m, i) only, so the result is the same whatever the number
 of worker processes and whatever was done before (a resumed run gives the same numbers).
 
-What is shuffled follows the anchors: with graph_prune "components" (000) the whole network's weight
-matrices, dead units included; with "zero_degree" (001) the network without its zero-degree units
-(`smaller_job`).
+What is shuffled follows the anchors: the network without the units its own graph pruning removed
+(`smaller_job`): 000 deletes the components that do not join the first and last layers before it shuffles,
+001 the zero-degree units. A shuffle whose graph keeps K or fewer nodes (its edges no longer join the inputs
+to the outputs) has no K-clustering: it is drawn again, from a seed of its own (draw d > 0 of shuffle i:
+spawn key (method position, i, d)), at most MAX_DRAWS times; the result records how many draws each such
+shuffle took. (000 would stop with an error there; on the published sparse networks about one shuffle in a
+thousand needs a second draw.)
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import numpy as np
 
 from detection_pipeline.spectral.graph import WeightBlock, graph_from_blocks
 from detection_pipeline.spectral.shuffles import SHUFFLE_METHODS, shuffle_weights
+from utils.errors import InputError
+
+MAX_DRAWS = 100
 
 
 @dataclass
@@ -34,13 +41,11 @@ class ShuffleJob:
 
 
 def smaller_job(job: ShuffleJob) -> ShuffleJob:
-    """For graph_prune "zero_degree": the same job on the network without its zero-degree units, as 001
-    removes them before shuffling. Other jobs are returned as they are."""
+    """The same job on the network without the units its graph pruning removes (components that do not
+    join the first and last layers, or zero-degree units), as the anchors remove them before shuffling."""
     from detection_pipeline.spectral.graph import adjacency_from_blocks, kept_nodes, restrict_blocks
 
-    if job.graph_prune != "zero_degree":
-        return job
-    kept = kept_nodes(adjacency_from_blocks(job.blocks, job.arch), job.arch, "zero_degree")
+    kept = kept_nodes(adjacency_from_blocks(job.blocks, job.arch), job.arch, job.graph_prune)
     if kept.all():
         return job
     blocks, arch = restrict_blocks(job.blocks, job.arch, kept)
@@ -49,42 +54,74 @@ def smaller_job(job: ShuffleJob) -> ShuffleJob:
     )
 
 
-def shuffle_seeds(seed: int, method: str, index: int) -> tuple[np.random.Generator, int]:
-    """(Generator for the weights, integer random_state for the clustering) of shuffle `index`."""
-    sequence = np.random.SeedSequence(seed, spawn_key=(SHUFFLE_METHODS.index(method), index))
+def shuffle_seeds(seed: int, method: str, index: int, draw: int = 0) -> tuple[np.random.Generator, int]:
+    """(Generator for the weights, integer random_state for the clustering) of draw `draw` of shuffle
+    `index` (draw 0: the shuffle's own seed; later draws only when the earlier ones had no K-clustering)."""
+    key = (SHUFFLE_METHODS.index(method), index) + ((draw,) if draw else ())
+    sequence = np.random.SeedSequence(seed, spawn_key=key)
     weights_seq, cluster_seq = sequence.spawn(2)
     return np.random.default_rng(weights_seq), int(cluster_seq.generate_state(1)[0])
 
 
 def shuffled_graph(job: ShuffleJob, method: str, index: int):
-    """(WeightGraph of shuffle `index`, its clustering's random_state)."""
-    rng, cluster_seed = shuffle_seeds(job.seed, method, index)
-    shuffled = shuffle_weights([b.weight for b in job.blocks], method, rng)
-    blocks = [WeightBlock(b.source, b.target, w) for b, w in zip(job.blocks, shuffled)]
-    return graph_from_blocks(blocks, job.arch, job.normalize_weights, job.graph_prune), cluster_seed
+    """(WeightGraph of shuffle `index`, its clustering's random_state, draws it took): the first draw whose
+    graph keeps more than K nodes (see the module docstring). InputError after MAX_DRAWS draws."""
+    for draw in range(MAX_DRAWS):
+        rng, cluster_seed = shuffle_seeds(job.seed, method, index, draw)
+        shuffled = shuffle_weights([b.weight for b in job.blocks], method, rng)
+        blocks = [WeightBlock(b.source, b.target, w) for b, w in zip(job.blocks, shuffled)]
+        graph = graph_from_blocks(blocks, job.arch, job.normalize_weights, job.graph_prune)
+        if graph.n_nodes > job.n_clusters:
+            return graph, cluster_seed, draw + 1
+    raise _too_sparse(job, method, index)
+
+
+def _too_sparse(job: ShuffleJob, method: str, index: int) -> InputError:
+    return InputError(
+        f"{MAX_DRAWS} draws of {method} shuffle {index} all left {job.n_clusters} or fewer nodes joining "
+        f"the inputs to the outputs ({sum(job.arch)} units shuffled): this network is too sparse for "
+        f"{job.n_clusters} clusters under {method} shuffles; lower --n_clusters or use --shuffle_method "
+        "layer_nonzero"
+    )
 
 
 def shuffled_ncut(job: ShuffleJob, method: str, index: int) -> float:
     """The n-cut of the spectral clustering of shuffle `index` of `method` (by job.solver)."""
-    return shuffled_ncut_and_route(job, method, index)[0]
+    return shuffled_ncut_info(job, method, index)[0]
 
 
-def shuffled_ncut_and_route(job: ShuffleJob, method: str, index: int) -> tuple[float, str]:
-    """(n-cut of shuffle `index` of `method`, how it was clustered: "exact" or "fast-<route>", the
-    route of fast.spectral_embedding_blocks)."""
+def shuffled_ncut_info(job: ShuffleJob, method: str, index: int) -> tuple[float, str, int]:
+    """(n-cut of shuffle `index` of `method`, how it was clustered: "exact" or "fast-<route>", the route of
+    fast.spectral_embedding_blocks; draws it took, see shuffled_graph)."""
     from detection_pipeline.spectral.cluster import ncut, spectral_labels
 
     if job.solver == "fast":
         return fast_shuffled_ncut(job, method, index)
-    graph, cluster_seed = shuffled_graph(job, method, index)
-    return ncut(graph.adjacency, spectral_labels(graph.adjacency, job.n_clusters, cluster_seed)), "exact"
+    graph, cluster_seed, draws = shuffled_graph(job, method, index)
+    labels = spectral_labels(graph.adjacency, job.n_clusters, cluster_seed)
+    return ncut(graph.adjacency, labels), "exact", draws
 
 
-def fast_shuffled_ncut(job: ShuffleJob, method: str, index: int) -> tuple[float, str]:
-    """Shuffle `index` of `method` (the same weights as the exact path) clustered by fast.py from its edge
-    blocks: (n-cut, "fast-" + the eigensolver's route: gram, dense, lobpcg or lanczos)."""
-    from detection_pipeline.spectral.cluster import check_clusters, n_init_for
+def fast_shuffled_ncut(job: ShuffleJob, method: str, index: int) -> tuple[float, str, int]:
+    """Shuffle `index` of `method` (the same weights and draws as the exact path) clustered by fast.py from
+    its edge blocks: (n-cut, "fast-" + the eigensolver's route: gram, dense, lobpcg or lanczos, draws)."""
+    from detection_pipeline.spectral.cluster import n_init_for
     from detection_pipeline.spectral.fast import kmeans_best, ncut_blocks, spectral_embedding_blocks
+
+    for draw in range(MAX_DRAWS):
+        rng, cluster_seed = shuffle_seeds(job.seed, method, index, draw)
+        blocks, arch = _fast_blocks(job, method, rng)
+        n = sum(arch)
+        if n > job.n_clusters:
+            cluster_rng = np.random.default_rng(cluster_seed)
+            embedding, route = spectral_embedding_blocks(blocks, arch, job.n_clusters, cluster_rng)
+            labels, _ = kmeans_best(embedding, job.n_clusters, n_init_for(n), cluster_rng)
+            return ncut_blocks(blocks, arch, labels), f"fast-{route}", draw + 1
+    raise _too_sparse(job, method, index)
+
+
+def _fast_blocks(job: ShuffleJob, method: str, rng) -> tuple[list[WeightBlock], list[int]]:
+    """The shuffled |w| blocks of the fast path, normalised and pruned as the exact path's graph is."""
     from detection_pipeline.spectral.graph import (
         adjacency_from_blocks,
         kept_nodes,
@@ -92,7 +129,6 @@ def fast_shuffled_ncut(job: ShuffleJob, method: str, index: int) -> tuple[float,
         restrict_blocks,
     )
 
-    rng, cluster_seed = shuffle_seeds(job.seed, method, index)
     shuffled = shuffle_weights([b.weight for b in job.blocks], method, rng)
     blocks = [WeightBlock(b.source, b.target, w) for b, w in zip(job.blocks, shuffled)]
     if job.normalize_weights:
@@ -108,12 +144,7 @@ def fast_shuffled_ncut(job: ShuffleJob, method: str, index: int) -> tuple[float,
         kept = kept_nodes(adjacency_from_blocks(blocks, arch), arch, job.graph_prune)
         if not kept.all():
             blocks, arch = restrict_blocks(blocks, arch, kept)
-    n = sum(arch)
-    check_clusters(job.n_clusters, n)
-    cluster_rng = np.random.default_rng(cluster_seed)
-    embedding, route = spectral_embedding_blocks(blocks, arch, job.n_clusters, cluster_rng)
-    labels, _ = kmeans_best(embedding, job.n_clusters, n_init_for(n), cluster_rng)
-    return ncut_blocks(blocks, arch, labels), f"fast-{route}"
+    return blocks, arch
 
 
 def statistics(true_ncut: float, ncuts) -> dict:
@@ -153,20 +184,20 @@ def _init_worker(job: ShuffleJob) -> None:
     _one_thread()
 
 
-def _run_task(task: tuple[str, int]) -> tuple[str, int, float, str]:
+def _run_task(task: tuple[str, int]) -> tuple[str, int, float, str, int]:
     method, index = task
-    return method, index, *shuffled_ncut_and_route(_JOB, method, index)
+    return (method, index, *shuffled_ncut_info(_JOB, method, index))
 
 
 def run_shuffles(job: ShuffleJob, tasks: list[tuple[str, int]], workers: int = 1):
-    """Yield (method, index, n-cut, route) for every task, in completion order. workers > 1: that many reused
-    worker processes (forkserver where the platform has it), each given the job once."""
+    """Yield (method, index, n-cut, route, draws) for every task, in completion order. workers > 1: that
+    many reused worker processes (forkserver where the platform has it), each given the job once."""
     if not tasks:
         return
     if workers <= 1:
         with _one_thread():  # same numbers, less waiting
             for method, index in tasks:
-                yield method, index, *shuffled_ncut_and_route(job, method, index)
+                yield (method, index, *shuffled_ncut_info(job, method, index))
         return
     import multiprocessing as mp
 

@@ -310,6 +310,7 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     from run.network_source import target_from_run
     from run.options import method_options
     from run.runs import RunDir
+    from utils.fingerprint import network_record
     from utils.tasks.ground_truth import ground_truth_for
 
     ctx = prepare(config)
@@ -331,7 +332,7 @@ def _sculpt_stages(config, out_dir: Path) -> dict:
     steps = (chosen["unit_step"], chosen["edge_step"])
     verdict = "verdict: " + verdict_text(score)
     paths = write_detection(config, target, modules, options_dict, line, steps=steps, verdict=verdict)
-    write_json_atomic(out_dir / SCORE_FILE, score)
+    write_json_atomic(out_dir / SCORE_FILE, {**score, "network": network_record(network)})
     paths["score"] = out_dir / SCORE_FILE
     ties = score_ties(config, tied_sparsest(candidates, chosen), options, truth, out_dir)
     ties[0].update(n_modules=modules.n_modules, success=score.get("success"))
