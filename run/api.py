@@ -199,7 +199,8 @@ def clusterability(
     true = ncut(graph.adjacency, labels)
     job = smaller_job(ShuffleJob(blocks, network.arch, n_clusters, seed, normalize_weights, graph_prune))
     done = {
-        i: v for _, i, v in run_shuffles(job, [(shuffle_method, i) for i in range(num_shuffles)], workers)
+        i: v
+        for _, i, v, _, _ in run_shuffles(job, [(shuffle_method, i) for i in range(num_shuffles)], workers)
     }
     stats = statistics(true, [done[i] for i in range(num_shuffles)])
     partition = Partition(graph.expand(labels), network.arch, "spectral", {"ncut": true})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from detection_pipeline.associations.matrices import CHUNK, base_of, normalised
+from detection_pipeline.associations.names import CHUNK, base_of, loss_fn, normalised
 from utils.errors import InputError
 
 
@@ -20,8 +20,6 @@ def module_association_matrices(
     """{association: [(arch[l], arch[l]) float64 per hidden layer]} of a traced network (see matrices.py).
     inputs (n, prod(input_shape)) or (n, *input_shape); targets (n, outputs) for backward_hess."""
     from torch.func import hessian, jacrev, vmap
-
-    from detection_pipeline.associations.matrices import _loss_fn
 
     traced = network.layout["module"]
     if traced.fixed_batch is not None:
@@ -37,7 +35,7 @@ def module_association_matrices(
     bases = {base_of(name) for name in names}
     widths = list(network.arch[1:-1])
     hidden = range(len(widths))
-    loss_one = _loss_fn(loss, output_groups or [list(range(network.arch[-1]))])
+    loss_one = loss_fn(loss, output_groups or [list(range(network.arch[-1]))])
     sums = {base: [np.zeros((d, d)) for d in widths] for base in bases}
     with torch.no_grad():
         _, values = traced.layer_values(x_all)
