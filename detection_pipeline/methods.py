@@ -1,4 +1,4 @@
-"""The registry of module-finding methods (DESIGN §10.1).
+"""The registry of module-finding methods (docs/architecture.md).
 
 Each method is a plain function `(network: LayeredNetwork, data: Task | None, options) -> Partition`,
 registered under a name. `find_modules(name, ...)` looks one up; the CLI's `--method` picks the name

@@ -1,4 +1,4 @@
-"""Score detected modules against the task's ground truth (DESIGN §8; definitions in docs/scoring.md).
+"""Score detected modules against the task's ground truth (definitions in docs/scoring.md).
 
     truth = ground_truth_for(config)              # or a Task, DigitTask, FunctionGraph, GroundTruth
     score = score_modules(arch, partition, truth, masks=masks)

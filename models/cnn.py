@@ -1,6 +1,6 @@
 """Masked convolutional networks: a masked conv layer and one CNN class for any conv / pool / fc stack.
 
-A layer list is a string like "conv:16:3 pool:2 conv:32:3 pool:2 fc:64" (DESIGN §10.6, issue 14):
+A layer list is a string like "conv:16:3 pool:2 conv:32:3 pool:2 fc:64" (docs/networks.md):
 `conv:C:K` = C channels, K×K kernel, same padding (`conv:C:K:P` gives padding P instead), batch norm if
 asked, ReLU; `pool:P` = P×P max pool (stride P) after the conv layer before it; `fc:N` = N ReLU units. The
 output layer (a plain linear layer to the task's outputs) is added by the model, so the spec names hidden

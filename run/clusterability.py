@@ -1,4 +1,4 @@
-"""--experiment clusterability: is the network more clusterable than its shuffles? (DESIGN §10.2)
+"""--experiment clusterability: is the network more clusterable than its shuffles? (docs/spectral.md)
 
 The true n-cut (of the network's spectral clustering at --n_clusters, or of --partition's modules) against
 the n-cuts of --num_shuffles shuffled networks per --shuffle_method, clustered the same way: the true

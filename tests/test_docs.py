@@ -153,7 +153,7 @@ def test_no_process_words():
     checked = _markdown_files()
     for folder in CODE_FOLDERS:
         checked += [p for p in (REPO / folder).rglob("*") if p.is_file() and p.suffix in (".py", ".sh", "")]
-    words = re.compile(r"issue [0-9]|DESIGN §")
+    words = re.compile("issue" + " [0-9]|DESIGN" + " §")  # split: this line must not match itself
     found = []
     for path in checked:
         if path == Path(__file__).resolve():

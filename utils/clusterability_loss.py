@@ -1,4 +1,4 @@
-"""The clusterability regulariser for training (DESIGN §10.2; nn-clustering-pytorch's spectral penalty).
+"""The clusterability regulariser for training (docs/spectral.md; nn-clustering-pytorch's spectral penalty).
 
 penalty = (1/k) Σ_{i=2..k+1} λ_i(L_sym), the 2nd..(k+1)th smallest eigenvalues of the normalised Laplacian
 L_sym = I − D^{-1/2} A D^{-1/2} of the weight graph: one node per unit, A = |W| (masked, batch norm

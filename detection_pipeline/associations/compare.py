@@ -1,4 +1,4 @@
-"""Comparing two partitions of the same units (DESIGN §10.4): scikit-learn's adjusted Rand and NMI,
+"""Comparing two partitions of the same units (docs/associations.md): scikit-learn's adjusted Rand and NMI,
 variation of information, the greedy alignment score with a permutation null, transfer Q and the Spearman
 correlation of two association matrices.
 

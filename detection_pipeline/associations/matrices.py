@@ -1,4 +1,4 @@
-"""Unit association matrices of every hidden layer (Lange, Rolnick & Kording 2022; DESIGN §10.4).
+"""Unit association matrices of every hidden layer (Lange, Rolnick & Kording 2022; docs/associations.md).
 
 For hidden layer l (post-activation units h, width d) on n inputs x (n, n_in) with logits y:
 

@@ -1,4 +1,5 @@
-"""`--method newman`: cluster every hidden layer by Newman's Q on one association matrix (DESIGN §10.4).
+"""`--method newman`: each hidden layer clustered by Newman's Q on one association matrix
+(docs/associations.md).
 
 The partition labels hidden units only (inputs and outputs -1); module ids are unique across layers.
 diagnostics["layers"][l-1] for hidden layer l: Q, effective cluster count, the layer's labels and the

@@ -1,4 +1,4 @@
-"""Newman's modularity Q of a weighted graph and its maximisation (DESIGN §10.4).
+"""Newman's modularity Q of a weighted graph and its maximisation (docs/associations.md).
 
 adjacency: (n, n) non-negative, symmetric, zero diagonal. labels: int (n,), -1 for units in no cluster
 (they still count in the total weight, as in the anchor). Q = Tr(e) - sum_c a_c b_c with

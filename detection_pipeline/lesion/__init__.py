@@ -1,4 +1,4 @@
-"""Lesion tests of modules (DESIGN §10.3, after Filan et al., "Clusterability in Neural Networks").
+"""Lesion tests of modules (docs/lesion.md, after Filan et al., "Clusterability in Neural Networks").
 
 Do the modules of a partition matter to what the network computes, more than random groups of units of
 the same size? For every sub-module (one module ∩ one hidden layer) the true lesion (its units' incoming

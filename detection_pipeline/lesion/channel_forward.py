@@ -1,4 +1,4 @@
-"""Lesioned copies of a channel network (conv layers) through its torch model (DESIGN §10.6, issue 14).
+"""Lesioned copies of a channel network (conv layers) through its torch model (docs/networks.md).
 
 A lesion zeroes a channel's (or an fc unit's) incoming kernel slices and bias. Our CNN then outputs exactly
 0 for it: a silenced channel is multiplied by its bias mask after batch norm and ReLU, and max pooling of

@@ -1,4 +1,4 @@
-"""Batched forward passes of many lesioned copies of one network (DESIGN §10.3).
+"""Batched forward passes of many lesioned copies of one network (docs/lesion.md).
 
 A lesion zeroes the incoming weights and bias of a set of hidden units: exactly what our MLP computes when
 those units' weight rows and bias masks are 0. Without batch norm a lesioned unit then outputs act(0)

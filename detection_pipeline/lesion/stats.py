@@ -1,4 +1,4 @@
-"""Statistics of lesion damage (DESIGN §10.3): accuracy drops per output, their mean and spread, the
+"""Statistics of lesion damage (docs/lesion.md): accuracy drops per output, their mean and spread, the
 permutation p-value against random controls (also for the plain range of the drops, which unlike
 range / mean does not blow up for lesions that barely hurt), Fisher's combination and the effect factor.
 

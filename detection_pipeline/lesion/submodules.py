@@ -1,4 +1,4 @@
-"""Sub-modules (one module ∩ one hidden layer) and their random same-size controls (DESIGN §10.3).
+"""Sub-modules (one module ∩ one hidden layer) and their random same-size controls (docs/lesion.md).
 
 Units are indexed within their layer. Only alive units (some kept edge in and out) are lesioned and drawn
 from: lesioning a dead unit changes nothing, so a control set with dead units would not be the same size

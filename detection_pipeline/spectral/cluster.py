@@ -1,6 +1,6 @@
 """Spectral clustering of the weight graph, its n-cut, and the `spectral` module-finding method.
 
-The clustering is scikit-learn's `SpectralClustering` with the anchors' settings (DESIGN §10.2):
+The clustering is scikit-learn's `SpectralClustering` with the anchors' settings (docs/spectral.md):
 affinity "precomputed", eigen_solver "arpack", assign_labels "kmeans", n_init 25 (100 above 2000 nodes),
 plus an explicit `random_state` (the anchors pass none and so draw numpy's global RandomState; an integer
 seed s draws the same stream as `np.random.seed(s)`, which is how the reference labels were made).

@@ -1,4 +1,4 @@
-"""The weight graph of a layered network, as the spectral clusterability method sees it (DESIGN §10.2).
+"""The weight graph of a layered network, as the spectral clusterability method sees it (docs/spectral.md).
 
 Nodes: every unit of every layer, in the global order of LayeredNetwork (inputs first). Edges: |w| of every
 kept weight, undirected. Before that: batch norm folded into the weights (W·γ/√(var+ε)) and, by default,

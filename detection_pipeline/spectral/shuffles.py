@@ -1,4 +1,4 @@
-"""The four weight shuffles of the clusterability test (DESIGN §10.2), applied to each edge block alone.
+"""The four weight shuffles of the clusterability test (docs/spectral.md), applied to each edge block alone.
 
 Every function takes one float32 weight matrix (zeros where no edge is kept) and a numpy Generator and
 returns a new matrix of the same shape:

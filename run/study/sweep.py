@@ -1,4 +1,4 @@
-"""Run a list of sculpt command lines: a local process pool by default, or Ray (DESIGN §10.7).
+"""Run a list of sculpt command lines: a local process pool by default, or Ray (docs/scale.md).
 
     python3 main.py --experiment sweep --jobs_file FILE [--jobs N] [--backend local|ray] [--ray_address A]
                     [--log_dir DIR]
