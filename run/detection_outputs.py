@@ -126,7 +126,7 @@ def write_detection(
         skips=network.skips,
     )
     if "cell_nodes" in network.layout:
-        paths["cells_picture"] = target.picture_dir / "cells.png"
+        paths["cells_picture"] = target.picture_dir / method_file("cells.png", partition.method)
         summary.update(cell_summary(network, partition.labels, paths["cells_picture"]))
     write_json_atomic(paths["modules"], summary)
     return paths

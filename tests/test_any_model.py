@@ -199,7 +199,7 @@ def _spectral(network, batch, out: Path, capsys, k: int = 2) -> Path:
         capsys,
     )  # fmt: skip
     assert rc == 0, err
-    return next(out.rglob("modules.json"))
+    return next(out.rglob("modules_spectral.json"))
 
 
 def _cell(kind: str, method: str, zoo, tmp_path: Path, capsys):

@@ -195,11 +195,11 @@ def test_train_detect_and_lesion_cells_match_hand_zeroing(tmp_path, capsys):
         capsys,
     )  # fmt: skip
     assert rc == 0, err
-    modules_file = next(results.rglob("cells/modules.json"))
+    modules_file = next(results.rglob("cells/modules_spectral.json"))
     modules = json.loads(modules_file.read_text())
     assert sorted(modules["cells"]) == list("abcdef")
     assert sorted(n for names in modules["cell_modules"].values() for n in names) == list("abcdef")
-    assert (next(pictures.rglob("cells/cells.png"))).stat().st_size > 0
+    assert (next(pictures.rglob("cells/cells_spectral.png"))).stat().st_size > 0
     rc, out, err = call_main(
         ["--experiment", "lesion", "--checkpoint", str(checkpoint), "--level", "cells", "--partition",
          str(modules_file), "--task", "digits_10way", "--num_shuffles", "5", *where],
