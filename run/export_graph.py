@@ -37,7 +37,7 @@ def run(config) -> Path:
             f"--output {output} does not end in {SUFFIX[fmt]} for --graph_format {fmt}; the suffix tells "
             "readers the format"
         )
-    if not config.output:
+    if output.parent == target.out_dir:  # our own output folder (not a file beside the network)
         claim_out_dir(target)
     write_graph(target.network, output, fmt, labels, meta=network_record(target.network))
     network = target.network

@@ -279,7 +279,8 @@ def task_config(config):
         if not explicit & {"task", "modularity", "graph"}:
             raise ConfigError(
                 f"{path} has no config.json beside it to say which task it was trained on; name the task "
-                "with --task and --modularity (or --graph), e.g. --modularity 4 1 4"
+                "with --task and --modularity (or --graph), e.g. --modularity 4 1 4, or give your own data "
+                "with --input_batch FILE.npz"
             )
         return config
     saved = check_saved_config(read_json(saved_file, "run config"), str(saved_file))

@@ -484,7 +484,7 @@ def run_414(tmp_path_factory):
     assert main.main(["--experiment", "module_detection", "--method", "spectral", "--n_clusters", "2",
                       "--checkpoint", str(model), "--result_path", str(root / "m"), "--visualization_path",
                       str(root / "v"), "--quiet"]) == 0  # fmt: skip
-    return model, next((root / "m").rglob("modules.json"))
+    return model, next((root / "m").rglob("modules_spectral.json"))
 
 
 def test_lesion_of_a_checkpoint_uses_its_runs_task(run_414, tmp_path, capsys):

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import DONE_WHEN, all_files, call_main, edge_run_path, one_error_line, out_folder
 from utils.network import LayeredNetwork
+from utils.network_files import network_from_state_dict, read_npz_network
 
 DATA = Path(__file__).parent / "data" / "reference_networks"
 NET = DATA / "input_overlap_exp__8-2-4__8-24-24-24-4__seed0_fecaec3b.npz"  # task input_overlap 8 2 4
@@ -78,13 +79,13 @@ def test_fingerprint_is_the_same_through_every_file_of_the_network(tmp_path):
     changed = {k: v.clone() for k, v in state.items()}
     masked = np.flatnonzero(changed["layers.1.weight_mask"].numpy() == 0)[0]
     changed["layers.1.weight"].view(-1)[masked] += 1.0  # under the mask: the same network
-    assert LayeredNetwork.from_state_dict(changed).fingerprint == network.fingerprint
+    assert network_from_state_dict(changed).fingerprint == network.fingerprint
     kept = np.flatnonzero(changed["layers.1.weight_mask"].numpy())[0]
     changed["layers.1.weight"].view(-1)[kept] += 1e-3  # a kept weight: another network
-    assert LayeredNetwork.from_state_dict(changed).fingerprint != network.fingerprint
+    assert network_from_state_dict(changed).fingerprint != network.fingerprint
     changed = {k: v.clone() for k, v in state.items()}
     changed["layers.2.bias"][0] += 1e-3
-    assert LayeredNetwork.from_state_dict(changed).fingerprint != network.fingerprint
+    assert network_from_state_dict(changed).fingerprint != network.fingerprint
 
 
 # -------------------------------------------------------------------- partitions of another network refused
@@ -97,7 +98,7 @@ def foreign_partition(tmp_path, capsys) -> Path:
     ]  # fmt: skip
     assert call_main(argv, capsys)[0] == 0
     path = out_folder(tmp_path / "found" / "r", f"{NET.parent.name}_{NET.stem}") / "modules_spectral.json"
-    assert json.loads(path.read_text())["network"]["fingerprint"] == LayeredNetwork.from_npz(NET).fingerprint
+    assert json.loads(path.read_text())["network"]["fingerprint"] == read_npz_network(NET).fingerprint
     return path
 
 
@@ -219,7 +220,7 @@ def test_a_replaced_model_pt_is_analysed_and_its_old_results_refused(published_e
     assert out.split(" -> ")[0] == reference.split(" -> ")[0]
     assert "units kept per layer 4 24 4" in out
     assert json.loads((run / "modules.json").read_text())["network"]["fingerprint"] == (
-        LayeredNetwork.from_state_dict(__import__("torch").load(dense, weights_only=True)).fingerprint
+        network_from_state_dict(__import__("torch").load(dense, weights_only=True)).fingerprint
     )
 
 
@@ -228,7 +229,7 @@ def test_a_shuffle_without_a_k_clustering_is_drawn_again():
     from detection_pipeline.spectral.graph import folded_blocks
     from detection_pipeline.spectral.significance import ShuffleJob, shuffled_graph, smaller_job
 
-    network = LayeredNetwork.from_npz(DATA / "exemplar__6-3-3-3__6-24-24-24-3__seed1_8c542a9f.npz")
+    network = read_npz_network(DATA / "exemplar__6-3-3-3__6-24-24-24-3__seed1_8c542a9f.npz")
     job = smaller_job(ShuffleJob(folded_blocks(network), network.arch, 4))
     draws = [shuffled_graph(job, "layer", i) for i in range(100)]
     redrawn = [i for i, (_, _, n) in enumerate(draws) if n > 1]
