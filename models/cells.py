@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.cnn import MaskedConv2d
+from models.layer_masks import LayerListMasks
 from models.mlp import MaskedLinear
 from utils.cell_graph import CellGraph, is_cell_state, parse_cell_edgelist
 from utils.cnn_spec import LayerSpec, layer_shapes, spec_text
@@ -66,7 +67,7 @@ class Cell(nn.Module):
         return x
 
 
-class CellNetwork(nn.Module):
+class CellNetwork(LayerListMasks, nn.Module):
     """A network of cells (see the module docstring).
 
     graph: the CellGraph; input_shape: (C, H, W) of the images (flat rows are reshaped) or (N,) for fc
@@ -207,26 +208,6 @@ class CellNetwork(nn.Module):
         """Every masked weight layer: the stem, each cell's layers in graph order, the head."""
         cell_layers = [layer for node in self.graph.nodes for layer in self.cells[node].layers]
         return [self.stem, *cell_layers, self.head]
-
-    def blocks(self) -> list[tuple[int, int, nn.Module]]:
-        """(position, position + 1, layer) for every masked layer (used for weight penalties and masks)."""
-        return [(i, i + 1, layer) for i, layer in enumerate(self.layers)]
-
-    def masks(self) -> list[torch.Tensor]:
-        """Weight masks of `layers`: (out, in, K, K) for conv layers, (out, in) for linear ones."""
-        return [layer.weight_mask for layer in self.layers]
-
-    def set_masks(self, weight_masks, bias_masks=None) -> None:
-        with torch.no_grad():
-            for i, layer in enumerate(self.layers):
-                layer.weight_mask.copy_(weight_masks[i])
-                if bias_masks is not None:
-                    layer.bias_mask.copy_(bias_masks[i])
-
-    def density(self) -> float:
-        """Percent of weights kept over all masked layers (kernel entries counted one by one)."""
-        masks = [layer.weight_mask for layer in self.layers]
-        return 100.0 * sum(float(m.sum()) for m in masks) / sum(m.numel() for m in masks)
 
     def cells_kept(self) -> list[str]:
         return [node for i, node in enumerate(self.graph.nodes) if float(self.cell_mask[i]) > 0]

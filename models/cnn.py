@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from models.layer_masks import LayerListMasks
 from models.mlp import MaskedLinear
 from utils.cnn_spec import LayerSpec, layer_shapes, parse_cnn, spec_text
 from utils.errors import InputError
@@ -38,7 +39,7 @@ class MaskedConv2d(nn.Conv2d):
         return self._conv_forward(x, self.weight * self.weight_mask, self.bias * self.bias_mask)
 
 
-class CNN(nn.Module):
+class CNN(LayerListMasks, nn.Module):
     """Masked CNN for a parsed layer list (see the module docstring).
 
     input_shape: (C, H, W); n_outputs: width of the output layer. batch_norm: True (every hidden layer),
@@ -136,26 +137,6 @@ class CNN(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)[-1]
-
-    def blocks(self) -> list[tuple[int, int, nn.Module]]:
-        """Every masked weight block as (source layer, target layer, module): the consecutive layers."""
-        return [(i, i + 1, layer) for i, layer in enumerate(self.layers)]
-
-    def masks(self) -> list[torch.Tensor]:
-        """Weight masks per layer: (out, in, K, K) for conv layers, (out, in) for linear ones."""
-        return [layer.weight_mask for layer in self.layers]
-
-    def set_masks(self, weight_masks, bias_masks=None) -> None:
-        with torch.no_grad():
-            for i, layer in enumerate(self.layers):
-                layer.weight_mask.copy_(weight_masks[i])
-                if bias_masks is not None:
-                    layer.bias_mask.copy_(bias_masks[i])
-
-    def density(self) -> float:
-        """Percent of weights kept over all layers (conv kernels counted entry by entry)."""
-        masks = self.masks()
-        return 100.0 * sum(float(m.sum()) for m in masks) / sum(m.numel() for m in masks)
 
     def units_kept(self) -> list[int]:
         """Channels / units alive per layer (bias mask 1); inputs and outputs always count."""
