@@ -171,7 +171,9 @@ class CellNetwork(LayerListMasks, nn.Module):
         outputs: list[torch.Tensor] = []
         for i, node in enumerate(self.graph.nodes):
             preds = self.graph.predecessors(i)
-            h = stem if not preds else torch.stack([outputs[p] for p in preds]).sum(0)
+            h = stem if not preds else outputs[preds[0]]
+            for p in preds[1:]:  # the summed input, one addition at a time (a traced graph maps those)
+                h = h + outputs[p]
             out = self.cells[node](h)
             out = out * gate[:, i].view(-1, *([1] * (out.dim() - 1)))
             if self.dropout is not None:
@@ -303,6 +305,7 @@ def cell_level_network(model: CellNetwork, source: str = ""):
     network.layout["cell_index"] = [[], *per_layer, []]
     network.layout["cell_model"] = model
     network.layout["state_fingerprint"] = cell_state_fingerprint(model.state_dict())
+    network.layout["cell_input_shape"] = list(model.input_shape)
     network.layout["unit_names"] = [  # per layer, as utils/unit_names.py reads them
         [f"input:{k}" for k in range(arch[0])],
         *([graph.nodes[i] for i in cells] for cells in per_layer),

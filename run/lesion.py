@@ -59,8 +59,8 @@ def load_test_task(config, network):
     from utils.tasks import load_task
 
     options = dataclasses.replace(task_options(own_task(config)), arch=tuple(network.arch))
-    if "cell_model" in network.layout:  # a cell graph: the task fits the real module's input shape
-        shape = tuple(network.layout["cell_model"].input_shape)
+    if "cell_input_shape" in network.layout:  # a cell network (either view): the task it was trained on
+        shape = tuple(network.layout["cell_input_shape"])
         options = dataclasses.replace(options, model="cells", input_shape=shape)
     elif network.has_conv:  # images for a channel network: check them against its image shape
         shape = network.layout.get("input_shape") or config.input_shape

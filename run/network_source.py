@@ -119,12 +119,20 @@ def claim_out_dir(target: Target) -> None:
 
 def _cell_level(config, state: dict, source: str) -> LayeredNetwork:
     """A cell network's checkpoint at the asked level: --level cells gives its cell graph (whose lesions run
-    the real module); the unit level needs the traced unit graph of the module."""
-    from models.cells import CellNetwork, cell_level_network
+    the real module); --level units its unit graph, traced from the module like any torch model."""
+    import torch
 
-    if config.level != "cells":
-        raise ConfigError(f"{source} is a cell network; analyse its cell graph with --level cells")
-    return cell_level_network(CellNetwork.from_state_dict(state, source), source)
+    from models.cells import CellNetwork, cell_level_network, cell_state_fingerprint
+    from models.trace import trace_module
+
+    model = CellNetwork.from_state_dict(state, source).eval()
+    if config.level == "cells":
+        return cell_level_network(model, source)
+    network = trace_module(model, torch.zeros(2, *model.input_shape), source).network
+    # the same network whichever view: its fingerprint and the task's input shape are the cell model's
+    network.layout["state_fingerprint"] = cell_state_fingerprint(state)
+    network.layout["cell_input_shape"] = list(model.input_shape)
+    return network
 
 
 def _state_network(config, state: dict, source: str) -> LayeredNetwork:

@@ -213,6 +213,19 @@ def test_train_detect_and_lesion_cells_match_hand_zeroing(tmp_path, capsys):
     for entry in lesion["submodules"]:
         drop = base - _per_class(_hand_forward(model, x, zeroed=entry["cells"]), y)
         assert np.allclose(entry["output_drop"], drop, atol=1e-6), entry["cells"]
+    # the unit level: the module traced like any torch model, units named after the cells' layers
+    rc, out, err = call_main(
+        ["--experiment", "module_detection", "--checkpoint", str(checkpoint), "--method", "spectral",
+         "--n_clusters", "2", *where],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0, err
+    units = json.loads(
+        next(p for p in results.rglob("modules_spectral.json") if p.parent.name != "cells").read_text()
+    )
+    widths = [1, 8, 8, 16, 8, 16, 10]  # input, stem, a, b+c, d, e+f, outputs
+    assert units["arch"] == widths and len(units["unit_names"]) == sum(widths)
+    assert {n.split(":")[0] for n in units["unit_names"][9:17]} == {"cells.a.layers.0"}
 
 
 def _digits_test(tmp_path):
