@@ -48,7 +48,7 @@ def _run(options: str, result_path: str, threads: int) -> tuple[float, float, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads per run (1: a shared machine; 2: a free 2-core one)"
+        "--threads", type=int, default=1, help="torch threads per run (1 on a shared machine)"
     )
     args = parser.parse_args()
     print(f"| model | test acc % | wall s | CPU s |  ({args.threads} threads)")

@@ -51,10 +51,10 @@ def _figure(width: float, height: float):
     return plt.figure(figsize=(width, height), dpi=100)
 
 
-def _save(figure, path: Path) -> None:
+def _save(figure, path: Path, rect=(0, 0, 1, 1)) -> None:
     import matplotlib.pyplot as plt
 
-    figure.tight_layout()
+    figure.tight_layout(rect=rect)
     figure.savefig(path, dpi=100)
     plt.close(figure)
     print(f"picture -> {path}")
@@ -146,9 +146,11 @@ def _sparsity(metrics: dict):
 
 def _draw_clusterability(rows: list[dict], path: Path) -> None:
     dropouts = sorted({r["dropout"] for r in rows})
-    figure = _figure(4.2 * len(dropouts), 3.4)
+    figure = _figure(4.2 * len(dropouts), 3.8)
+    first = None
     for p, dropout in enumerate(dropouts):
-        ax = figure.add_subplot(1, len(dropouts), p + 1)
+        ax = figure.add_subplot(1, len(dropouts), p + 1, sharey=first)
+        first = first or ax
         group = sorted((r for r in rows if r["dropout"] == dropout), key=lambda r: r["seed"])
         x = np.arange(len(group))
         ax.plot(x, [r["ncut"] for r in group], "ko", label="trained network")
@@ -163,9 +165,10 @@ def _draw_clusterability(rows: list[dict], path: Path) -> None:
         ax.set_xticks(x, [f"seed {r['seed']}" for r in group], fontsize=8)
         ax.set_ylabel("n-cut (K = 12, lower = more clusterable)")
         ax.set_title(f"dropout {dropout}", fontsize=10)
-    figure.axes[-1].legend(fontsize=7, loc="best")
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=7, loc="lower center", ncol=len(labels))
     figure.suptitle("Pruned MNIST MLPs: n-cut against shuffled networks (mean ± sd)", fontsize=10)
-    _save(figure, path)
+    _save(figure, path, rect=(0, 0.07, 1, 1))
 
 
 # --- lesions ---
