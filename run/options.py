@@ -36,6 +36,7 @@ def task_options(config):
         arch=tuple(config.arch),
         input_shape=tuple(config.input_shape) if config.input_shape else None,
         image_norm=config.image_norm,
+        mnist_source=config.mnist_source,
     )
 
 

