@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from models.cnn import MaskedConv2d
 from models.layer_masks import LayerListMasks
 from models.mlp import MaskedLinear
-from utils.cell_graph import CellGraph, is_cell_state, parse_cell_edgelist
+from utils.cell_graph import CellGraph, is_cell_state, parse_cell_edgelist, plan_cells
 from utils.cnn_spec import LayerSpec, layer_shapes, spec_text
 from utils.errors import InputError
 
@@ -79,36 +79,16 @@ class CellNetwork(LayerListMasks, nn.Module):
         self.graph = graph
         self.input_shape = tuple(int(s) for s in input_shape)
         self.n_outputs = int(n_outputs)
-        conv = graph.kind() == "conv"
-        if conv and len(self.input_shape) != 3:
-            raise InputError(
-                f"{graph.source or 'the cell graph'}: conv cells need image inputs (C H W); "
-                "give --input_shape"
-            )
-        for node in graph.nodes:
-            if "." in node or not node:
-                raise InputError(f"{graph.source}: cell id {node!r} must be non-empty and have no '.'")
-        width = self._stem_width()
-        if conv:
-            self.stem = MaskedConv2d(self.input_shape[0], width, 3, 1)
-            stem_shape = (width, *self.input_shape[1:])
+        plan = plan_cells(graph, self.input_shape, self.n_outputs)  # every shape check, before allocating
+        if graph.kind() == "conv":
+            self.stem = MaskedConv2d(self.input_shape[0], plan.stem_width, 3, 1)
         else:
-            self.stem = MaskedLinear(_numel(self.input_shape), width)
-            stem_shape = (width,)
-        cells: dict[str, Cell] = {}
-        out_shapes: list[tuple[int, ...]] = []
-        for i, node in enumerate(graph.nodes):
-            in_shape = stem_shape if not graph.predecessors(i) else self._summed_shape(i, out_shapes)
-            try:
-                cells[node] = Cell(graph.specs[i], in_shape)
-            except InputError as error:
-                where = f"{graph.source}: cell {node!r} on input {_shape_text(in_shape)}"
-                raise InputError(f"{where}: {error}") from None
-            out_shapes.append(cells[node].out_shape)
+            self.stem = MaskedLinear(_numel(self.input_shape), plan.stem_width)
+        cells = {node: Cell(graph.specs[i], plan.in_shapes[i]) for i, node in enumerate(graph.nodes)}
+        out_shapes = list(plan.out_shapes)
         self.cells = nn.ModuleDict(cells)
         self.out_shapes = out_shapes
-        head_in = sum(out_shapes[i][0] for i in graph.outputs)
-        self.head = MaskedLinear(head_in, self.n_outputs)
+        self.head = MaskedLinear(plan.head_in, self.n_outputs)
         self.dropout = nn.Dropout(dropout) if dropout else None
         self.register_buffer("cell_mask", torch.ones(graph.n_cells))
         # The graph and the shapes travel with the weights (tensors only, so any state_dict code works).
@@ -117,33 +97,6 @@ class CellNetwork(LayerListMasks, nn.Module):
         self.register_buffer("cell_io", torch.tensor([*self.input_shape, self.n_outputs], dtype=torch.int64))
         self.norms = None  # no batch norm: the training loop keeps the last short batch
         self.activation_name = "relu"
-
-    # -- construction helpers ----------------------------------------------------------------------------
-    def _stem_width(self) -> int:
-        """The width the input cells read: their first layer's width (they must agree)."""
-        graph = self.graph
-        first = graph.inputs[0]
-        for i in graph.inputs[1:]:
-            if graph.specs[i][0].size != graph.specs[first][0].size:
-                raise InputError(
-                    f"{graph.source}: input cells {graph.nodes[first]!r} ({graph.specs[first][0].size}) and "
-                    f"{graph.nodes[i]!r} ({graph.specs[i][0].size}) read the same stem but want different "
-                    "widths; give input cells one width"
-                )
-        return graph.specs[first][0].size
-
-    def _summed_shape(self, i: int, out_shapes) -> tuple[int, ...]:
-        preds = self.graph.predecessors(i)
-        shape = out_shapes[preds[0]]
-        for p in preds[1:]:
-            if out_shapes[p] != shape:
-                nodes = self.graph.nodes
-                raise InputError(
-                    f"{self.graph.source}: cells {nodes[preds[0]]!r} ({_shape_text(shape)}) and "
-                    f"{nodes[p]!r} ({_shape_text(out_shapes[p])}) both feed {nodes[i]!r}, but their outputs "
-                    "differ in shape; summed inputs need equal widths"
-                )
-        return shape
 
     # -- forward -----------------------------------------------------------------------------------------
     def inputs_of(self, x: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ def prepare(config) -> Context:
     from run.options import task_options, training_options
 
     task = _load_task_for_structure(config) if config.structure else load_task(task_options(config))
+    _check_cells(config, task)
     device = select_device(bool(config.gpu))
     data = TaskTensors.from_task(task, device)
     training = training_options(config)
@@ -58,6 +59,23 @@ def prepare(config) -> Context:
         print("warning: --gpu 1 but CUDA is not available here; running on the CPU", file=sys.stderr)
     choose_threads(config, device, task)
     return Context(config, task, data, device, training)
+
+
+def _check_cells(config, task: Task) -> None:
+    """A cell network (--structure with cells): its shapes fit the task and its size fits in memory, checked
+    before any run folder is made or any weight allocated."""
+    from utils.cell_graph import CellGraph, plan_cells
+    from utils.limits import check_memory
+
+    graph = getattr(config, "_structure", None)
+    if not isinstance(graph, CellGraph):
+        return
+    plan = plan_cells(graph, task.image_shape or (task.n_inputs,), task.n_outputs)
+    # weights, masks, gradients, two optimizer moments and a copy; three float32 copies of the activations
+    need = 24 * plan.n_weights + 12 * config.batch_size * plan.floats_per_sample
+    check_memory(
+        need, f"--structure {config.structure} ({plan.n_weights} weights)", "use fewer or narrower cells"
+    )
 
 
 def _load_task_for_structure(config) -> Task:

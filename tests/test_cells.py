@@ -63,6 +63,8 @@ def test_graphml_cells_read_like_the_edge_list(tmp_path):
         ("# cell a conv:8:3\n# cell b conv:8:3\na b\nb a\n", "cycle"),
         ("# cell a conv:8:x\n# cell b conv:8:3\na b\n", "does not parse"),
         ("# cell a conv:8:3\na b\n", "no cell spec"),
+        ("# cell a conv:100000:3\n# cell b conv:8:3\na b\n", "needs"),  # sized before allocating
+        ("# cell a.x conv:8:3\n# cell b conv:8:3\na.x b\n", "no '.'"),
     ],
 )
 def test_bad_cell_graphs_are_one_line_exit_2_before_any_work(tmp_path, capsys, text, words):

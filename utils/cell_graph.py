@@ -163,3 +163,84 @@ def build_cell_graph(nodes: list[str], cells: dict[str, str], edges: list[tuple[
 def is_cell_state(state: dict) -> bool:
     """Whether a state_dict was saved from a cell network (models/cells.py keeps its graph in a buffer)."""
     return isinstance(state, dict) and "cell_graph_text" in state and "cell_io" in state
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """The shapes of a cell network before anything is allocated (models/cells.py builds from it).
+
+    stem_width: channels (or units) of the stem; in_shapes / out_shapes[i]: cell i's input and output
+    shape ((C, H, W) or (N,)); head_in: features the head reads; n_weights: weights of every layer (kernel
+    entries counted one by one); floats_per_sample: activation values of one input through the network."""
+
+    stem_width: int
+    in_shapes: tuple[tuple[int, ...], ...]
+    out_shapes: tuple[tuple[int, ...], ...]
+    head_in: int
+    n_weights: int
+    floats_per_sample: int
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def _text(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def plan_cells(graph: CellGraph, input_shape, n_outputs: int) -> CellPlan:
+    """The shapes and sizes of `graph` as a network on inputs of `input_shape` with `n_outputs` outputs.
+    InputError naming the cells when input cells want different widths, summed inputs differ in shape, a
+    cell's layers do not fit its input, a node id has a '.', or conv cells get no image shape."""
+    from utils.cnn_spec import layer_shapes
+
+    where = graph.source or "the cell graph"
+    input_shape = tuple(int(s) for s in input_shape)
+    conv = graph.kind() == "conv"
+    if conv and len(input_shape) != 3:
+        raise InputError(f"{where}: conv cells need image inputs (C H W); give --input_shape")
+    for node in graph.nodes:
+        if "." in node or not node:
+            raise InputError(f"{where}: cell id {node!r} must be non-empty and have no '.'")
+    first = graph.inputs[0]
+    width = graph.specs[first][0].size
+    for i in graph.inputs[1:]:
+        if graph.specs[i][0].size != width:
+            raise InputError(
+                f"{where}: input cells {graph.nodes[first]!r} ({width}) and {graph.nodes[i]!r} "
+                f"({graph.specs[i][0].size}) read the same stem but want different widths; give input "
+                "cells one width"
+            )
+    stem_shape = (width, *input_shape[1:]) if conv else (width,)
+    weights = input_shape[0] * width * 9 if conv else _numel(input_shape) * width
+    floats = _numel(stem_shape)
+    in_shapes, out_shapes = [], []
+    for i, node in enumerate(graph.nodes):
+        preds = graph.predecessors(i)
+        shape = stem_shape if not preds else out_shapes[preds[0]]
+        for p in preds[1:]:
+            if out_shapes[p] != shape:
+                raise InputError(
+                    f"{where}: cells {graph.nodes[preds[0]]!r} ({_text(shape)}) and {graph.nodes[p]!r} "
+                    f"({_text(out_shapes[p])}) both feed {node!r}, but their outputs differ in shape; "
+                    "summed inputs need equal widths"
+                )
+        specs = list(graph.specs[i])
+        try:
+            shapes = layer_shapes(specs, shape) if conv else [(s.size,) for s in specs]
+        except InputError as error:
+            raise InputError(f"{where}: cell {node!r} on input {_text(shape)}: {error}") from None
+        previous = shape[0]
+        for spec, out in zip(specs, shapes):
+            weights += previous * spec.size * (spec.kernel * spec.kernel if conv else 1)
+            floats += _numel(out)
+            previous = spec.size
+        in_shapes.append(shape)
+        out_shapes.append(shapes[-1])
+    head_in = sum(out_shapes[i][0] for i in graph.outputs)
+    weights += head_in * int(n_outputs)
+    return CellPlan(width, tuple(in_shapes), tuple(out_shapes), head_in, weights, floats)
