@@ -107,9 +107,23 @@ def export_module(module: torch.nn.Module, example: torch.Tensor):
 
 def load_exported(path) -> torch.export.ExportedProgram:
     """A .pt2 written by torch.export.save (graph and weights; no pickled code is run)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"exported model {path} does not exist; check the path")
+    import logging
+    import zipfile
+
+    from utils.files import regular_file
+    from utils.limits import memory_budget
+
+    path = regular_file(
+        Path(path), "exported model", memory_budget() // 2
+    )  # a folder, FIFO, device: one line
+    if not zipfile.is_zipfile(path):
+        raise InputError(
+            f"{path} is not a torch.export file (not a zip archive); write it with "
+            "torch.export.save(torch.export.export(model.eval(), (example,)), path)"
+        )
+    quiet = logging.getLogger("torch.export")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR + 10)  # torch logs a traceback for a damaged archive: our one line says it
     try:
         return torch.export.load(str(path))
     except Exception as error:  # damaged or foreign file
@@ -117,6 +131,8 @@ def load_exported(path) -> torch.export.ExportedProgram:
             f"{path} is not a readable torch.export file ({type(error).__name__}); write it with "
             "torch.export.save(torch.export.export(model.eval(), (example,)), path)"
         ) from None
+    finally:
+        quiet.setLevel(level)
 
 
 def _user_input(gm):

@@ -19,13 +19,16 @@ def prune_cells_dir(config):
 
 
 def run(config) -> dict:
-    from models.cells import CellNetwork, prune_cells
+    from models.cells import prune_cells
+    from utils.cell_graph import CellGraph
     from utils.training import train
 
     ctx = prepare(config)
+    if not isinstance(config._structure, CellGraph):  # before any training: nothing is written
+        raise ConfigError(
+            f"--experiment prune_cells needs a cell network: --structure {config.structure} has no cell specs"
+        )
     model, dense_metrics = train_dense(ctx)
-    if not isinstance(model, CellNetwork):
-        raise ConfigError("--experiment prune_cells needs a cell network: give --structure FILE with cells")
     run_dir = RunDir(prune_cells_dir(config))
     with run_dir.lock(on_wait=say_waiting):
         if run_dir.finished and not config.force:
