@@ -55,8 +55,9 @@ for seed in $SEEDS; do
             --shuffle_method layer layer_nonzero --num_shuffles "$SHUFFLES"
         nice python3 main.py "${TASK[@]}" "${analysis[@]}" --experiment module_detection --method spectral \
             --n_clusters 12
+        partition=$(ls "$RESULTS/analysis/$tag"/dense_model*/modules_spectral.json | head -1)
         nice python3 main.py "${TASK[@]}" "${analysis[@]}" --experiment lesion --double \
-            --num_shuffles "$LESION_SHUFFLES" --num_shuffles_double "$LESION_SHUFFLES"
+            --partition "$partition" --num_shuffles "$LESION_SHUFFLES" --num_shuffles_double "$LESION_SHUFFLES"
     done
 done
 python3 shell/mnist_report.py clusterability "$RESULTS"

@@ -62,7 +62,7 @@ def _save(figure, path: Path, rect=(0, 0, 1, 1)) -> None:
 
 def _networks(results: Path):
     """(dropout, seed, analysis folder, metrics of the trained network) for every analysed network."""
-    for folder in sorted(results.glob("analysis/dropout-*/seed-*/dense_model")):
+    for folder in sorted(results.glob("analysis/dropout-*/seed-*/dense_model*")):
         dropout = folder.parent.parent.name.removeprefix("dropout-")
         seed = int(folder.parent.name.removeprefix("seed-"))
         metrics = {}
