@@ -6,5 +6,5 @@ cd "$(dirname "$0")"
 python3 -m pip install -q -r requirements-dev.txt
 ruff check .
 ruff format --check .
-lint-imports
+lint-imports --no-cache
 python3 -m pytest

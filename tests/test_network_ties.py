@@ -107,13 +107,14 @@ def foreign_partition(tmp_path, capsys) -> Path:
     [
         ("clusterability", ["--num_shuffles", "3"]),
         ("lesion", [*TASK, "--num_shuffles", "3"]),
-        ("export_graph", []),
+        ("export_graph", ["--output", "OUT"]),  # never beside the shipped network (the checkout)
     ],
 )
 def test_every_experiment_with_partition_refuses_one_of_another_network(
     experiment, extra, foreign_partition, tmp_path, capsys
 ):
     other = other_network(tmp_path)
+    extra = [str(tmp_path / "export" / "net.graphml") if e == "OUT" else e for e in extra]
     argv = ["--experiment", experiment, "--checkpoint", str(other), "--partition", str(foreign_partition)]
     rc, _, err = call_main([*argv, *extra, *outputs(tmp_path)], capsys)
     line = one_error_line(err)
