@@ -22,20 +22,9 @@ from torch.nn import functional as F
 from models.cnn import MaskedConv2d
 from models.layer_masks import LayerListMasks
 from models.mlp import MaskedLinear
-from utils.cell_graph import CellGraph, is_cell_state, parse_cell_edgelist, plan_cells
+from utils.cell_graph import CellGraph, is_cell_state, numel, parse_cell_edgelist, plan_cells, shape_text
 from utils.cnn_spec import LayerSpec, layer_shapes, spec_text
 from utils.errors import InputError
-
-
-def _numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
-
-
-def _shape_text(shape) -> str:
-    return "x".join(str(s) for s in shape)
 
 
 class Cell(nn.Module):
@@ -83,7 +72,7 @@ class CellNetwork(LayerListMasks, nn.Module):
         if graph.kind() == "conv":
             self.stem = MaskedConv2d(self.input_shape[0], plan.stem_width, 3, 1)
         else:
-            self.stem = MaskedLinear(_numel(self.input_shape), plan.stem_width)
+            self.stem = MaskedLinear(numel(self.input_shape), plan.stem_width)
         cells = {node: Cell(graph.specs[i], plan.in_shapes[i]) for i, node in enumerate(graph.nodes)}
         out_shapes = list(plan.out_shapes)
         self.cells = nn.ModuleDict(cells)
@@ -101,14 +90,14 @@ class CellNetwork(LayerListMasks, nn.Module):
     # -- forward -----------------------------------------------------------------------------------------
     def inputs_of(self, x: torch.Tensor) -> torch.Tensor:
         """Flat rows (batch, prod(input_shape)) or shaped inputs -> (batch, *input_shape)."""
-        n = _numel(self.input_shape)
+        n = numel(self.input_shape)
         if x.dim() == 2 and x.shape[1] == n:
             return x.view(x.shape[0], *self.input_shape)
         if tuple(x.shape[1:]) == self.input_shape:
             return x
         raise InputError(
-            f"this cell network takes inputs of shape {_shape_text(self.input_shape)}, got "
-            f"{_shape_text(x.shape[1:])}; check --input_shape and the task"
+            f"this cell network takes inputs of shape {shape_text(self.input_shape)}, got "
+            f"{shape_text(x.shape[1:])}; check --input_shape and the task"
         )
 
     def cell_outputs(self, x: torch.Tensor, gates: torch.Tensor | None = None) -> list[torch.Tensor]:

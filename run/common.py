@@ -13,6 +13,7 @@ import torch
 from models.mlp import MLP
 from run.parser import ConfigError
 from run.reporting import progress_bar  # noqa: F401 - run.common.progress_bar, as before
+from run.runs import RunDir, dense_dir
 from utils.tasks import Task, load_task
 from utils.training import TaskTensors, TrainingOptions, check_loss_fits, select_device
 
@@ -164,6 +165,22 @@ def say_waiting(message: str) -> None:
 def reused(metrics: dict, run_path) -> dict:
     """Mark metrics loaded from a finished run (the mark is not saved) so the result line can say so."""
     return dict(metrics, _reused=str(run_path))
+
+
+def dense_run(ctx: Context, train_into) -> tuple[object, dict]:
+    """The dense network of the options' run folder: loaded when the run is finished (and not --force),
+    else a fresh model trained by `train_into(model, run) -> metrics` (which saves the run). The folder is
+    locked meanwhile, so a second process asking for the same network waits and then reuses it. Returns
+    (model on ctx.device, metrics; metrics["_reused"] is the run folder when it was loaded)."""
+    config = ctx.config
+    run = RunDir(dense_dir(config))
+    model = fresh_model(config, ctx.device, ctx.task)
+    with run.lock(on_wait=say_waiting):
+        if run.finished and not config.force:
+            model.load_state_dict(run.load_torch("model.pt"))
+            return model, reused(run.load_json("metrics.json"), run.path)
+        run.clean_stale_temps()
+        return model, train_into(model, run)
 
 
 def fresh_model(config, device, task: Task | None = None):

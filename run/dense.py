@@ -11,16 +11,13 @@ import time
 from models.mlp import MLP
 from run.common import (
     Context,
+    dense_run,
     epoch_progress,
-    fresh_model,
     generator_for,
     model_metrics,
     progress_bar,
-    reused,
-    say_waiting,
 )
 from run.replay import replay_dense, replays
-from run.runs import RunDir, dense_dir
 from utils.training import train
 
 
@@ -31,36 +28,30 @@ def train_dense(ctx: Context) -> tuple[MLP, dict]:
     network waits and then reuses it. Returns (model on ctx.device with the best epoch's weights, metrics
     dict; metrics["_reused"] is the run folder when it was loaded, not trained).
     """
-    config = ctx.config
     if replays(ctx):  # --recipe published on the CPU: the published dense training, replayed
         return replay_dense(ctx)
-    run = RunDir(dense_dir(config))
-    model = fresh_model(config, ctx.device, ctx.task)
-    with run.lock(on_wait=say_waiting):
-        if run.finished and not config.force:
-            model.load_state_dict(run.load_torch("model.pt"))
-            return model, reused(run.load_json("metrics.json"), run.path)
-        run.clean_stale_temps()
-        start = time.perf_counter()
-        pruner = _gradual_pruner(config)
-        with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
-            report = epoch_progress(bar)
-            if getattr(config, "checkpoint_every", 0):
-                from run.clusterability_curve import save_checkpoints
+    return dense_run(ctx, lambda model, run: _train_into(ctx, model, run))
 
-                report = save_checkpoints(report, model, run, config.checkpoint_every)
-            result = train(
-                model,
-                ctx.data,
-                ctx.training,
-                generator_for(config.seed),
-                progress=report,
-                pruner=pruner,
-            )
-        metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
-        metrics.update(model_metrics(model))
-        run.save_result(config, result.state, metrics)
-    return model, metrics
+
+def _train_into(ctx: Context, model, run) -> dict:
+    """Train `model` by the options (the training loop, a gradual pruner, checkpoints when asked) and save
+    the run; returns its metrics."""
+    config = ctx.config
+    start = time.perf_counter()
+    pruner = _gradual_pruner(config)
+    with progress_bar(config, config.epochs, f"train seed {config.seed}") as bar:
+        report = epoch_progress(bar)
+        if getattr(config, "checkpoint_every", 0):
+            from run.clusterability_curve import save_checkpoints
+
+            report = save_checkpoints(report, model, run, config.checkpoint_every)
+        result = train(
+            model, ctx.data, ctx.training, generator_for(config.seed), progress=report, pruner=pruner
+        )
+    metrics = dict(result.metrics, epochs=config.epochs, seconds=time.perf_counter() - start)
+    metrics.update(model_metrics(model))
+    run.save_result(config, result.state, metrics)
+    return metrics
 
 
 def _gradual_pruner(config):

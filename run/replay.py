@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from run.common import Context, fresh_model, model_metrics, progress_bar, reused, say_waiting
+from run.common import Context, dense_run, model_metrics, progress_bar, reused, say_waiting
 from run.parser import ConfigError
-from run.runs import RunDir, dense_dir
+from run.runs import RunDir
 from utils.pruning import hidden_units_pruned_percent, weights_pruned_percent
 from utils.published_replay import (
     PublishedStream,
@@ -130,26 +130,24 @@ def _table(ctx: Context):
 def replay_dense(ctx: Context):
     """The dense network as the published unit phase trains it (published initialisation and loop), in
     the dense run folder (reused when finished). Returns (model, metrics)."""
+    return dense_run(ctx, lambda model, run: _replay_into(ctx, model, run))
+
+
+def _replay_into(ctx: Context, model, run) -> dict:
+    """Train `model` as the published process does (its initialisation, loop and draws); save the run."""
     config = ctx.config
-    run = RunDir(dense_dir(config))
-    model = fresh_model(config, ctx.device, ctx.task)
-    with run.lock(on_wait=say_waiting):
-        if run.finished and not config.force:
-            model.load_state_dict(run.load_torch("model.pt"))
-            return model, reused(run.load_json("metrics.json"), run.path)
-        run.clean_stale_temps()
-        start = time.perf_counter()
-        stream = PublishedStream(config.seed)
-        weights, biases = stream.build_network(model.arch)
-        for layer, weight, bias in zip(model.layers, weights, biases, strict=True):
-            layer.weight.data.copy_(weight)
-            layer.bias.data.copy_(bias)
-        x, y = _table(ctx)
-        metrics = published_train(model, x, y, replay_options(ctx), stream)
-        metrics.update(epochs=config.epochs, seconds=time.perf_counter() - start, replay=_replay_note(stream))
-        metrics.update(model_metrics(model))
-        run.save_result(config, model.state_dict(), metrics)
-    return model, metrics
+    start = time.perf_counter()
+    stream = PublishedStream(config.seed)
+    weights, biases = stream.build_network(model.arch)
+    for layer, weight, bias in zip(model.layers, weights, biases, strict=True):
+        layer.weight.data.copy_(weight)
+        layer.bias.data.copy_(bias)
+    x, y = _table(ctx)
+    metrics = published_train(model, x, y, replay_options(ctx), stream)
+    metrics.update(epochs=config.epochs, seconds=time.perf_counter() - start, replay=_replay_note(stream))
+    metrics.update(model_metrics(model))
+    run.save_result(config, model.state_dict(), metrics)
+    return metrics
 
 
 def _replay_note(stream: PublishedStream, **extra) -> dict:

@@ -181,14 +181,15 @@ class CellPlan:
     floats_per_sample: int
 
 
-def _numel(shape) -> int:
+def numel(shape) -> int:
+    """Values in one sample of `shape`."""
     n = 1
     for s in shape:
         n *= int(s)
     return n
 
 
-def _text(shape) -> str:
+def shape_text(shape) -> str:
     return "x".join(str(s) for s in shape)
 
 
@@ -216,8 +217,8 @@ def plan_cells(graph: CellGraph, input_shape, n_outputs: int) -> CellPlan:
                 "cells one width"
             )
     stem_shape = (width, *input_shape[1:]) if conv else (width,)
-    weights = input_shape[0] * width * 9 if conv else _numel(input_shape) * width
-    floats = _numel(stem_shape)
+    weights = input_shape[0] * width * 9 if conv else numel(input_shape) * width
+    floats = numel(stem_shape)
     in_shapes, out_shapes = [], []
     for i, node in enumerate(graph.nodes):
         preds = graph.predecessors(i)
@@ -225,19 +226,19 @@ def plan_cells(graph: CellGraph, input_shape, n_outputs: int) -> CellPlan:
         for p in preds[1:]:
             if out_shapes[p] != shape:
                 raise InputError(
-                    f"{where}: cells {graph.nodes[preds[0]]!r} ({_text(shape)}) and {graph.nodes[p]!r} "
-                    f"({_text(out_shapes[p])}) both feed {node!r}, but their outputs differ in shape; "
+                    f"{where}: cells {graph.nodes[preds[0]]!r} ({shape_text(shape)}) and {graph.nodes[p]!r} "
+                    f"({shape_text(out_shapes[p])}) both feed {node!r}, but their outputs differ in shape; "
                     "summed inputs need equal widths"
                 )
         specs = list(graph.specs[i])
         try:
             shapes = layer_shapes(specs, shape) if conv else [(s.size,) for s in specs]
         except InputError as error:
-            raise InputError(f"{where}: cell {node!r} on input {_text(shape)}: {error}") from None
+            raise InputError(f"{where}: cell {node!r} on input {shape_text(shape)}: {error}") from None
         previous = shape[0]
         for spec, out in zip(specs, shapes):
             weights += previous * spec.size * (spec.kernel * spec.kernel if conv else 1)
-            floats += _numel(out)
+            floats += numel(out)
             previous = spec.size
         in_shapes.append(shape)
         out_shapes.append(shapes[-1])
