@@ -135,7 +135,8 @@ def check_output_files(config) -> None:
             check_writable(Path(output).parent, "--output")
         elif config.checkpoint and Path(config.checkpoint).is_file():
             beside = graph_beside(Path(config.checkpoint), config.graph_format).parent
-            if not os.access(beside, os.W_OK | os.X_OK):
+            read_only = not beside.stat().st_mode & 0o222  # read-only even to root, who could write it
+            if read_only or not os.access(beside, os.W_OK | os.X_OK):
                 raise OutputError(
                     f"export_graph writes beside the network by default, but the folder {beside} is not "
                     "writable; choose a file with --output"

@@ -721,7 +721,6 @@ def test_output_file_options_are_checked_before_the_work(argv, option, capsys, t
     refused(argv, capsys, tmp_path, option)
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes read-only folders")
 def test_export_beside_a_read_only_network_names_output(capsys, tmp_path):
     import shutil
 

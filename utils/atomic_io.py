@@ -85,6 +85,11 @@ def check_writable(folder: str | os.PathLike, option: str) -> None:
         raise OutputError(
             f"{option} {folder} cannot be a folder: {probe_in} is {kind}; choose another {option}"
         )
+    if not probe_in.stat().st_mode & 0o222:  # no write bit for anyone: read-only, even to root who could
+        raise OutputError(
+            f"{option} {folder} is not writable ({probe_in} is a read-only folder); "
+            f"choose a writable {option}"
+        )
     try:
         fd, name = tempfile.mkstemp(prefix=f".write-check.{os.getpid()}.", suffix=".tmp", dir=probe_in)
         os.close(fd)
