@@ -28,6 +28,11 @@ def run(config) -> dict:
         raise ConfigError(
             f"--experiment prune_cells needs a cell network: --structure {config.structure} has no cell specs"
         )
+    if config.prune_cells >= config._structure.n_cells:
+        raise ConfigError(
+            f"--prune_cells {config.prune_cells}: {config.structure} has {config._structure.n_cells} cells, "
+            "and at least one must stay; give a smaller --prune_cells"
+        )
     model, dense_metrics = train_dense(ctx)
     run_dir = RunDir(prune_cells_dir(config))
     with run_dir.lock(on_wait=say_waiting):
