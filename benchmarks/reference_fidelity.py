@@ -67,8 +67,8 @@ def check(entry: dict, reference: Path) -> tuple[bool, str]:
     """Run one network; returns (match, note)."""
     net = load_published_npz(reference / entry["file"])
     modules = detect_modules(net.masks, published_options(net.arch))
-    ok = same_partition(modules.labels, net.anchor_partition)
-    return ok, "" if ok else describe(modules.labels, net.anchor_partition, net.arch)
+    ok = same_partition(modules.labels, net.metrics["anchor_partition"])
+    return ok, "" if ok else describe(modules.labels, net.metrics["anchor_partition"], net.arch)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ def canonical(partition) -> list[int]:
 def assert_matches_published(path: Path) -> None:
     net = load_published_npz(path)
     modules = detect_modules(net.masks, published_options(net.arch))
-    assert canonical(modules.labels) == canonical(net.anchor_partition), path.name
+    assert canonical(modules.labels) == canonical(net.metrics["anchor_partition"]), path.name
 
 
 # --- published partitions -------------------------------------------------------------------------------
@@ -266,8 +266,8 @@ def test_best_k_ties_go_to_larger_k():
 
 def test_load_published_npz_fields():
     net = load_published_npz(SHIPPED[0])
-    assert len(net.masks) == len(net.arch) - 1 and net.anchor_partition.shape == (sum(net.arch),)
-    assert net.masks[0].shape == (net.arch[1], net.arch[0]) and net.seed in (0, 1)
+    assert len(net.masks) == len(net.arch) - 1 and net.metrics["anchor_partition"].shape == (sum(net.arch),)
+    assert net.masks[0].shape == (net.arch[1], net.arch[0]) and net.metrics["seed"] in (0, 1)
 
 
 def _write_npz(path, **arrays):
@@ -299,4 +299,4 @@ def test_load_errors(tmp_path):
     with pytest.raises(SculptError, match="anchor_partition"):
         load_published_npz(_write_npz(tmp_path / "d.npz", **good, anchor_partition=np.zeros(4)))
     net = load_published_npz(_write_npz(tmp_path / "e.npz", **good))
-    assert net.anchor_partition is None and net.arch == [3, 2]
+    assert net.metrics["anchor_partition"] is None and net.arch == [3, 2]

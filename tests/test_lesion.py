@@ -213,14 +213,14 @@ def overlap_case():
 
     published = load_published_npz(OVERLAP)
     net = read_npz_network(OVERLAP)
-    table = load_truth_table("datasets/input_overlap_exp/", published.modularity, None)
+    table = load_truth_table("datasets/input_overlap_exp/", published.metrics["modularity"], None)
     task = types.SimpleNamespace(
         x_test=np.asarray(table.inputs, np.float32),
         y_test=np.asarray(table.outputs, np.float32),
         accuracy_kind="bits",
         output_groups=[],
     )
-    return net, Partition(published.anchor_partition, published.arch, "anchor"), task
+    return net, Partition(published.metrics["anchor_partition"], published.arch, "anchor"), task
 
 
 def test_same_result_whatever_workers_and_chunks(monkeypatch):
@@ -267,14 +267,14 @@ def test_reference_input_overlap_networks_lesions_stay_inside_modules():
 
     for path in REFERENCE_CASES:
         published = load_published_npz(path)
-        table = load_truth_table("datasets/input_overlap_exp/", published.modularity, None)
+        table = load_truth_table("datasets/input_overlap_exp/", published.metrics["modularity"], None)
         task = types.SimpleNamespace(
             x_test=np.asarray(table.inputs, np.float32),
             y_test=np.asarray(table.outputs, np.float32),
             accuracy_kind="bits",
             output_groups=[],
         )
-        partition = Partition(published.anchor_partition, published.arch, "anchor")
+        partition = Partition(published.metrics["anchor_partition"], published.arch, "anchor")
         result = lesion_tests(read_npz_network(path), partition, task, LesionOptions(num_shuffles=10))
         assert_damage_stays_inside(result)
 
@@ -328,7 +328,9 @@ def test_cli_same_lesion_json_whatever_workers(tmp_path, capsys):
     from utils.network_files import load_published_npz
 
     published = load_published_npz(OVERLAP)
-    partition = write_partition(tmp_path / "modules.json", published.anchor_partition, published.arch)
+    partition = write_partition(
+        tmp_path / "modules.json", published.metrics["anchor_partition"], published.arch
+    )
     texts = []
     for workers in ("1", "4"):
         rc, _, err = call_main([*overlap_cli_args(tmp_path, partition), "--workers", workers], capsys)
@@ -353,14 +355,16 @@ def test_cli_bad_input_one_line_nothing_written(tmp_path, capsys):
     cases = {
         "does not fit": write_partition(tmp_path / "small.json", np.zeros(12, int), [4, 4, 4]),
         "whole layer": write_partition(
-            tmp_path / "whole.json", np.where(published.anchor_partition >= 0, 0, -1), published.arch
+            tmp_path / "whole.json",
+            np.where(published.metrics["anchor_partition"] >= 0, 0, -1),
+            published.arch,
         ),
         "does not exist": tmp_path / "missing.json",
     }
     for message, partition in cases.items():
         rc, _, err = call_main([*overlap_cli_args(tmp_path, partition)], capsys)
         assert rc == 2 and message in one_error_line(err)
-    good = write_partition(tmp_path / "good.json", published.anchor_partition, published.arch)
+    good = write_partition(tmp_path / "good.json", published.metrics["anchor_partition"], published.arch)
     no_task = [a if a != "datasets/input_overlap_exp/" else "datasets/exemplar/" for a in args]
     no_task[no_task.index(str(tmp_path / "p.json"))] = str(good)
     no_task[no_task.index("8") : no_task.index("8") + 3] = ["4", "2", "4"]

@@ -8,7 +8,6 @@ checkpoints (model.pt), and graph files (GraphML, edge list, graph .npz; see uti
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,26 +16,11 @@ from utils.errors import InputError, NetworkShapeError
 from utils.network import Block, LayeredNetwork
 
 
-@dataclass
-class PublishedNetwork:
-    """A pruned network from the published study.
-
-    arch: widths; weights[i] float (arch[i+1], arch[i]); biases[i] (arch[i+1],); masks[i] 0/1 uint8 of the
-    weight's shape; anchor_partition: int (sum(arch),) published module ids (-1 dropped) or None;
-    modularity: task structure ints or None; seed: int or None.
-    """
-
-    arch: list[int]
-    weights: list[np.ndarray]
-    biases: list[np.ndarray]
-    masks: list[np.ndarray]
-    anchor_partition: np.ndarray | None
-    modularity: list[int] | None
-    seed: int | None
-
-
-def load_published_npz(path) -> PublishedNetwork:
-    """Load and check a published-format .npz. Raises InputError (one line) on any problem."""
+def load_published_npz(path) -> LayeredNetwork:
+    """The LayeredNetwork of a published-format .npz, checked array by array; what the published run recorded
+    beside the network goes into `metrics`: anchor_partition (int (sum(arch),) published module ids, -1
+    dropped, or None), modularity (task structure ints or None), seed (int or None). Raises InputError (one
+    line) on any problem."""
     from utils.files import check_npz
 
     path = check_npz(path, "network file")
@@ -97,15 +81,12 @@ def load_published_npz(path) -> PublishedNetwork:
             )
     modularity = arrays.get("modularity")
     seed = arrays.get("seed")
-    return PublishedNetwork(
-        arch=arch,
-        weights=[w.astype(np.float32, copy=False) for w in weights],
-        biases=biases,
-        masks=[(m != 0).astype(np.uint8) for m in masks],
-        anchor_partition=anchor,
-        modularity=None if modularity is None else _ints(modularity, "modularity", path),
-        seed=None if seed is None or np.asarray(seed).size == 0 else _ints(seed, "seed", path)[0],
-    )
+    recorded = {
+        "anchor_partition": anchor,
+        "modularity": None if modularity is None else _ints(modularity, "modularity", path),
+        "seed": None if seed is None or np.asarray(seed).size == 0 else _ints(seed, "seed", path)[0],
+    }
+    return LayeredNetwork(arch, weights, biases, masks, source=str(path), metrics=recorded)
 
 
 def _ints(value, name: str, path) -> list[int]:
@@ -135,10 +116,7 @@ def read_npz_network(path):
             from utils.graph_io import read_graph
 
             return read_graph(path)
-    published = load_published_npz(path)
-    return LayeredNetwork(
-        published.arch, published.weights, published.biases, published.masks, source=str(path)
-    )
+    return load_published_npz(path)
 
 
 def load_network_file(path):
