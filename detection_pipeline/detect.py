@@ -171,7 +171,7 @@ def detect_modules(masks, options, weights=None, skips=None) -> Partition:
     if condensed.skips:
         per_layer = merge_layers_dag(condensed.all_blocks(), condensed.arch, labels, threshold)
     else:
-        per_layer = merge_layers(condensed.blocks, labels, threshold)
+        per_layer = merge_layers(condensed.edges, labels, threshold)
     partition = np.full(sum(graph.arch), -1, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(graph.arch)[:-1]])
     for layer, ids in enumerate(per_layer):

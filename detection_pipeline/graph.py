@@ -23,7 +23,8 @@ def _as_csr(matrix) -> sp.csr_matrix:
 
 @dataclass
 class LayeredGraph:
-    """A layered directed graph: `blocks[i]` is (arch[i+1], arch[i]) sparse, nonzero = edge i -> i+1.
+    """A layered directed graph: `edges[i]` is (arch[i+1], arch[i]) sparse, nonzero = edge i -> i+1 (the
+    detection's view of a LayeredNetwork's consecutive Blocks: their masks as sparse 0/1).
 
     `weights[i]`, when given, has the same sparsity and holds |weight| of each edge (for weighted features).
     `skips[(s, t)]` (t > s + 1) holds edges that skip layers, (arch[t], arch[s]) sparse 0/1, and
@@ -31,7 +32,7 @@ class LayeredGraph:
     """
 
     arch: list[int]
-    blocks: list[sp.csr_matrix]
+    edges: list[sp.csr_matrix]
     weights: list[sp.csr_matrix] | None = None
     skips: dict[tuple[int, int], sp.csr_matrix] = field(default_factory=dict)
     skip_weights: dict[tuple[int, int], sp.csr_matrix] | None = None
@@ -76,7 +77,7 @@ class LayeredGraph:
     @property
     def depth(self) -> int:
         """Number of weight layers (len(arch) - 1)."""
-        return len(self.blocks)
+        return len(self.edges)
 
     def condense(self, max_passes: int | None = None) -> tuple[LayeredGraph, list[np.ndarray]]:
         """Drop dead units until nothing changes; returns (graph over the alive units, alive masks per layer).
@@ -113,7 +114,7 @@ class LayeredGraph:
 
     def subgraph(self, alive: list[np.ndarray]) -> LayeredGraph:
         """The graph restricted to the alive units of each layer (unit order kept)."""
-        blocks = [b[alive[i + 1]][:, alive[i]].tocsr() for i, b in enumerate(self.blocks)]
+        blocks = [b[alive[i + 1]][:, alive[i]].tocsr() for i, b in enumerate(self.edges)]
         weights = None
         if self.weights is not None:
             weights = [w[alive[i + 1]][:, alive[i]].tocsr() for i, w in enumerate(self.weights)]
@@ -127,7 +128,7 @@ class LayeredGraph:
 
     def all_blocks(self, weighted: bool = False) -> list[tuple[tuple[int, int], sp.csr_matrix]]:
         """((source, target), (arch[target], arch[source]) sparse) for every block, consecutive first."""
-        own = self.weights if weighted and self.weights is not None else self.blocks
+        own = self.weights if weighted and self.weights is not None else self.edges
         skips = self.skip_weights if weighted and self.skip_weights is not None else self.skips
         return [((i, i + 1), b) for i, b in enumerate(own)] + sorted(skips.items())
 
@@ -144,10 +145,10 @@ class LayeredGraph:
 
     def outgoing(self, layer: int, weighted: bool = False) -> sp.csr_matrix:
         """Adjacency from `layer` to `layer`+1 as (arch[layer], arch[layer+1]) sparse."""
-        source = self.weights if weighted and self.weights is not None else self.blocks
+        source = self.weights if weighted and self.weights is not None else self.edges
         return source[layer].T.tocsr()
 
     def incoming(self, layer: int, weighted: bool = False) -> sp.csr_matrix:
         """Adjacency from `layer`-1 into `layer` as (arch[layer], arch[layer-1]) sparse."""
-        source = self.weights if weighted and self.weights is not None else self.blocks
+        source = self.weights if weighted and self.weights is not None else self.edges
         return source[layer - 1]

@@ -56,24 +56,24 @@ class DAGNetwork(MLP):
                 continue
             self.skips[f"{s}_{t}"] = MaskedSkip(arch[s], arch[t])
         with torch.no_grad():
-            for s, t, module in self.blocks():
+            for s, t, module in self.masked_layers():
                 mask = masks.get((s, t))
                 mask = np.zeros((arch[t], arch[s])) if mask is None else np.asarray(mask != 0)
                 module.weight_mask.copy_(torch.as_tensor(mask, dtype=torch.float32))
                 std = torch.as_tensor(np.sqrt(2.0 / np.maximum(fan_in[t], 1)), dtype=torch.float32)
                 module.weight.copy_(torch.randn(module.weight.shape) * std[:, None])
 
-    def blocks(self) -> list[tuple[int, int, nn.Module]]:
+    def masked_layers(self) -> list[tuple[int, int, nn.Module]]:
         """Consecutive layers first (in order), then the skips sorted by (source, target)."""
         skips = sorted(
             ((int(k.split("_")[0]), int(k.split("_")[1]), m) for k, m in self.skips.items()),
             key=lambda b: (b[0], b[1]),
         )
-        return [*super().blocks(), *skips]
+        return [*super().masked_layers(), *skips]
 
     def _skips_into(self) -> dict[int, list[tuple[int, nn.Module]]]:
         into: dict[int, list[tuple[int, nn.Module]]] = {}
-        for s, t, module in self.blocks()[len(self.layers) :]:
+        for s, t, module in self.masked_layers()[len(self.layers) :]:
             into.setdefault(t, []).append((s, module))
         return into
 
@@ -110,7 +110,7 @@ class DAGNetwork(MLP):
         """A network with the LayeredNetwork's weights, biases and masks (eval use: lesions, associations)."""
         model = cls.from_structure(network, network.activation)
         with torch.no_grad():
-            for (_, _, module), block in zip(model.blocks(), _ordered_blocks(network), strict=True):
+            for (_, _, module), block in zip(model.masked_layers(), _ordered_blocks(network), strict=True):
                 module.weight.copy_(torch.as_tensor(block.weight * block.mask, dtype=torch.float32))
                 module.weight_mask.copy_(torch.as_tensor(block.mask, dtype=torch.float32))
             for layer, bias in zip(model.layers, network.biases, strict=True):

@@ -10,10 +10,11 @@ import torch
 
 
 class LayerListMasks:
-    """Mixin: blocks(), masks(), set_masks() and density() over `self.layers`."""
+    """Mixin: masked_layers(), masks(), set_masks() and density() over `self.layers`."""
 
-    def blocks(self) -> list[tuple[int, int, torch.nn.Module]]:
-        """Every masked weight block as (position, position + 1, module), in `layers` order."""
+    def masked_layers(self) -> list[tuple[int, int, torch.nn.Module]]:
+        """Every masked module as (position, position + 1, module), in `layers` order: the module holds the
+        weights of the Block from layer position to position + 1."""
         return [(i, i + 1, layer) for i, layer in enumerate(self.layers)]
 
     def masks(self) -> list[torch.Tensor]:

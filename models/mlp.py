@@ -115,23 +115,23 @@ class MLP(nn.Module):
         return self.forward(x)[-1]
 
     # -- the prunable-model interface (utils/pruning.py uses only these, so any layered model can be pruned)
-    def blocks(self) -> list[tuple[int, int, nn.Module]]:
+    def masked_layers(self) -> list[tuple[int, int, nn.Module]]:
         """Every masked weight block as (source layer, target layer, module with weight / weight_mask);
         the consecutive layers first, in order. A unit of layer t >= 1 is alive while
         `self.layers[t - 1].bias_mask` is 1 there."""
         return [(i, i + 1, layer) for i, layer in enumerate(self.layers)]
 
     def masks(self) -> list[torch.Tensor]:
-        """Weight masks of `blocks()`; for an MLP masks[i] is (arch[i+1], arch[i])."""
-        return [module.weight_mask for _, _, module in self.blocks()]
+        """Weight masks of `masked_layers()`; for an MLP masks[i] is (arch[i+1], arch[i])."""
+        return [module.weight_mask for _, _, module in self.masked_layers()]
 
     def set_masks(
         self, weight_masks: list[torch.Tensor], bias_masks: list[torch.Tensor] | None = None
     ) -> None:
-        """Copy 0/1 masks in place: weight masks one per block of `blocks()`, bias masks (arch[i+1],) one
-        per layer of `self.layers` (default: unchanged)."""
+        """Copy 0/1 masks in place: weight masks one per entry of `masked_layers()`, bias masks (arch[i+1],)
+        one per layer of `self.layers` (default: unchanged)."""
         with torch.no_grad():
-            for (_, _, module), mask in zip(self.blocks(), weight_masks, strict=True):
+            for (_, _, module), mask in zip(self.masked_layers(), weight_masks, strict=True):
                 module.weight_mask.copy_(mask)
             if bias_masks is not None:
                 for layer, mask in zip(self.layers, bias_masks, strict=True):

@@ -128,7 +128,7 @@ def test_no_path_raises():
 
 def test_condense_is_per_layer_sparse():
     graph = LayeredGraph.from_masks(two_disjoint_masks())
-    assert all(sp.issparse(b) for b in graph.blocks)
+    assert all(sp.issparse(b) for b in graph.edges)
     condensed, alive = graph.condense()
     assert condensed.arch == [4, 4, 2] and all(a.all() for a in alive)
 

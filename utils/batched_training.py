@@ -70,7 +70,7 @@ def batch_declined(model: MaskedModel, options: TrainingOptions, data: TaskTenso
         return "batch norm"
     if model.dropout is not None:
         return "dropout"
-    if len(model.blocks()) != len(model.layers):
+    if len(model.masked_layers()) != len(model.layers):
         return "skip connections"
     n = data.x_train.shape[0]
     rows = {stop - start for start, stop in batch_bounds(n, options.batch_size, False)}

@@ -69,7 +69,7 @@ class GradualPruner:
 
     def sparsity(self) -> float:
         """Percent of weights currently masked, over all layers."""
-        masks = [block.weight_mask for _, _, block in self.model.blocks()]
+        masks = [block.weight_mask for _, _, block in self.model.masked_layers()]
         return 100.0 * sum(float((m == 0).sum()) for m in masks) / sum(m.numel() for m in masks)
 
     def after_step(self, step: int) -> None:
@@ -84,7 +84,7 @@ class GradualPruner:
     def apply(self, sparsity: float) -> None:
         from utils.saliency import saliency_masks
 
-        layers = [block for _, _, block in self.model.blocks()]
+        layers = [block for _, _, block in self.model.masked_layers()]
         weights, current = [b.weight for b in layers], [b.weight_mask for b in layers]
         masks = saliency_masks(weights, current, prune_percent=sparsity, scope=self.scope)
         for layer, mask in zip(layers, masks):

@@ -28,11 +28,11 @@ class MaskedModel(Protocol):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """x (batch, arch[0]) -> output pre-activations (batch, arch[-1])."""
 
-    def blocks(self) -> list[tuple[int, int, nn.Module]]:
+    def masked_layers(self) -> list[tuple[int, int, nn.Module]]:
         """Every masked weight block as (source layer, target layer, module); consecutive layers first."""
 
     def masks(self) -> list[torch.Tensor]:
-        """The weight masks of `blocks()`."""
+        """The weight masks of `masked_layers()`."""
 
     def set_masks(
         self, weight_masks: list[torch.Tensor], bias_masks: list[torch.Tensor] | None = None

@@ -84,7 +84,7 @@ def unit_scores(
     scores = [t / x.shape[0] for t in totals]
     if metric == "average_activation_weight_magnitude":
         outgoing = [torch.zeros_like(s) for s in scores]
-        for source, _, block in model.blocks():
+        for source, _, block in model.masked_layers():
             if 1 <= source <= n_hidden:  # edges leaving hidden layer `source` (skips included)
                 outgoing[source - 1] += _outgoing_magnitude(block, scores[source - 1].numel())
         scores = [s * o for s, o in zip(scores, outgoing)]
@@ -210,7 +210,7 @@ def masks_from_alive(model: MaskedModel, alive: list[torch.Tensor]):
         torch.ones(model.arch[-1], dtype=torch.bool, device=device),
     ]
     weight_masks = []
-    for source, target, block in model.blocks():
+    for source, target, block in model.masked_layers():
         below = full[source]
         if block.weight_mask.dim() == 2 and block.weight_mask.shape[1] != below.numel():
             below = below.repeat_interleave(block.weight_mask.shape[1] // below.numel())  # fc after conv
@@ -231,7 +231,7 @@ def edge_masks(model: MaskedModel, percent: float, bias: str = "keep"):
     bias "keep": bias masks unchanged. "inputless": the bias of every unit (hidden or output) left without
     an incoming edge (from any block) is masked too, so the unit is dead instead of a constant (the
     published code derives every bias mask from the weight masks this way)."""
-    blocks = model.blocks()
+    blocks = model.masked_layers()
     weight_masks = saliency_masks(
         [b.weight for _, _, b in blocks],
         [b.weight_mask for _, _, b in blocks],
@@ -263,7 +263,7 @@ def weights_pruned_percent(model: MaskedModel) -> float:
 
 def masks_equal(model: MaskedModel, weight_masks, bias_masks) -> bool:
     return all(
-        torch.equal(block.weight_mask, w) for (_, _, block), w in zip(model.blocks(), weight_masks)
+        torch.equal(block.weight_mask, w) for (_, _, block), w in zip(model.masked_layers(), weight_masks)
     ) and all(torch.equal(layer.bias_mask, b) for layer, b in zip(model.layers, bias_masks))
 
 

@@ -130,7 +130,7 @@ def loss_value(
 
 def l1_penalty(model) -> torch.Tensor:
     """Sum of |weight| over the kept (unmasked) weights of every block; biases are not penalised."""
-    return sum((module.weight * module.weight_mask).abs().sum() for _, _, module in model.blocks())
+    return sum((module.weight * module.weight_mask).abs().sum() for _, _, module in model.masked_layers())
 
 
 def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, output_groups) -> torch.Tensor:
