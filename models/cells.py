@@ -23,14 +23,14 @@ from models.cnn import MaskedConv2d
 from models.layer_masks import LayerListMasks
 from models.mlp import MaskedLinear
 from utils.cell_graph import CellGraph, is_cell_state, numel, parse_cell_edgelist, plan_cells, shape_text
-from utils.cnn_spec import LayerSpec, layer_shapes, spec_text
+from utils.cnn_spec import LayerSpec, spec_text
 from utils.errors import InputError
 
 
 class Cell(nn.Module):
     """One cell: its layers (masked conv or linear, ReLU, optional max pool) applied in order.
 
-    in_shape: (C, H, W) for conv cells or (N,) for fc cells; out_shape follows from the specs."""
+    in_shape: (C, H, W) for conv cells or (N,) for fc cells (utils/cell_graph.plan_cells gives the shapes)."""
 
     def __init__(self, specs: tuple[LayerSpec, ...], in_shape: tuple[int, ...]):
         super().__init__()
@@ -43,10 +43,6 @@ class Cell(nn.Module):
                 layers.append(MaskedLinear(width, spec.size))
             width = spec.size
         self.layers = nn.ModuleList(layers)
-        if self.specs[0].kind == "conv":
-            self.out_shape = layer_shapes(list(self.specs), in_shape)[-1]
-        else:
-            self.out_shape = (self.specs[-1].size,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for spec, layer in zip(self.specs, self.layers):
@@ -74,9 +70,8 @@ class CellNetwork(LayerListMasks, nn.Module):
         else:
             self.stem = MaskedLinear(numel(self.input_shape), plan.stem_width)
         cells = {node: Cell(graph.specs[i], plan.in_shapes[i]) for i, node in enumerate(graph.nodes)}
-        out_shapes = list(plan.out_shapes)
         self.cells = nn.ModuleDict(cells)
-        self.out_shapes = out_shapes
+        self.out_shapes = list(plan.out_shapes)
         self.head = MaskedLinear(plan.head_in, self.n_outputs)
         self.dropout = nn.Dropout(dropout) if dropout else None
         self.register_buffer("cell_mask", torch.ones(graph.n_cells))
@@ -209,8 +204,7 @@ def cell_level_network(model: CellNetwork, source: str = ""):
         shape = (arch[t_layer], arch[s_layer])
         blocks.setdefault((s_layer, t_layer), np.zeros(shape, np.float32))[t_index, s_index] = value
 
-    stem_l1 = (model.stem.weight * model.stem.weight_mask).detach().abs()
-    stem_l1 = stem_l1.sum(dim=tuple(d for d in range(stem_l1.dim()) if d != 1)).cpu().numpy()
+    stem_l1 = _in_l1(model.stem).cpu().numpy()
     for i in graph.inputs:
         for k in range(arch[0]):
             put(0, k, *position[i], float(stem_l1[k]) * float(alive[i]))

@@ -10,6 +10,7 @@ returns None for it. Plain Python + networkx; shapes are checked when a model is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from utils.cnn_spec import LayerSpec, parse_cnn, spec_text
@@ -30,11 +31,21 @@ class CellGraph:
     def n_cells(self) -> int:
         return len(self.nodes)
 
+    @cached_property
+    def _neighbours(self) -> tuple[list[list[int]], list[list[int]]]:
+        """(predecessors, successors) of every cell, built once: a forward pass asks for them per cell."""
+        preds: list[list[int]] = [[] for _ in self.nodes]
+        succs: list[list[int]] = [[] for _ in self.nodes]
+        for s, t in self.edges:
+            preds[t].append(s)
+            succs[s].append(t)
+        return preds, succs
+
     def predecessors(self, i: int) -> list[int]:
-        return [s for s, t in self.edges if t == i]
+        return self._neighbours[0][i]
 
     def successors(self, i: int) -> list[int]:
-        return [t for s, t in self.edges if s == i]
+        return self._neighbours[1][i]
 
     @property
     def inputs(self) -> list[int]:
@@ -154,7 +165,8 @@ def build_cell_graph(nodes: list[str], cells: dict[str, str], edges: list[tuple[
                 f"{where}: cells {first!r} ({kinds[first]}) and {node!r} ({kinds[node]}) are of different "
                 "kinds; a cell network is all conv cells or all fc cells"
             )
-    order = list(nx.lexicographical_topological_sort(graph, key=lambda n: nodes.index(n)))
+    position = {node: k for k, node in enumerate(nodes)}
+    order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
     index = {node: i for i, node in enumerate(order)}
     ordered_edges = tuple(sorted({(index[s], index[t]) for s, t in edges}))
     return CellGraph(tuple(order), tuple(specs[n] for n in order), ordered_edges, source)
