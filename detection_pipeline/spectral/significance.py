@@ -63,13 +63,18 @@ def shuffle_seeds(seed: int, method: str, index: int, draw: int = 0) -> tuple[np
     return np.random.default_rng(weights_seq), int(cluster_seq.generate_state(1)[0])
 
 
+def _shuffled_blocks(job: ShuffleJob, method: str, rng) -> list[WeightBlock]:
+    """The job's weight blocks with their weights shuffled by `method` from `rng` (both paths start here)."""
+    shuffled = shuffle_weights([b.weight for b in job.blocks], method, rng)
+    return [WeightBlock(b.source, b.target, w) for b, w in zip(job.blocks, shuffled)]
+
+
 def shuffled_graph(job: ShuffleJob, method: str, index: int):
     """(WeightGraph of shuffle `index`, its clustering's random_state, draws it took): the first draw whose
     graph keeps more than K nodes (see the module docstring). InputError after MAX_DRAWS draws."""
     for draw in range(MAX_DRAWS):
         rng, cluster_seed = shuffle_seeds(job.seed, method, index, draw)
-        shuffled = shuffle_weights([b.weight for b in job.blocks], method, rng)
-        blocks = [WeightBlock(b.source, b.target, w) for b, w in zip(job.blocks, shuffled)]
+        blocks = _shuffled_blocks(job, method, rng)
         graph = graph_from_blocks(blocks, job.arch, job.normalize_weights, job.graph_prune)
         if graph.n_nodes > job.n_clusters:
             return graph, cluster_seed, draw + 1
@@ -129,8 +134,7 @@ def _fast_blocks(job: ShuffleJob, method: str, rng) -> tuple[list[WeightBlock], 
         restrict_blocks,
     )
 
-    shuffled = shuffle_weights([b.weight for b in job.blocks], method, rng)
-    blocks = [WeightBlock(b.source, b.target, w) for b, w in zip(job.blocks, shuffled)]
+    blocks = _shuffled_blocks(job, method, rng)
     if job.normalize_weights:
         blocks = normalize_blocks(blocks, len(job.arch), copy=False)  # the shuffled arrays are ours
     for b in blocks:
